@@ -1,1 +1,17 @@
+//! Black-box tests: the real server on a random loopback port, over HTTP.
 
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod discovery;
+mod forged;
+mod introspect;
+mod jwks;
+mod keys;
+mod password_grant;
+mod races;
+mod refresh;
+mod sessions;
+mod signup;
+mod userinfo;

@@ -1,1 +1,425 @@
+//! The store contract: every case is an async fn over `&dyn Store`, and the
+//! macro below runs it against SQLite and against PostgreSQL (when
+//! `DATABASE_URL` names one; otherwise the PostgreSQL case prints a skip
+//! notice).
 
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
+use latchkey::store::{
+    self, AuditEvent, ClientRecord, SessionRecord, Store, StoreError, UserRecord,
+};
+
+struct PgDb {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut c,
+                        format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str(),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let s = store::connect(&url, 8, StdDuration::from_secs(5))
+        .await
+        .expect("sqlite");
+    s.migrate().await.expect("migrate");
+    (s, dir)
+}
+
+async fn postgres() -> Option<(Arc<dyn Store>, PgDb)> {
+    let admin = match std::env::var("DATABASE_URL") {
+        Ok(u) if u.starts_with("postgres") => u,
+        _ => {
+            eprintln!("skipping PostgreSQL case: DATABASE_URL is not a postgres:// URL");
+            return None;
+        }
+    };
+    let name = format!("latchkey_store_{}", uuid::Uuid::new_v4().simple());
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("connect");
+    sqlx::Executor::execute(&mut c, format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create");
+    let (base, _) = admin.rsplit_once('/').expect("db name");
+    let s = store::connect(&format!("{base}/{name}"), 8, StdDuration::from_secs(5))
+        .await
+        .expect("pg");
+    s.migrate().await.expect("migrate");
+    Some((s, PgDb { admin, name }))
+}
+
+macro_rules! store_case {
+    ($case:ident) => {
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (s, _dir) = super::sqlite().await;
+                super::$case(s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some((s, _db)) = super::postgres().await else {
+                    return;
+                };
+                super::$case(s).await;
+            }
+        }
+    };
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_800_000_000_123).expect("time")
+}
+
+fn user(email: &str) -> UserRecord {
+    UserRecord {
+        id: UserId::new_random(),
+        email: email.into(),
+        password_hash: "$argon2id$x".into(),
+        disabled: false,
+        created_at: t0(),
+    }
+}
+
+fn client() -> ClientRecord {
+    ClientRecord {
+        id: ClientId::new_random(),
+        name: "c".into(),
+        kind: ClientKind::Confidential,
+        secret_hash: Some(vec![1, 2, 3]),
+        grants: vec!["password".into(), "refresh_token".into()],
+        scopes: vec!["openid".into()],
+        audience: Some("api".into()),
+        cookie_mode: true,
+        origins: vec!["https://app.example".into()],
+        created_at: t0(),
+    }
+}
+
+async fn seeded(s: &dyn Store) -> (UserRecord, ClientRecord, SessionRecord) {
+    let u = user(&format!("{}@example.com", uuid::Uuid::new_v4().simple()));
+    s.insert_user(&u).await.expect("user");
+    let c = client();
+    s.insert_client(&c).await.expect("client");
+    let sess = SessionRecord {
+        id: SessionId::new_random(),
+        user_id: u.id,
+        client_id: c.id,
+        scope: "openid".into(),
+        created_at: t0(),
+        last_used_at: t0(),
+        expires_at: t0() + Duration::days(30),
+        generation: 0,
+        rotated_at: t0(),
+        revoked_at: None,
+        revoked_reason: None,
+    };
+    s.insert_session(&sess).await.expect("session");
+    (u, c, sess)
+}
+
+async fn users_round_trip_and_emails_are_unique(s: Arc<dyn Store>) {
+    let u = user("a@example.com");
+    s.insert_user(&u).await.expect("insert");
+    let found = s
+        .find_user_by_email("a@example.com")
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!((found.id, found.created_at), (u.id, u.created_at));
+    assert!(matches!(
+        s.insert_user(&user("a@example.com")).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(s
+        .find_user(UserId::new_random())
+        .await
+        .expect("find")
+        .is_none());
+}
+store_case!(users_round_trip_and_emails_are_unique);
+
+async fn clients_round_trip(s: Arc<dyn Store>) {
+    let c = client();
+    s.insert_client(&c).await.expect("insert");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(
+        (
+            f.kind,
+            f.secret_hash,
+            f.grants,
+            f.scopes,
+            f.audience,
+            f.cookie_mode,
+            f.origins
+        ),
+        (
+            c.kind,
+            c.secret_hash,
+            c.grants,
+            c.scopes,
+            c.audience,
+            c.cookie_mode,
+            c.origins
+        )
+    );
+}
+store_case!(clients_round_trip);
+
+async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
+    let (_, _, sess) = seeded(s.as_ref()).await;
+    assert_eq!(
+        s.find_session(sess.id).await.expect("find").expect("some"),
+        sess
+    );
+}
+store_case!(sessions_round_trip_with_exact_times);
+
+async fn concurrent_rotations_of_one_generation_let_exactly_one_through(s: Arc<dyn Store>) {
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    let now = t0() + Duration::seconds(1);
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.rotate_session(sess.id, c.id, 0, now, t0() - Duration::days(1))
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("no store error").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    let after = s.find_session(sess.id).await.expect("find").expect("some");
+    assert_eq!(after.generation, 1);
+    assert_eq!(after.rotated_at, now);
+}
+store_case!(concurrent_rotations_of_one_generation_let_exactly_one_through);
+
+async fn rotation_refuses_revoked_expired_idle_and_foreign(s: Arc<dyn Store>) {
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    let now = t0() + Duration::seconds(1);
+    let idle = t0() - Duration::days(1);
+    assert!(s
+        .rotate_session(sess.id, ClientId::new_random(), 0, now, idle)
+        .await
+        .expect("ok")
+        .is_none());
+    assert!(s
+        .rotate_session(sess.id, c.id, 0, t0() + Duration::days(31), idle)
+        .await
+        .expect("ok")
+        .is_none());
+    assert!(s
+        .rotate_session(sess.id, c.id, 0, now, t0() + Duration::seconds(1))
+        .await
+        .expect("ok")
+        .is_none());
+    let ev = AuditEvent::new("session_revoked", now);
+    assert!(s
+        .revoke_session(sess.id, "test", &ev)
+        .await
+        .expect("revoke"));
+    assert!(
+        !s.revoke_session(sess.id, "test", &ev)
+            .await
+            .expect("revoke again"),
+        "a second revocation is a no-op"
+    );
+    assert!(s
+        .rotate_session(sess.id, c.id, 0, now, idle)
+        .await
+        .expect("ok")
+        .is_none());
+    let audit = s.list_audit(None, None, 10).await.expect("audit");
+    assert_eq!(
+        audit.iter().filter(|e| e.kind == "session_revoked").count(),
+        1
+    );
+}
+store_case!(rotation_refuses_revoked_expired_idle_and_foreign);
+
+async fn concurrent_revocations_write_one_audit_record(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut ev = AuditEvent::new("refresh_token_reused", t0());
+                ev.user_id = Some(u.id);
+                s.revoke_session(sess.id, "refresh_token_reuse", &ev).await
+            })
+        })
+        .collect();
+    let mut revoked = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("no store error") {
+            revoked += 1;
+        }
+    }
+    assert_eq!(revoked, 1);
+    assert_eq!(
+        s.list_audit(Some(u.id), None, 100)
+            .await
+            .expect("audit")
+            .len(),
+        1
+    );
+}
+store_case!(concurrent_revocations_write_one_audit_record);
+
+async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let st = s
+        .session_status(sess.id)
+        .await
+        .expect("status")
+        .expect("some");
+    assert!(!st.revoked && !st.user_disabled);
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    let st = s
+        .session_status(sess.id)
+        .await
+        .expect("status")
+        .expect("some");
+    assert!(
+        st.revoked && st.user_disabled,
+        "disabling revokes the sessions"
+    );
+    assert!(s
+        .session_status(SessionId::new_random())
+        .await
+        .expect("status")
+        .is_none());
+    assert!(matches!(
+        s.set_user_disabled(UserId::new_random(), true, &AuditEvent::new("x", t0()))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+store_case!(session_status_sees_revocation_and_disabled_users);
+
+async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
+    let (u, c, keep) = seeded(s.as_ref()).await;
+    let mut other = keep.clone();
+    other.id = SessionId::new_random();
+    s.insert_session(&other).await.expect("second session");
+    let n = s
+        .update_password(
+            u.id,
+            "$argon2id$new",
+            Some(keep.id),
+            &AuditEvent::new("password_changed", t0()),
+        )
+        .await
+        .expect("update");
+    assert_eq!(n, 1);
+    assert!(s
+        .find_session(other.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .revoked_at
+        .is_some());
+    assert!(s
+        .find_session(keep.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .revoked_at
+        .is_none());
+    assert_eq!(
+        s.find_user(u.id)
+            .await
+            .expect("find")
+            .expect("some")
+            .password_hash,
+        "$argon2id$new"
+    );
+    let _ = c;
+}
+store_case!(password_update_keeps_only_the_current_session);
+
+async fn purge_deletes_in_bounded_batches(s: Arc<dyn Store>) {
+    let (_, _, sess) = seeded(s.as_ref()).await;
+    for _ in 0..5 {
+        let mut other = sess.clone();
+        other.id = SessionId::new_random();
+        s.insert_session(&other).await.expect("session");
+    }
+    let later = t0() + Duration::days(31);
+    let idle = later - Duration::days(14);
+    assert_eq!(
+        s.purge_sessions(later, idle, later, 4)
+            .await
+            .expect("purge"),
+        4
+    );
+    assert_eq!(
+        s.purge_sessions(later, idle, later, 4)
+            .await
+            .expect("purge"),
+        2
+    );
+    assert_eq!(
+        s.purge_sessions(later, idle, later, 4)
+            .await
+            .expect("purge"),
+        0
+    );
+}
+store_case!(purge_deletes_in_bounded_batches);
+
+async fn login_failures_count_within_a_window_and_restart_after_it(s: Arc<dyn Store>) {
+    let key = "account:x@example.com";
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.record_login_failure(key, t0(), 900).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("recorded");
+    }
+    let c = s.login_failures(key).await.expect("read").expect("some");
+    assert_eq!(c.failures, 10, "concurrent failures all count");
+    let c = s
+        .record_login_failure(key, t0() + Duration::seconds(901), 900)
+        .await
+        .expect("recorded");
+    assert_eq!(c.failures, 1, "a new window starts");
+    s.clear_login_failures(key).await.expect("clear");
+    assert!(s.login_failures(key).await.expect("read").is_none());
+}
+store_case!(login_failures_count_within_a_window_and_restart_after_it);

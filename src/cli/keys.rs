@@ -1,0 +1,123 @@
+//! `latchkey keys generate | rotate | list | retire`. Prints kids, states and
+//! times; never key material.
+
+use chrono::Duration;
+use clap::Subcommand;
+
+use super::print;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::keys::admin;
+use crate::keys::manifest::Retention;
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the first signing key, active at once.
+    Generate,
+    /// Publish a new key now; it starts signing after twice the JWKS max-age
+    /// (or --activate-in seconds), and the current key retires then.
+    Rotate {
+        /// Seconds until the new key signs.
+        #[arg(long)]
+        activate_in: Option<i64>,
+    },
+    /// List keys with their states and times.
+    List,
+    /// Stop signing with a key now (the next scheduled key takes over); it
+    /// leaves the JWKS once its tokens have expired.
+    Retire {
+        /// The key's kid.
+        kid: String,
+        /// Drop it from the JWKS at once (for a compromised key): tokens it
+        /// signed stop verifying immediately.
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+/// The retention window keys get under `settings`.
+pub fn retention(settings: &Settings) -> Retention {
+    Retention {
+        token_ttl: settings.access_token_ttl(),
+        max_age: settings.jwks_max_age(),
+        leeway: settings.leeway(),
+    }
+}
+
+/// Runs a key command.
+///
+/// # Errors
+/// The keys folder cannot be read or written, or the operation is refused.
+pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let dir = &settings.raw.keys.dir;
+    let now = SystemClock.now();
+    match cmd {
+        KeysCommand::Generate => {
+            let kid = admin::generate(dir, settings.raw.keys.rsa_bits, now)?;
+            print(
+                json,
+                &serde_json::json!({ "kid": kid, "state": "active" }),
+                &format!("generated key {kid} (active)"),
+            );
+        }
+        KeysCommand::Rotate { activate_in } => {
+            let delay = activate_in.map_or(settings.jwks_max_age() * 2, Duration::seconds);
+            if delay < settings.jwks_max_age() * 2 {
+                eprintln!("warning: activating sooner than twice the JWKS max-age; verifiers with a cached JWKS may reject new tokens");
+            }
+            let (kid, at) = admin::rotate(
+                dir,
+                settings.raw.keys.rsa_bits,
+                now,
+                delay,
+                retention(settings),
+            )?;
+            print(
+                json,
+                &serde_json::json!({ "kid": kid, "published_at": now, "activates_at": at }),
+                &format!("published key {kid}; it signs from {at}"),
+            );
+        }
+        KeysCommand::List => {
+            let keys = admin::list(dir, now)?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|(k, s)| serde_json::json!({ "kid": k.kid, "state": s, "file": k.file, "published_at": k.published_at, "activates_at": k.activates_at, "retires_at": k.retires_at, "expires_at": k.expires_at }))
+                    .collect();
+                println!("{}", serde_json::json!({ "keys": list }));
+            } else {
+                println!(
+                    "{:<44} {:<8} {:<26} {:<26} {:<26}",
+                    "KID", "STATE", "ACTIVATES", "RETIRES", "LEAVES JWKS"
+                );
+                for (k, s) in keys {
+                    let opt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                        t.map_or("-".to_owned(), |t| t.to_rfc3339())
+                    };
+                    println!(
+                        "{:<44} {:<8} {:<26} {:<26} {:<26}",
+                        k.kid,
+                        format!("{s:?}").to_lowercase(),
+                        k.activates_at.to_rfc3339(),
+                        opt(k.retires_at),
+                        opt(k.expires_at)
+                    );
+                }
+            }
+        }
+        KeysCommand::Retire {
+            kid,
+            now: immediately,
+        } => {
+            admin::retire(dir, &kid, now, immediately, retention(settings))?;
+            print(
+                json,
+                &serde_json::json!({ "kid": kid, "retired": true, "dropped": immediately }),
+                &format!("retired key {kid}"),
+            );
+        }
+    }
+    Ok(())
+}

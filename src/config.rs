@@ -1,0 +1,468 @@
+//! Settings: layered loading (built-in defaults < `--config FILE` <
+//! `LATCHKEY__SECTION__KEY` and `DATABASE_URL`), strict deserialisation, and
+//! validation into the typed values the rest of the code uses. No globals: the
+//! validated `Settings` is passed down from `startup`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The committed defaults, built into the binary so it runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layers could not be read or deserialised.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value was read but is out of range.
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid {
+        /// The dotted key, e.g. `server.port`.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// Every setting, as written in the layers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[tokens]`
+    pub tokens: TokenSettings,
+    /// `[sessions]`
+    pub sessions: SessionSettings,
+    /// `[keys]`
+    pub keys: KeySettings,
+    /// `[passwords]`
+    pub passwords: PasswordSettings,
+    /// `[throttle]`
+    pub throttle: ThrottleSettings,
+    /// `[signup]`
+    pub signup: SignupSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[demo]`
+    pub demo: DemoSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub host: String,
+    /// Listen port; 0 picks a free one.
+    pub port: u16,
+    /// The issuer URL (`iss`), also the base of every advertised endpoint.
+    pub issuer: String,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Grace for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+/// `[database]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; may carry a password, so never printed.
+    pub url: secrecy::SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &"[redacted]")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Access-token and id_token lifetime.
+    pub access_token_ttl_secs: i64,
+    /// `aud` for clients without their own audience.
+    pub default_audience: String,
+    /// Verification leeway.
+    pub leeway_secs: i64,
+    /// Refresh-token grace period.
+    pub refresh_grace_secs: i64,
+}
+
+/// `[sessions]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Absolute session lifetime.
+    pub absolute_ttl_secs: i64,
+    /// Idle timeout.
+    pub idle_ttl_secs: i64,
+    /// Purge period.
+    pub purge_interval_secs: u64,
+    /// Rows per purge batch.
+    pub purge_batch_size: i64,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// The keys folder.
+    pub dir: PathBuf,
+    /// RSA modulus size for new keys.
+    pub rsa_bits: u32,
+    /// JWKS Cache-Control max-age.
+    pub jwks_max_age_secs: i64,
+    /// How often the keys folder is re-read.
+    pub reload_interval_secs: u64,
+}
+
+/// `[passwords]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    /// argon2id passes.
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Hashes in flight at once; 0 means one per core.
+    pub max_concurrent_hashes: usize,
+    /// How long a login waits for a hashing slot.
+    pub queue_timeout_ms: u64,
+}
+
+/// `[throttle]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures per account per window.
+    pub account_max_failures: i64,
+    /// Account window.
+    pub account_window_secs: i64,
+    /// Failures per address per window.
+    pub address_max_failures: i64,
+    /// Address window.
+    pub address_window_secs: i64,
+}
+
+/// `[signup]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Whether `POST /v1/users` is open.
+    pub enabled: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// tracing filter directive.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[demo]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Serve `/demo/`.
+    pub enabled: bool,
+}
+
+/// Validated settings: what the code uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The raw layers, validated.
+    pub raw: RawSettings,
+    /// `server.issuer` without a trailing slash.
+    pub issuer: String,
+    /// Parsed `server.trusted_proxies`.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Which store `database.url` names.
+    pub backend: Backend,
+}
+
+/// The store behind `database.url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Settings {
+    /// Loads the layers: defaults, then `file`, then the environment.
+    ///
+    /// # Errors
+    /// A layer cannot be read, a key is unknown, or a value is invalid.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("LATCHKEY")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies"),
+        );
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            builder = builder.set_override("database.url", url)?;
+        }
+        let raw: RawSettings = builder.build()?.try_deserialize()?;
+        Self::validate(raw)
+    }
+
+    /// The built-in defaults alone, as tests and benches start from.
+    ///
+    /// # Errors
+    /// Only if the committed defaults are broken.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        let raw: RawSettings = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        Self::validate(raw)
+    }
+
+    /// Checks ranges and parses the values that have a richer type.
+    ///
+    /// # Errors
+    /// Names the first key whose value is invalid.
+    pub fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        use secrecy::ExposeSecret;
+        let issuer = raw.server.issuer.trim_end_matches('/').to_owned();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            return invalid("server.issuer", "must be an http:// or https:// URL");
+        }
+        let backend = {
+            let url = raw.database.url.expose_secret();
+            if url.starts_with("sqlite:") {
+                Backend::Sqlite
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                Backend::Postgres
+            } else {
+                return invalid("database.url", "must start with sqlite:// or postgres://");
+            }
+        };
+        let mut trusted_proxies = Vec::new();
+        for p in &raw.server.trusted_proxies {
+            match p.trim().parse::<IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ip),
+                Err(_) => {
+                    return invalid("server.trusted_proxies", "each entry must be an IP address")
+                }
+            }
+        }
+        check_positive(
+            "database.max_connections",
+            i64::from(raw.database.max_connections),
+        )?;
+        check_positive(
+            "database.acquire_timeout_secs",
+            raw.database.acquire_timeout_secs as i64,
+        )?;
+        check_positive(
+            "tokens.access_token_ttl_secs",
+            raw.tokens.access_token_ttl_secs,
+        )?;
+        check_non_negative("tokens.leeway_secs", raw.tokens.leeway_secs)?;
+        check_non_negative("tokens.refresh_grace_secs", raw.tokens.refresh_grace_secs)?;
+        if raw.tokens.default_audience.is_empty() {
+            return invalid("tokens.default_audience", "must not be empty");
+        }
+        check_positive("sessions.absolute_ttl_secs", raw.sessions.absolute_ttl_secs)?;
+        check_positive("sessions.idle_ttl_secs", raw.sessions.idle_ttl_secs)?;
+        check_positive(
+            "sessions.purge_interval_secs",
+            raw.sessions.purge_interval_secs as i64,
+        )?;
+        check_positive("sessions.purge_batch_size", raw.sessions.purge_batch_size)?;
+        if ![2048, 3072, 4096].contains(&raw.keys.rsa_bits) {
+            return invalid("keys.rsa_bits", "must be 2048, 3072 or 4096");
+        }
+        check_positive("keys.jwks_max_age_secs", raw.keys.jwks_max_age_secs)?;
+        check_positive(
+            "keys.reload_interval_secs",
+            raw.keys.reload_interval_secs as i64,
+        )?;
+        if raw.passwords.memory_kib < 19456
+            || raw.passwords.iterations < 2
+            || raw.passwords.parallelism < 1
+        {
+            return invalid(
+                "passwords",
+                "argon2id needs at least memory_kib = 19456, iterations = 2, parallelism = 1",
+            );
+        }
+        check_positive(
+            "passwords.queue_timeout_ms",
+            raw.passwords.queue_timeout_ms as i64,
+        )?;
+        check_positive(
+            "throttle.account_max_failures",
+            raw.throttle.account_max_failures,
+        )?;
+        check_positive(
+            "throttle.account_window_secs",
+            raw.throttle.account_window_secs,
+        )?;
+        check_positive(
+            "throttle.address_max_failures",
+            raw.throttle.address_max_failures,
+        )?;
+        check_positive(
+            "throttle.address_window_secs",
+            raw.throttle.address_window_secs,
+        )?;
+        Ok(Self {
+            raw,
+            issuer,
+            trusted_proxies,
+            backend,
+        })
+    }
+
+    /// Access-token lifetime.
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::seconds(self.raw.tokens.access_token_ttl_secs)
+    }
+
+    /// Verification leeway.
+    pub fn leeway(&self) -> Duration {
+        Duration::seconds(self.raw.tokens.leeway_secs)
+    }
+
+    /// JWKS max-age.
+    pub fn jwks_max_age(&self) -> Duration {
+        Duration::seconds(self.raw.keys.jwks_max_age_secs)
+    }
+
+    /// Hashing slots: the configured number, or one per core.
+    pub fn max_concurrent_hashes(&self) -> usize {
+        match self.raw.passwords.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        problem: problem.to_owned(),
+    })
+}
+
+fn check_positive(key: &'static str, value: i64) -> Result<(), ConfigError> {
+    if value > 0 {
+        Ok(())
+    } else {
+        invalid(key, "must be greater than 0")
+    }
+}
+
+fn check_non_negative(key: &'static str, value: i64) -> Result<(), ConfigError> {
+    if value >= 0 {
+        Ok(())
+    } else {
+        invalid(key, "must not be negative")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_from(extra: &str) -> Result<RawSettings, config::ConfigError> {
+        Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(extra, FileFormat::Toml))
+            .build()?
+            .try_deserialize()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::defaults().expect("defaults");
+        assert_eq!(s.backend, Backend::Sqlite);
+        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.access_token_ttl(), Duration::minutes(15));
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let err = raw_from("[server]\nprot = 1\n").unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_type_names_the_key() {
+        let err = raw_from("[server]\nport = \"many\"\n").unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_the_key() {
+        let raw = raw_from("[keys]\nrsa_bits = 1024\n").expect("parses");
+        let err = Settings::validate(raw).unwrap_err();
+        assert!(err.to_string().contains("keys.rsa_bits"), "{err}");
+    }
+
+    #[test]
+    fn weak_argon2_parameters_are_refused() {
+        let raw = raw_from("[passwords]\nmemory_kib = 1024\n").expect("parses");
+        assert!(Settings::validate(raw).is_err());
+    }
+
+    #[test]
+    fn bad_database_url_is_refused() {
+        let raw = raw_from("[database]\nurl = \"mysql://x\"\n").expect("parses");
+        let err = Settings::validate(raw).unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_database_url() {
+        let raw = raw_from("[database]\nurl = \"postgres://u:hunter2@h/db\"\n").expect("parses");
+        assert!(!format!("{raw:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,121 @@
+//! Accounts: sign-up, password change, enable and disable.
+
+use super::error::DomainError;
+use super::passwords::check_policy;
+use super::types::{Email, Password, SessionId, UserId};
+use super::Services;
+use crate::store::{AuditEvent, StoreError, UserRecord};
+
+impl Services {
+    /// Creates a user (the sign-up endpoint and `users create`).
+    ///
+    /// # Errors
+    /// `InvalidEmail`, `WeakPassword`, `EmailTaken`, `HashQueueFull`, store
+    /// failures.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: Password,
+        address: Option<String>,
+    ) -> Result<UserRecord, DomainError> {
+        let email = Email::parse(email).ok_or(DomainError::InvalidEmail)?;
+        check_policy(&password.0)?;
+        // Refuse a taken address before spending a hash on it; the unique
+        // constraint below still decides a race between two sign-ups.
+        if self
+            .store
+            .find_user_by_email(email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(DomainError::EmailTaken);
+        }
+        let password_hash = self.passwords.hash(password.0).await?;
+        let now = self.now();
+        let user = UserRecord {
+            id: UserId::new_random(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            disabled: false,
+            created_at: now,
+        };
+        self.store.insert_user(&user).await.map_err(|e| match e {
+            StoreError::Conflict => DomainError::EmailTaken,
+            other => other.into(),
+        })?;
+        let mut ev = AuditEvent::new("user_signed_up", now);
+        ev.user_id = Some(user.id);
+        ev.address = address;
+        self.store.insert_audit(&ev).await?;
+        Ok(user)
+    }
+
+    /// Enables or disables a user. Disabling revokes every session at once.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user; store failures.
+    pub async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        by: &str,
+    ) -> Result<(), DomainError> {
+        let mut ev = AuditEvent::new(
+            if disabled {
+                "user_disabled"
+            } else {
+                "user_enabled"
+            },
+            self.now(),
+        );
+        ev.user_id = Some(id);
+        ev.reason = Some(by.to_owned());
+        self.store
+            .set_user_disabled(id, disabled, &ev)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => DomainError::NotFound,
+                other => other.into(),
+            })
+    }
+
+    /// Changes a password after checking the current one, and revokes every
+    /// session of the user but `current` (RFC 9700 §4.14: a password change
+    /// must end sessions an attacker may hold).
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for a wrong current password, `WeakPassword`,
+    /// `HashQueueFull`, store failures.
+    pub async fn change_password(
+        &self,
+        user_id: UserId,
+        current: SessionId,
+        current_password: Password,
+        new_password: Password,
+    ) -> Result<u64, DomainError> {
+        check_policy(&new_password.0)?;
+        if current_password.0.len() > super::passwords::MAX_PASSWORD_BYTES {
+            return Err(DomainError::InvalidCredentials);
+        }
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        if !self
+            .passwords
+            .verify(current_password.0, Some(user.password_hash))
+            .await?
+        {
+            return Err(DomainError::InvalidCredentials);
+        }
+        let hash = self.passwords.hash(new_password.0).await?;
+        let mut ev = AuditEvent::new("password_changed", self.now());
+        ev.user_id = Some(user_id);
+        ev.session_id = Some(current);
+        Ok(self
+            .store
+            .update_password(user_id, &hash, Some(current), &ev)
+            .await?)
+    }
+}

@@ -1,0 +1,103 @@
+//! `DomainError`: what went wrong, in the domain's words. `http/error.rs`
+//! alone decides what each becomes on the wire.
+
+use crate::keys::KeyError;
+use crate::store::StoreError;
+use crate::tokens::jwt::JwtError;
+
+/// Why a refresh token was refused; each has its own `error_description`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// Malformed, forged, or of a session that no longer exists.
+    Unknown,
+    /// The session reached its absolute lifetime or idle timeout.
+    Expired,
+    /// The session was revoked (logout, revocation, password change, ...).
+    Revoked,
+    /// A used token was presented again: the session is now revoked.
+    Reused,
+    /// The token was issued to another client.
+    WrongClient,
+}
+
+/// A failure of a domain operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The request is malformed in a way the message names.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// `grant_type` is missing or unknown.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The requested scope is not allowed.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// Client authentication failed (unknown client, wrong or missing secret).
+    #[error("client authentication failed")]
+    ClientAuthFailed,
+    /// The client may not use this grant.
+    #[error("unauthorized client: {0}")]
+    UnauthorizedClient(&'static str),
+    /// Wrong email, wrong password or disabled user: one answer for all three.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A refresh token was refused.
+    #[error("refresh token refused: {0:?}")]
+    RefreshRefused(RefreshFailure),
+    /// A bearer token failed verification.
+    #[error("invalid token: {0}")]
+    InvalidToken(#[from] JwtError),
+    /// The bearer token's session is revoked or its user disabled.
+    #[error("token revoked")]
+    TokenRevoked,
+    /// No bearer token was presented.
+    #[error("missing token")]
+    MissingToken,
+    /// The email is already registered.
+    #[error("email taken")]
+    EmailTaken,
+    /// The password breaks the policy.
+    #[error("weak password: {0}")]
+    WeakPassword(&'static str),
+    /// The email is not a plausible address.
+    #[error("invalid email")]
+    InvalidEmail,
+    /// Sign-up is turned off.
+    #[error("sign-up disabled")]
+    SignupDisabled,
+    /// The thing asked for does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// A cookie-authenticated request came from an origin the client did not
+    /// register.
+    #[error("origin not allowed")]
+    OriginRefused,
+    /// Too many failed logins; try again after the given seconds.
+    #[error("throttled for {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until a login may be tried again.
+        retry_after_secs: i64,
+    },
+    /// Every password-hashing slot stayed busy for the queue timeout.
+    #[error("password hashing queue full")]
+    HashQueueFull,
+    /// The store failed.
+    #[error("store")]
+    Store(#[from] StoreError),
+    /// The key ring failed.
+    #[error("keys")]
+    Keys(#[from] KeyError),
+    /// An invariant broke (signing failed, a blocking task died, ...).
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl DomainError {
+    /// Whether the failure is the store being unreachable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(StoreError::Unavailable(_)) | Self::HashQueueFull
+        )
+    }
+}

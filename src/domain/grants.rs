@@ -1,0 +1,525 @@
+//! The token endpoint's grants: password, refresh_token and
+//! client_credentials.
+//!
+//! # Refresh-token rotation
+//! A session row keeps `generation`, the number of the newest refresh token
+//! (see `tokens::refresh` for how tokens derive from it). Presenting token `g`:
+//!
+//! 1. One conditional `UPDATE … SET generation = g + 1 WHERE generation = g
+//!    AND <live, same client>` rotates it. Of N concurrent presenters of `g`,
+//!    the database lets exactly one through.
+//! 2. Everyone else reads the session and is classified: another client's
+//!    token, revoked, expired (absolute or idle), the *grace replay* (`g` is the
+//!    immediate predecessor of the newest generation and the rotation happened
+//!    within `refresh_grace_secs`: the caller gets the same newest token again,
+//!    recomputed, and a fresh access token; the chain never forks), or *reuse*
+//!    (anything older, or too late), which revokes the whole session and writes
+//!    one audit record in the same transaction (RFC 9700 §4.14.2).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::clients::{allows, ClientCredentials};
+use super::error::{DomainError, RefreshFailure};
+use super::passwords::MAX_PASSWORD_BYTES;
+use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
+use super::Services;
+use crate::store::{AuditEvent, ClientRecord, SessionRecord};
+use crate::tokens::claims::{AccessClaims, IdClaims};
+use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
+use crate::tokens::TokenPair;
+
+/// A token request, as parsed from the form.
+#[derive(Debug, Clone)]
+pub enum GrantRequest {
+    /// `grant_type=password`.
+    Password {
+        /// The email.
+        username: String,
+        /// The password.
+        password: Password,
+        /// Requested scope.
+        scope: Option<String>,
+    },
+    /// `grant_type=refresh_token`.
+    RefreshToken {
+        /// The presented token (never logged: `Debug` of this enum is only
+        /// used in tests).
+        refresh_token: String,
+        /// Requested (narrower) scope.
+        scope: Option<String>,
+    },
+    /// `grant_type=client_credentials`.
+    ClientCredentials {
+        /// Requested scope.
+        scope: Option<String>,
+    },
+}
+
+/// How a refresh went, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// A new generation was issued.
+    Rotated,
+    /// The predecessor was replayed within grace; the newest token was
+    /// handed out again.
+    GraceReplay,
+}
+
+/// A successful grant.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// The tokens.
+    pub tokens: TokenPair,
+    /// The client that asked.
+    pub client: Arc<ClientRecord>,
+    /// For refresh grants, what happened.
+    pub refresh: Option<RefreshOutcome>,
+}
+
+impl Services {
+    /// Runs a grant for an authenticated client.
+    ///
+    /// # Errors
+    /// Every RFC 6749 §5.2 case, throttling, and store failures.
+    pub async fn grant(
+        &self,
+        creds: &ClientCredentials,
+        request: GrantRequest,
+        address: Option<&str>,
+    ) -> Result<Granted, DomainError> {
+        let client = self.authenticate_client(creds).await?;
+        match request {
+            GrantRequest::Password {
+                username,
+                password,
+                scope,
+            } => {
+                self.require_grant(&client, GrantType::Password)?;
+                let tokens = self
+                    .password_grant(&client, &username, password, scope.as_deref(), address)
+                    .await?;
+                Ok(Granted {
+                    tokens,
+                    client,
+                    refresh: None,
+                })
+            }
+            GrantRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                self.require_grant(&client, GrantType::RefreshToken)?;
+                let (tokens, outcome) = self
+                    .refresh_grant(&client, &refresh_token, scope.as_deref())
+                    .await?;
+                Ok(Granted {
+                    tokens,
+                    client,
+                    refresh: Some(outcome),
+                })
+            }
+            GrantRequest::ClientCredentials { scope } => {
+                if client.kind != ClientKind::Confidential {
+                    return Err(DomainError::UnauthorizedClient(
+                        "client_credentials is for confidential clients",
+                    ));
+                }
+                self.require_grant(&client, GrantType::ClientCredentials)?;
+                let tokens = self.client_credentials_grant(&client, scope.as_deref())?;
+                Ok(Granted {
+                    tokens,
+                    client,
+                    refresh: None,
+                })
+            }
+        }
+    }
+
+    fn require_grant(&self, client: &ClientRecord, grant: GrantType) -> Result<(), DomainError> {
+        if allows(client, grant) {
+            Ok(())
+        } else {
+            Err(DomainError::UnauthorizedClient(
+                "the client is not allowed this grant type",
+            ))
+        }
+    }
+
+    /// `password`: one argon2 verification whether or not the user exists,
+    /// so wrong email and wrong password look and time the same.
+    async fn password_grant(
+        &self,
+        client: &ClientRecord,
+        username: &str,
+        password: Password,
+        scope: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<TokenPair, DomainError> {
+        let scope = granted_scope(client, scope)?;
+        let email = Email::parse(username).ok_or(DomainError::InvalidCredentials)?;
+        if password.0.len() > MAX_PASSWORD_BYTES {
+            return Err(DomainError::InvalidCredentials);
+        }
+        self.check_throttle(&email, address).await?;
+        let user = self.store.find_user_by_email(email.as_str()).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let password_ok = self.passwords.verify(password.0, stored).await?;
+        let user = match user {
+            Some(u) if password_ok && !u.disabled => u,
+            other => {
+                self.record_failed_login(&email, address).await?;
+                let mut ev = AuditEvent::new("login_failed", self.now());
+                ev.user_id = other.map(|u| u.id);
+                ev.client_id = Some(client.id);
+                ev.address = address.map(str::to_owned);
+                self.store.insert_audit(&ev).await?;
+                return Err(DomainError::InvalidCredentials);
+            }
+        };
+        self.clear_failed_logins(&email).await?;
+        let now = self.now();
+        let session = SessionRecord {
+            id: SessionId::new_random(),
+            user_id: user.id,
+            client_id: client.id,
+            scope: scope.to_string(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + Duration::seconds(self.settings.raw.sessions.absolute_ttl_secs),
+            generation: 0,
+            rotated_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        self.store.insert_session(&session).await?;
+        let mut ev = AuditEvent::new("login_succeeded", now);
+        ev.user_id = Some(user.id);
+        ev.client_id = Some(client.id);
+        ev.session_id = Some(session.id);
+        ev.address = address.map(str::to_owned);
+        self.store.insert_audit(&ev).await?;
+        self.user_tokens(client, &session, &scope, Some(&user.email), now)
+    }
+
+    async fn refresh_grant(
+        &self,
+        client: &ClientRecord,
+        presented: &str,
+        scope: Option<&str>,
+    ) -> Result<(TokenPair, RefreshOutcome), DomainError> {
+        let refused = DomainError::RefreshRefused;
+        // Garbage and forgeries are refused here, without a store query.
+        let parsed = self
+            .refresh_secret
+            .parse(presented)
+            .map_err(|_| refused(RefreshFailure::Unknown))?;
+        let now = self.now();
+        // A narrower scope is checked before the token is used up, so a bad
+        // request changes nothing.
+        let narrowed = match scope {
+            Some(raw) => Some(self.narrow_scope(parsed.sid, raw).await?),
+            None => None,
+        };
+        let idle_cutoff = self.idle_cutoff(now);
+        if let Some(session) = self
+            .store
+            .rotate_session(parsed.sid, client.id, parsed.generation, now, idle_cutoff)
+            .await?
+        {
+            let scope =
+                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            return Ok((tokens, RefreshOutcome::Rotated));
+        }
+        let session = self
+            .store
+            .find_session(parsed.sid)
+            .await?
+            .ok_or(refused(RefreshFailure::Unknown))?;
+        if session.client_id != client.id {
+            return Err(refused(RefreshFailure::WrongClient));
+        }
+        if session.revoked_at.is_some() {
+            return Err(refused(RefreshFailure::Revoked));
+        }
+        if session.expires_at <= now || session.last_used_at <= idle_cutoff {
+            return Err(refused(RefreshFailure::Expired));
+        }
+        let grace = Duration::seconds(self.settings.raw.tokens.refresh_grace_secs);
+        if is_grace_replay(parsed.generation, &session, now, grace) {
+            let scope =
+                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            return Ok((tokens, RefreshOutcome::GraceReplay));
+        }
+        if parsed.generation < session.generation {
+            let mut ev = AuditEvent::new("refresh_token_reused", now);
+            ev.user_id = Some(session.user_id);
+            ev.client_id = Some(client.id);
+            ev.session_id = Some(session.id);
+            ev.reason = Some(format!(
+                "generation {} presented; newest is {}",
+                parsed.generation, session.generation
+            ));
+            self.store
+                .revoke_session(session.id, "refresh_token_reuse", &ev)
+                .await?;
+            tracing::warn!(session.id = %session.id, user.id = %session.user_id, client.id = %client.id, "refresh token reuse; session revoked");
+            return Err(refused(RefreshFailure::Reused));
+        }
+        Err(refused(RefreshFailure::Unknown))
+    }
+
+    async fn narrow_scope(&self, sid: SessionId, raw: &str) -> Result<Scope, DomainError> {
+        let requested = Scope::parse(raw).ok_or(DomainError::InvalidScope)?;
+        let session = self
+            .store
+            .find_session(sid)
+            .await?
+            .ok_or(DomainError::RefreshRefused(RefreshFailure::Unknown))?;
+        let original = Scope::parse(&session.scope).unwrap_or_default();
+        if requested.is_empty() {
+            return Ok(original);
+        }
+        if !requested.is_subset_of(&original) {
+            return Err(DomainError::InvalidScope);
+        }
+        Ok(requested)
+    }
+
+    async fn refreshed_tokens(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
+        let email = if scope.has("openid") && scope.has("email") {
+            self.store
+                .find_user(session.user_id)
+                .await?
+                .map(|u| u.email)
+        } else {
+            None
+        };
+        self.user_tokens(client, session, scope, email.as_deref(), now)
+    }
+
+    /// Access token, refresh token (when the client may refresh) and id_token
+    /// (with `openid`) for a user's session at its newest generation.
+    fn user_tokens(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
+        let (access_token, expires_in) = self.issue_access_token(
+            client,
+            &session.user_id.to_string(),
+            scope,
+            Some(session.id),
+            now,
+        )?;
+        let refresh_token = allows(client, GrantType::RefreshToken)
+            .then(|| self.refresh_secret.token(session.id, session.generation));
+        let refresh_expires_in = refresh_token.as_ref().map(|_| {
+            let idle_end =
+                session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+            (session.expires_at.min(idle_end) - now)
+                .num_seconds()
+                .max(0)
+        });
+        let id_token = if scope.has("openid") {
+            Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
+        } else {
+            None
+        };
+        Ok(TokenPair {
+            access_token,
+            expires_in,
+            refresh_token,
+            refresh_expires_in,
+            scope: scope.to_string(),
+            id_token,
+        })
+    }
+
+    fn client_credentials_grant(
+        &self,
+        client: &ClientRecord,
+        scope: Option<&str>,
+    ) -> Result<TokenPair, DomainError> {
+        let scope = granted_scope(client, scope)?;
+        let now = self.now();
+        let (access_token, expires_in) =
+            self.issue_access_token(client, &client.id.to_string(), &scope, None, now)?;
+        Ok(TokenPair {
+            access_token,
+            expires_in,
+            refresh_token: None,
+            refresh_expires_in: None,
+            scope: scope.to_string(),
+            id_token: None,
+        })
+    }
+
+    /// Signs an RFC 9068 access token with the key active at `now`.
+    ///
+    /// # Errors
+    /// No active key, or signing failed.
+    pub fn issue_access_token(
+        &self,
+        client: &ClientRecord,
+        sub: &str,
+        scope: &Scope,
+        sid: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, i64), DomainError> {
+        let ttl = self.settings.raw.tokens.access_token_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: sub.to_owned(),
+            aud: self.audience_for(client).to_owned(),
+            exp: now.timestamp() + ttl,
+            iat: now.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            client_id: client.id.to_string(),
+            scope: scope.to_string(),
+            sid: sid.map(|s| s.to_string()),
+            nbf: None,
+        };
+        let key = self.keys.signing_key(now)?;
+        let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)
+            .map_err(|_| DomainError::Internal("signing failed"))?;
+        Ok((token, ttl))
+    }
+
+    fn issue_id_token(
+        &self,
+        client: &ClientRecord,
+        user: UserId,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, DomainError> {
+        let with_email = scope.has("email");
+        let claims = IdClaims {
+            iss: self.settings.issuer.clone(),
+            sub: user.to_string(),
+            aud: client.id.to_string(),
+            exp: now.timestamp() + self.settings.raw.tokens.access_token_ttl_secs,
+            iat: now.timestamp(),
+            auth_time: session.created_at.timestamp(),
+            sid: session.id.to_string(),
+            email: email.filter(|_| with_email).map(str::to_owned),
+            email_verified: (with_email && email.is_some()).then_some(false),
+        };
+        let key = self.keys.signing_key(now)?;
+        jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
+            .map_err(|_| DomainError::Internal("signing failed"))
+    }
+}
+
+/// The scope to grant: the requested one when the client may have all of it,
+/// or the client's whole scope when none was requested.
+fn granted_scope(client: &ClientRecord, requested: Option<&str>) -> Result<Scope, DomainError> {
+    let allowed = Scope::from_tokens(client.scopes.clone());
+    match requested {
+        None => Ok(allowed),
+        Some(raw) => {
+            let scope = Scope::parse(raw).ok_or(DomainError::InvalidScope)?;
+            if scope.is_empty() {
+                return Ok(allowed);
+            }
+            if scope.is_subset_of(&allowed) {
+                Ok(scope)
+            } else {
+                Err(DomainError::InvalidScope)
+            }
+        }
+    }
+}
+
+/// The grace rule: only the immediate predecessor of the newest token, and
+/// only within `grace` of the rotation that replaced it. A grace of zero
+/// turns replay off: every second use is reuse.
+pub fn is_grace_replay(
+    generation: i64,
+    session: &SessionRecord,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> bool {
+    grace > Duration::zero()
+        && generation + 1 == session.generation
+        && now - session.rotated_at <= grace
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::ClientId;
+
+    fn session(generation: i64, rotated_at: DateTime<Utc>) -> SessionRecord {
+        SessionRecord {
+            id: SessionId::new_random(),
+            user_id: UserId::new_random(),
+            client_id: ClientId::new_random(),
+            scope: "openid".into(),
+            created_at: rotated_at,
+            last_used_at: rotated_at,
+            expires_at: rotated_at + Duration::days(30),
+            generation,
+            rotated_at,
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    #[test]
+    fn grace_forgives_only_the_immediate_predecessor_in_time() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let s = session(5, t0);
+        let grace = Duration::seconds(10);
+        assert!(is_grace_replay(4, &s, t0 + Duration::seconds(10), grace));
+        assert!(!is_grace_replay(4, &s, t0 + Duration::seconds(11), grace));
+        assert!(!is_grace_replay(3, &s, t0, grace));
+        assert!(!is_grace_replay(5, &s, t0, grace));
+        assert!(!is_grace_replay(4, &s, t0, Duration::zero()));
+    }
+
+    #[test]
+    fn granted_scope_is_a_subset_of_the_clients() {
+        let client = ClientRecord {
+            id: ClientId::new_random(),
+            name: "c".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            grants: vec!["password".into()],
+            scopes: vec!["openid".into(), "email".into()],
+            audience: None,
+            cookie_mode: false,
+            origins: vec![],
+            created_at: DateTime::from_timestamp(0, 0).expect("time"),
+        };
+        assert_eq!(
+            granted_scope(&client, None).expect("ok").to_string(),
+            "openid email"
+        );
+        assert_eq!(
+            granted_scope(&client, Some("email"))
+                .expect("ok")
+                .to_string(),
+            "email"
+        );
+        assert!(matches!(
+            granted_scope(&client, Some("admin")),
+            Err(DomainError::InvalidScope)
+        ));
+    }
+}

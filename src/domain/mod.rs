@@ -1,0 +1,108 @@
+//! The rules of latchkey: grants, sessions and rotation, verification,
+//! accounts, clients and throttling. Nothing here knows about actix or sqlx;
+//! time comes only from the injected `Clock`.
+
+pub mod accounts;
+pub mod clients;
+pub mod error;
+pub mod grants;
+pub mod passwords;
+pub mod sessions;
+pub mod throttle;
+pub mod types;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+
+use self::error::DomainError;
+use self::passwords::Passwords;
+use self::types::ClientId;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::keys::KeyRing;
+use crate::store::{ClientRecord, Store};
+use crate::tokens::refresh::RefreshSecret;
+
+/// Everything a request needs, shared by the HTTP layer and the CLI.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The signing and verification keys.
+    pub keys: Arc<KeyRing>,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Bounded argon2id.
+    pub passwords: Passwords,
+    /// The secret refresh tokens are derived under.
+    pub refresh_secret: Arc<RefreshSecret>,
+    /// Clients never change once registered, so they are cached after the
+    /// first lookup: client authentication costs no store round trip.
+    clients: Arc<RwLock<HashMap<ClientId, Arc<ClientRecord>>>>,
+}
+
+impl Services {
+    /// Wires the services.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
+        settings: Arc<Settings>,
+        passwords: Passwords,
+        refresh_secret: RefreshSecret,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            keys,
+            settings,
+            passwords,
+            refresh_secret: Arc::new(refresh_secret),
+            clients: Arc::default(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The moment before which an unrefreshed session counts as idle.
+    pub fn idle_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - Duration::seconds(self.settings.raw.sessions.idle_ttl_secs)
+    }
+
+    /// The client `id`, from the cache or the store.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn find_client(
+        &self,
+        id: ClientId,
+    ) -> Result<Option<Arc<ClientRecord>>, DomainError> {
+        if let Some(c) = self.clients.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(Some(c));
+        }
+        let Some(client) = self.store.find_client(id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        if let Ok(mut m) = self.clients.write() {
+            m.insert(id, client.clone());
+        }
+        Ok(Some(client))
+    }
+
+    /// The audience of access tokens issued to `client`.
+    pub fn audience_for<'a>(&'a self, client: &'a ClientRecord) -> &'a str {
+        client
+            .audience
+            .as_deref()
+            .unwrap_or(&self.settings.raw.tokens.default_audience)
+    }
+}

@@ -1,0 +1,274 @@
+//! Sessions: listing, revocation (one, all of a user's, by token), logout,
+//! introspection, and the background purge of ended sessions.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+
+use super::error::DomainError;
+use super::types::{ClientId, SessionId, UserId};
+use super::verify::VerifiedAccess;
+use super::Services;
+use crate::store::{AuditEvent, SessionRecord};
+use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
+use crate::tokens::refresh::{self, RefreshParseError};
+
+/// What introspection reports about an active token (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// `sub`.
+    pub sub: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `scope`.
+    pub scope: String,
+    /// `exp`.
+    pub exp: i64,
+    /// `iat`.
+    pub iat: i64,
+    /// `iss`.
+    pub iss: String,
+    /// `aud`, for access tokens.
+    pub aud: Option<String>,
+    /// `jti`, for access tokens.
+    pub jti: Option<String>,
+    /// `sid`.
+    pub sid: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: &'static str,
+}
+
+impl Services {
+    /// The caller's live sessions.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, DomainError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .list_user_sessions(user, now, self.idle_cutoff(now))
+            .await?)
+    }
+
+    /// Revokes one of the caller's sessions. Someone else's session is
+    /// `NotFound`, exactly like a session that does not exist.
+    ///
+    /// # Errors
+    /// `NotFound`; store failures.
+    pub async fn revoke_own_session(
+        &self,
+        user: UserId,
+        sid: SessionId,
+    ) -> Result<(), DomainError> {
+        let session = self
+            .store
+            .find_session(sid)
+            .await?
+            .filter(|s| s.user_id == user)
+            .ok_or(DomainError::NotFound)?;
+        if session.revoked_at.is_some() {
+            return Err(DomainError::NotFound);
+        }
+        self.revoke(&session, "revoked_by_user", "user")
+            .await
+            .map(|_| ())
+    }
+
+    async fn revoke(
+        &self,
+        session: &SessionRecord,
+        reason: &str,
+        by: &str,
+    ) -> Result<bool, DomainError> {
+        let mut ev = AuditEvent::new("session_revoked", self.now());
+        ev.user_id = Some(session.user_id);
+        ev.client_id = Some(session.client_id);
+        ev.session_id = Some(session.id);
+        ev.reason = Some(format!("{reason} by {by}"));
+        Ok(self.store.revoke_session(session.id, reason, &ev).await?)
+    }
+
+    /// Revokes every session of a user (`users revoke-sessions`).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user; store failures.
+    pub async fn revoke_user_sessions(&self, user: UserId, by: &str) -> Result<u64, DomainError> {
+        self.store
+            .find_user(user)
+            .await?
+            .ok_or(DomainError::NotFound)?;
+        let mut ev = AuditEvent::new("sessions_revoked", self.now());
+        ev.user_id = Some(user);
+        ev.reason = Some(format!("all sessions revoked by {by}"));
+        Ok(self
+            .store
+            .revoke_user_sessions(user, None, "revoked_by_admin", &ev)
+            .await?)
+    }
+
+    /// RFC 7009 revocation by `client`: a refresh token or an access token
+    /// revokes its whole session. Unknown tokens, tokens of other clients and
+    /// already revoked sessions are ignored (§2.2: the answer is 200 either
+    /// way, so nothing can be learnt by probing).
+    ///
+    /// # Errors
+    /// Store failures only.
+    pub async fn revoke_token(&self, client: ClientId, token: &str) -> Result<(), DomainError> {
+        let Some(sid) = self.session_of_token(token).await else {
+            return Ok(());
+        };
+        if let Some(session) = self.store.find_session(sid).await? {
+            if session.client_id == client && session.revoked_at.is_none() {
+                self.revoke(&session, "revoked_by_client", "rfc7009")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logout with a refresh token alone; idempotent.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for a string that is not a refresh token; store
+    /// failures.
+    pub async fn logout_with_refresh_token(&self, token: &str) -> Result<(), DomainError> {
+        let parsed = match self.refresh_secret.parse(token) {
+            Ok(p) => p,
+            Err(RefreshParseError::Malformed) => {
+                return Err(DomainError::InvalidRequest("malformed refresh token"))
+            }
+            Err(RefreshParseError::Forged) => return Ok(()),
+        };
+        if let Some(session) = self.store.find_session(parsed.sid).await? {
+            if session.revoked_at.is_none() {
+                self.revoke(&session, "logout", "user").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logout with a verified access token; idempotent.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn logout_with_access(&self, access: &VerifiedAccess) -> Result<(), DomainError> {
+        let Some(sid) = access.session_id else {
+            return Ok(());
+        };
+        if let Some(session) = self.store.find_session(sid).await? {
+            if session.revoked_at.is_none() {
+                self.revoke(&session, "logout", "user").await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The session a refresh or access token belongs to, when its signature
+    /// or MAC checks out (expiry does not matter for revocation).
+    async fn session_of_token(&self, token: &str) -> Option<SessionId> {
+        if token.starts_with(refresh::PREFIX) {
+            return self.refresh_secret.parse(token).ok().map(|p| p.sid);
+        }
+        let header = jwt::peek_header(token, ACCESS_TOKEN_TYP).ok()?;
+        let key = self.keys.verification_key(&header.kid, self.now())?;
+        // Revocation accepts an expired token: ending its session is harmless.
+        let claims: crate::tokens::claims::AccessClaims = jwt::verify(
+            token,
+            &key.decoding,
+            &self.settings.issuer,
+            None,
+            self.now().timestamp(),
+            i64::MAX,
+        )
+        .ok()?;
+        claims.sid.as_deref().and_then(SessionId::parse)
+    }
+
+    /// RFC 7662 introspection: `None` means `{"active": false}`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
+        if token.starts_with(refresh::PREFIX) {
+            return self.introspect_refresh(token).await;
+        }
+        match self.verify_access_token(token).await {
+            Ok(v) => Ok(Some(Introspection {
+                sub: v.claims.sub,
+                client_id: v.claims.client_id,
+                scope: v.claims.scope,
+                exp: v.claims.exp,
+                iat: v.claims.iat,
+                iss: v.claims.iss,
+                aud: Some(v.claims.aud),
+                jti: Some(v.claims.jti),
+                sid: v.claims.sid,
+                token_type: "Bearer",
+            })),
+            Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn introspect_refresh(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
+        let Ok(parsed) = self.refresh_secret.parse(token) else {
+            return Ok(None);
+        };
+        let Some(session) = self.store.find_session(parsed.sid).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let live = session.revoked_at.is_none()
+            && session.expires_at > now
+            && session.last_used_at > self.idle_cutoff(now)
+            && parsed.generation == session.generation;
+        let user_ok = match self.store.session_status(session.id).await? {
+            Some(s) => !s.user_disabled,
+            None => false,
+        };
+        if !(live && user_ok) {
+            return Ok(None);
+        }
+        let idle_end =
+            session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+        Ok(Some(Introspection {
+            sub: session.user_id.to_string(),
+            client_id: session.client_id.to_string(),
+            scope: session.scope,
+            exp: session.expires_at.min(idle_end).timestamp(),
+            iat: session.rotated_at.timestamp(),
+            iss: self.settings.issuer.clone(),
+            aud: None,
+            jti: None,
+            sid: Some(session.id.to_string()),
+            token_type: "refresh_token",
+        }))
+    }
+
+    /// Deletes ended sessions in bounded batches until none are left.
+    /// Revoked sessions are kept until their access tokens have expired, so
+    /// the session list and audit trail stay readable meanwhile.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn purge_once(&self) -> Result<u64, DomainError> {
+        let now = self.now();
+        let idle_cutoff = self.idle_cutoff(now);
+        let revoked_before = now - self.settings.access_token_ttl() - self.settings.leeway();
+        let batch = self.settings.raw.sessions.purge_batch_size;
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .purge_sessions(now, idle_cutoff, revoked_before, batch)
+                .await?;
+            total += n;
+            if n < batch as u64 {
+                return Ok(total);
+            }
+            // Yield between batches so the purge never monopolises the store.
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Newtypes for identifiers and validated values. Raw input becomes one of
+//! these at the edge (parse, don't validate), so the rules below hold wherever
+//! the value travels.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh random (v4) identifier.
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// Parses the hyphenated form; `None` for anything else.
+            pub fn parse(s: &str) -> Option<Self> {
+                Uuid::try_parse(s).ok().map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_newtype!(
+    /// A user's opaque identifier: the `sub` of their tokens.
+    UserId
+);
+uuid_newtype!(
+    /// A registered client's identifier (`client_id`).
+    ClientId
+);
+uuid_newtype!(
+    /// A session (`sid`): one login and every refresh token that follows it.
+    SessionId
+);
+
+/// The longest email accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
+/// A normalised email address: trimmed and lower-cased, so that sign-up and
+/// login agree on what "the same address" means.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses and normalises an address.
+    ///
+    /// # Errors
+    /// Returns `None` for anything that is not a plausible address.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let s = raw.trim().to_lowercase();
+        if s.is_empty() || s.len() > MAX_EMAIL_BYTES {
+            return None;
+        }
+        let (local, domain) = s.rsplit_once('@')?;
+        let bad_char = |c: char| c.is_whitespace() || c.is_control();
+        if local.is_empty()
+            || local.len() > 64
+            || local.contains('@')
+            || s.chars().any(bad_char)
+            || domain.len() < 3
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+            || !domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        {
+            return None;
+        }
+        Some(Self(s))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A set of scope tokens (RFC 6749 §3.3), kept in the order first given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Parses a space-delimited scope string.
+    ///
+    /// # Errors
+    /// `None` when a token holds a character outside RFC 6749's NQCHAR.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut tokens: Vec<String> = Vec::new();
+        for t in raw.split(' ').filter(|t| !t.is_empty()) {
+            // NQCHAR = %x21 / %x23-5B / %x5D-7E
+            let valid = t
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid || t.len() > 128 {
+                return None;
+            }
+            if !tokens.iter().any(|x| x == t) {
+                tokens.push(t.to_owned());
+            }
+        }
+        Some(Self(tokens))
+    }
+
+    /// A scope made of the given tokens (already validated).
+    pub fn from_tokens(tokens: Vec<String>) -> Self {
+        Self(tokens)
+    }
+
+    /// Whether `token` is in the set.
+    pub fn has(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    /// Whether every token of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &Scope) -> bool {
+        self.0.iter().all(|t| other.has(t))
+    }
+
+    /// Whether there is no token.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+/// The grants a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    /// `password` (RFC 6749 §4.3).
+    Password,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+    /// `client_credentials` (RFC 6749 §4.4).
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "password" => Some(Self::Password),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Mobile and browser apps: identified, not authenticated.
+    Public,
+    /// Servers holding a client secret.
+    Confidential,
+}
+
+impl ClientKind {
+    /// The stored and printed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Confidential => "confidential",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Self::Public),
+            "confidential" => Some(Self::Confidential),
+            _ => None,
+        }
+    }
+}
+
+/// A password as received; `Debug` never prints it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_normalised() {
+        let e = Email::parse("  Alice@Example.COM ").expect("valid");
+        assert_eq!(e.as_str(), "alice@example.com");
+    }
+
+    #[test]
+    fn bad_emails_are_rejected() {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "alice@exa mple.com",
+            "alice@@example.com",
+            "alice@.com",
+            "alice@example..com",
+        ] {
+            assert!(Email::parse(bad).is_none(), "{bad:?} accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_none());
+    }
+
+    #[test]
+    fn scope_parses_dedupes_and_checks_subsets() {
+        let s = Scope::parse("openid email openid").expect("valid");
+        assert_eq!(s.to_string(), "openid email");
+        let wide = Scope::parse("openid email profile").expect("valid");
+        assert!(s.is_subset_of(&wide));
+        assert!(!wide.is_subset_of(&s));
+        assert!(Scope::parse("bad\"quote").is_none());
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        assert!(!format!("{:?}", Password("hunter22".into())).contains("hunter22"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The account API: sign-up, the caller's sessions, password change, logout.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{bearer_token, client_address, JsonBody, OptionalJson};
+use super::userinfo::authenticate;
+use super::AppState;
+use crate::domain::error::DomainError;
+use crate::domain::types::{Password, SessionId};
+
+/// `POST /v1/users` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    email: String,
+    password: Password,
+}
+
+/// `POST /v1/users` answer.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    id: String,
+    email: String,
+    created_at: DateTime<Utc>,
+}
+
+/// Signs a user up.
+///
+/// # Errors
+/// 400 `invalid_email` / `weak_password`, 409 `email_taken`, 403 when
+/// sign-up is off, 503.
+pub async fn post_users(
+    req: HttpRequest,
+    body: JsonBody<SignupRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.services.settings.raw.signup.enabled {
+        return Err(DomainError::SignupDisabled.into());
+    }
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    let SignupRequest { email, password } = body.0;
+    let user = state
+        .services
+        .create_user(&email, password, address)
+        .await?;
+    Ok(HttpResponse::Created().json(UserResponse {
+        id: user.id.to_string(),
+        email: user.email,
+        created_at: user.created_at,
+    }))
+}
+
+/// One entry of `GET /v1/account/sessions`.
+#[derive(Debug, Serialize)]
+pub struct SessionResponse {
+    sid: String,
+    client_id: String,
+    scope: String,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    current: bool,
+}
+
+/// Lists the caller's live sessions.
+///
+/// # Errors
+/// 401 `invalid_token`; 503.
+pub async fn get_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let access = authenticate(&req, &state.services).await?;
+    let user = access.user_id.ok_or(DomainError::NotFound)?;
+    let sessions = state.services.list_sessions(user).await?;
+    let list: Vec<SessionResponse> = sessions
+        .into_iter()
+        .map(|s| SessionResponse {
+            current: Some(s.id) == access.session_id,
+            sid: s.id.to_string(),
+            client_id: s.client_id.to_string(),
+            scope: s.scope,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "sessions": list })))
+}
+
+/// Revokes one of the caller's sessions; someone else's is 404.
+///
+/// # Errors
+/// 401, 404, 503.
+pub async fn delete_session(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let access = authenticate(&req, &state.services).await?;
+    let user = access.user_id.ok_or(DomainError::NotFound)?;
+    let sid = SessionId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
+    state.services.revoke_own_session(user, sid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/account/password` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    current_password: Password,
+    new_password: Password,
+}
+
+/// Changes the password and revokes every other session.
+///
+/// # Errors
+/// 400 `invalid_grant` for a wrong current password, 400 `weak_password`,
+/// 401, 503.
+pub async fn post_password(
+    req: HttpRequest,
+    body: JsonBody<PasswordRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let access = authenticate(&req, &state.services).await?;
+    let (Some(user), Some(sid)) = (access.user_id, access.session_id) else {
+        return Err(DomainError::NotFound.into());
+    };
+    let PasswordRequest {
+        current_password,
+        new_password,
+    } = body.0;
+    state
+        .services
+        .change_password(user, sid, current_password, new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /v1/logout` body (optional when a bearer token is sent).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+/// Revokes the current session, by refresh token alone or by bearer token.
+/// Idempotent.
+///
+/// # Errors
+/// 400 for a malformed refresh token, 401 without any token, 503.
+pub async fn post_logout(
+    req: HttpRequest,
+    body: OptionalJson<LogoutRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.0.unwrap_or_default();
+    match (request.refresh_token, bearer_token(&req)) {
+        (Some(rt), _) => state.services.logout_with_refresh_token(&rt).await?,
+        (None, Some(_)) => {
+            let access = authenticate(&req, &state.services).await?;
+            state.services.logout_with_access(&access).await?;
+        }
+        (None, None) => return Err(DomainError::MissingToken.into()),
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,44 @@
+//! The discovery documents: OpenID Connect Discovery 1.0 and RFC 8414 share
+//! one body, rendered once at start-up.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+
+use super::AppState;
+use crate::config::Settings;
+
+/// Renders the metadata document for `settings`.
+pub fn render(settings: &Settings) -> Bytes {
+    let iss = &settings.issuer;
+    let doc = serde_json::json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "registration_endpoint_for_users": format!("{iss}/v1/users"),
+        "account_sessions_endpoint": format!("{iss}/v1/account/sessions"),
+        "account_password_endpoint": format!("{iss}/v1/account/password"),
+        "logout_endpoint": format!("{iss}/v1/logout"),
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid", "email"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "email", "email_verified"],
+    });
+    Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+/// Serves the pre-rendered metadata.
+pub async fn get_discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .content_type("application/json")
+        .body(state.discovery.clone())
+}

@@ -1,0 +1,283 @@
+//! `ApiError`: the only place that knows the wire. One `match` gives every
+//! failure its status, its RFC 6749 §5.2 body `{"error", "error_description"}`
+//! with a fixed description, and its headers (`WWW-Authenticate`,
+//! `Retry-After`). Errors are logged here, once, as they become responses.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::error::{DomainError, RefreshFailure};
+use crate::store::StoreError;
+
+/// A failure on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A domain failure.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// 413: the body is larger than the endpoint accepts.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not of the media type the endpoint reads.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(&'static str),
+    /// 400: the body could not be read or parsed.
+    #[error("malformed body")]
+    MalformedBody(&'static str),
+    /// 404: no such route.
+    #[error("no such route")]
+    RouteNotFound,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    error_description: &'static str,
+}
+
+/// Status, error code, description and extra headers for a failure.
+struct Wire {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+    www_authenticate: Option<&'static str>,
+    retry_after: Option<i64>,
+}
+
+fn wire(status: StatusCode, error: &'static str, description: &'static str) -> Wire {
+    Wire {
+        status,
+        error,
+        description,
+        www_authenticate: None,
+        retry_after: None,
+    }
+}
+
+impl ApiError {
+    fn wire(&self) -> Wire {
+        use DomainError as D;
+        use StatusCode as S;
+        match self {
+            Self::PayloadTooLarge => wire(S::PAYLOAD_TOO_LARGE, "invalid_request", "request body too large"),
+            Self::UnsupportedMediaType(d) => wire(S::UNSUPPORTED_MEDIA_TYPE, "invalid_request", d),
+            Self::MalformedBody(d) => wire(S::BAD_REQUEST, "invalid_request", d),
+            Self::RouteNotFound => wire(S::NOT_FOUND, "not_found", "no such endpoint"),
+            Self::Domain(d) => match d {
+                D::InvalidRequest(msg) => wire(S::BAD_REQUEST, "invalid_request", msg),
+                D::UnsupportedGrantType => wire(S::BAD_REQUEST, "unsupported_grant_type", "grant_type is missing or not supported"),
+                D::InvalidScope => wire(S::BAD_REQUEST, "invalid_scope", "the requested scope is invalid or not allowed"),
+                D::ClientAuthFailed => Wire {
+                    www_authenticate: Some("Basic realm=\"latchkey\", charset=\"UTF-8\""),
+                    ..wire(S::UNAUTHORIZED, "invalid_client", "client authentication failed")
+                },
+                D::UnauthorizedClient(msg) => wire(S::BAD_REQUEST, "unauthorized_client", msg),
+                D::InvalidCredentials => wire(S::BAD_REQUEST, "invalid_grant", "invalid username or password"),
+                D::RefreshRefused(f) => wire(S::BAD_REQUEST, "invalid_grant", refresh_description(*f)),
+                D::InvalidToken(_) | D::TokenRevoked => Wire {
+                    www_authenticate: Some("Bearer realm=\"latchkey\", error=\"invalid_token\", error_description=\"the access token is invalid, expired or revoked\""),
+                    ..wire(S::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked")
+                },
+                // RFC 6750 §3.1: no error code when no credentials were sent.
+                D::MissingToken => Wire {
+                    www_authenticate: Some("Bearer realm=\"latchkey\""),
+                    ..wire(S::UNAUTHORIZED, "invalid_token", "an access token is required")
+                },
+                D::EmailTaken => wire(S::CONFLICT, "email_taken", "an account with this email already exists"),
+                D::WeakPassword(msg) => wire(S::BAD_REQUEST, "weak_password", msg),
+                D::InvalidEmail => wire(S::BAD_REQUEST, "invalid_email", "the email address is not valid"),
+                D::SignupDisabled => wire(S::FORBIDDEN, "signup_disabled", "sign-up is disabled on this server"),
+                D::NotFound => wire(S::NOT_FOUND, "not_found", "not found"),
+                D::OriginRefused => wire(S::FORBIDDEN, "invalid_request", "the request origin is not allowed"),
+                D::Throttled { retry_after_secs } => Wire {
+                    retry_after: Some(*retry_after_secs),
+                    ..wire(S::TOO_MANY_REQUESTS, "too_many_requests", "too many failed attempts; try again later")
+                },
+                D::HashQueueFull | D::Store(StoreError::Unavailable(_)) => Wire {
+                    retry_after: Some(2),
+                    ..wire(S::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the service is temporarily unavailable; try again shortly")
+                },
+                D::Store(_) | D::Keys(_) | D::Internal(_) => {
+                    wire(S::INTERNAL_SERVER_ERROR, "server_error", "an internal error occurred")
+                }
+            },
+        }
+    }
+}
+
+fn refresh_description(f: RefreshFailure) -> &'static str {
+    match f {
+        RefreshFailure::Unknown => "the refresh token is invalid or unknown",
+        RefreshFailure::Expired => "the refresh token has expired (the session ended)",
+        RefreshFailure::Revoked => "the refresh token has been revoked",
+        RefreshFailure::Reused => {
+            "the refresh token was already used; the session has been revoked"
+        }
+        RefreshFailure::WrongClient => "the refresh token was issued to another client",
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.wire().status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let w = self.wire();
+        if w.status.is_server_error() {
+            tracing::error!(err = ?self, "request failed");
+        } else {
+            tracing::debug!(
+                error = w.error,
+                status = w.status.as_u16(),
+                "request refused"
+            );
+        }
+        let mut res = HttpResponse::build(w.status);
+        if let Some(v) = w.www_authenticate {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(v)));
+        }
+        if let Some(secs) = w.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        res.json(ErrorBody {
+            error: w.error,
+            error_description: w.description,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::jwt::JwtError;
+    use actix_web::body::to_bytes;
+
+    async fn render(e: ApiError) -> (u16, serde_json::Value, Option<String>, Option<String>) {
+        let res = e.error_response();
+        let status = res.status().as_u16();
+        let www = res
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let retry = res
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let body = to_bytes(res.into_body()).await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or_default(),
+            www,
+            retry,
+        )
+    }
+
+    #[actix_web::test]
+    async fn every_arm_maps_to_its_status_code_and_headers() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::PayloadTooLarge, 413, "invalid_request"),
+            (ApiError::UnsupportedMediaType("x"), 415, "invalid_request"),
+            (ApiError::MalformedBody("x"), 400, "invalid_request"),
+            (ApiError::RouteNotFound, 404, "not_found"),
+            (
+                DomainError::InvalidRequest("x").into(),
+                400,
+                "invalid_request",
+            ),
+            (
+                DomainError::UnsupportedGrantType.into(),
+                400,
+                "unsupported_grant_type",
+            ),
+            (DomainError::InvalidScope.into(), 400, "invalid_scope"),
+            (DomainError::ClientAuthFailed.into(), 401, "invalid_client"),
+            (
+                DomainError::UnauthorizedClient("x").into(),
+                400,
+                "unauthorized_client",
+            ),
+            (DomainError::InvalidCredentials.into(), 400, "invalid_grant"),
+            (
+                DomainError::RefreshRefused(RefreshFailure::Reused).into(),
+                400,
+                "invalid_grant",
+            ),
+            (
+                DomainError::InvalidToken(JwtError::Expired).into(),
+                401,
+                "invalid_token",
+            ),
+            (DomainError::TokenRevoked.into(), 401, "invalid_token"),
+            (DomainError::MissingToken.into(), 401, "invalid_token"),
+            (DomainError::EmailTaken.into(), 409, "email_taken"),
+            (DomainError::WeakPassword("x").into(), 400, "weak_password"),
+            (DomainError::InvalidEmail.into(), 400, "invalid_email"),
+            (DomainError::SignupDisabled.into(), 403, "signup_disabled"),
+            (DomainError::NotFound.into(), 404, "not_found"),
+            (DomainError::OriginRefused.into(), 403, "invalid_request"),
+            (
+                DomainError::Throttled {
+                    retry_after_secs: 7,
+                }
+                .into(),
+                429,
+                "too_many_requests",
+            ),
+            (
+                DomainError::HashQueueFull.into(),
+                503,
+                "temporarily_unavailable",
+            ),
+            (
+                DomainError::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut)).into(),
+                503,
+                "temporarily_unavailable",
+            ),
+            (
+                DomainError::Store(StoreError::NotFound).into(),
+                500,
+                "server_error",
+            ),
+            (DomainError::Internal("x").into(), 500, "server_error"),
+        ];
+        for (err, status, code) in cases {
+            let (s, body, www, retry) = render(err).await;
+            assert_eq!(s, status, "{code}");
+            assert_eq!(body["error"], code);
+            assert!(body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()));
+            assert_eq!(www.is_some(), s == 401, "WWW-Authenticate on {code}");
+            assert_eq!(
+                retry.is_some(),
+                s == 429 || s == 503,
+                "Retry-After on {code}"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn client_auth_failure_asks_for_basic() {
+        let (_, _, www, _) = render(DomainError::ClientAuthFailed.into()).await;
+        assert!(www.is_some_and(|w| w.starts_with("Basic ")));
+    }
+
+    #[actix_web::test]
+    async fn refresh_failures_are_told_apart() {
+        let mut seen = std::collections::HashSet::new();
+        for f in [
+            RefreshFailure::Unknown,
+            RefreshFailure::Expired,
+            RefreshFailure::Revoked,
+            RefreshFailure::Reused,
+            RefreshFailure::WrongClient,
+        ] {
+            let (_, body, _, _) = render(DomainError::RefreshRefused(f).into()).await;
+            assert!(seen.insert(body["error_description"].to_string()));
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Extractors: strict bodies (form and JSON, with size and media-type checks
+//! that answer in the contract's JSON shape), client authentication, bearer
+//! tokens and the client address.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::domain::clients::ClientCredentials;
+use crate::domain::error::DomainError;
+
+/// The largest body any endpoint reads (RFC 6749 requests are small).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Why a form body is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormError {
+    /// A parameter appears twice (RFC 6749 §3.1).
+    Repeated,
+    /// A name or value is not valid UTF-8 after percent-decoding.
+    InvalidUtf8,
+}
+
+/// Parses `application/x-www-form-urlencoded` strictly: a repeated parameter
+/// or invalid UTF-8 is an error, and parameters with an empty value count as
+/// absent (RFC 6749 §3.1).
+///
+/// # Errors
+/// `Repeated` or `InvalidUtf8`.
+pub fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, FormError> {
+    let mut out = HashMap::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let mut it = pair.splitn(2, |&b| b == b'=');
+        let name = decode_component(it.next().unwrap_or_default())?;
+        let value = decode_component(it.next().unwrap_or_default())?;
+        if name.is_empty() {
+            continue;
+        }
+        if out.contains_key(&name) {
+            return Err(FormError::Repeated);
+        }
+        if !value.is_empty() {
+            out.insert(name, value);
+        } else {
+            // Remember the name so that `a=&a=x` still counts as repeated.
+            out.insert(name, String::new());
+        }
+    }
+    out.retain(|_, v| !v.is_empty());
+    Ok(out)
+}
+
+fn decode_component(raw: &[u8]) -> Result<String, FormError> {
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus).collect();
+    String::from_utf8(bytes).map_err(|_| FormError::InvalidUtf8)
+}
+
+fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Reads the body up to `MAX_BODY_BYTES`; beyond it, 413 without reading on.
+async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::MalformedBody("the request body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A strictly parsed form body (`application/x-www-form-urlencoded`).
+#[derive(Debug, Default)]
+pub struct StrictForm(pub HashMap<String, String>);
+
+impl StrictForm {
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// A parameter that must be present.
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming nothing secret.
+    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, ApiError> {
+        self.get(name)
+            .ok_or(ApiError::Domain(DomainError::InvalidRequest(missing)))
+    }
+}
+
+impl FromRequest for StrictForm {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            if media_type(&req) != "application/x-www-form-urlencoded" {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be application/x-www-form-urlencoded",
+                ));
+            }
+            let body = read_body(&req, payload).await?;
+            parse_form(&body).map(StrictForm).map_err(|e| match e {
+                FormError::Repeated => {
+                    DomainError::InvalidRequest("a parameter was given more than once").into()
+                }
+                FormError::InvalidUtf8 => {
+                    ApiError::MalformedBody("the form body is not valid UTF-8")
+                }
+            })
+        })
+    }
+}
+
+/// A JSON body (`application/json`) decoded into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            if media_type(&req) != "application/json" {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be application/json",
+                ));
+            }
+            let body = read_body(&req, payload).await?;
+            serde_json::from_slice(&body).map(JsonBody).map_err(|_| {
+                ApiError::MalformedBody("the body is not the JSON object this endpoint expects")
+            })
+        })
+    }
+}
+
+/// An optional JSON body: an empty body is `None`.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&req, payload).await?;
+            if body.is_empty() {
+                return Ok(OptionalJson(None));
+            }
+            if media_type(&req) != "application/json" {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body must be application/json",
+                ));
+            }
+            serde_json::from_slice(&body)
+                .map(|v| OptionalJson(Some(v)))
+                .map_err(|_| {
+                    ApiError::MalformedBody("the body is not the JSON object this endpoint expects")
+                })
+        })
+    }
+}
+
+/// Client identification from the Basic header (`client_secret_basic`) or
+/// the body (`client_secret_post`, or `client_id` alone for public clients).
+/// Using both at once is refused (RFC 6749 §2.3).
+///
+/// # Errors
+/// `InvalidRequest` for two methods at once; `ClientAuthFailed` for a
+/// malformed Basic header.
+pub fn client_credentials(
+    req: &HttpRequest,
+    form: &StrictForm,
+) -> Result<ClientCredentials, ApiError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let Some(encoded) = basic else {
+        return Ok(ClientCredentials {
+            client_id: form.get("client_id").map(str::to_owned),
+            client_secret: form.get("client_secret").map(str::to_owned),
+        });
+    };
+    if form.get("client_secret").is_some() {
+        return Err(
+            DomainError::InvalidRequest("use one client authentication method, not two").into(),
+        );
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| DomainError::ClientAuthFailed)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| DomainError::ClientAuthFailed)?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or(DomainError::ClientAuthFailed)?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded inside the header.
+    let id = decode_component(id.as_bytes()).map_err(|_| DomainError::ClientAuthFailed)?;
+    let secret = decode_component(secret.as_bytes()).map_err(|_| DomainError::ClientAuthFailed)?;
+    if form.get("client_id").is_some_and(|body_id| body_id != id) {
+        return Err(DomainError::InvalidRequest(
+            "client_id in the body differs from the Authorization header",
+        )
+        .into());
+    }
+    Ok(ClientCredentials {
+        client_id: Some(id),
+        client_secret: Some(secret),
+    })
+}
+
+/// The bearer token from `Authorization: Bearer …` (RFC 6750 §2.1).
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// The client's address: the socket peer, or, when the peer is a trusted
+/// proxy, the right-most `X-Forwarded-For` entry that is not itself trusted
+/// (entries further left are whatever the client chose to send).
+pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<String> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let hop = forwarded
+        .rsplit(',')
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip));
+    Some(hop.unwrap_or(peer).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_and_decodes() {
+        let f = parse_form(b"grant_type=password&username=a%40b.example&password=p+w%26")
+            .expect("parses");
+        assert_eq!(f["username"], "a@b.example");
+        assert_eq!(f["password"], "p w&");
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(parse_form(b"a=1&a=2"), Err(FormError::Repeated));
+        assert_eq!(parse_form(b"a=&a=2"), Err(FormError::Repeated));
+    }
+
+    #[test]
+    fn empty_values_count_as_absent() {
+        let f = parse_form(b"scope=&a=1").expect("parses");
+        assert!(!f.contains_key("scope"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        assert_eq!(parse_form(b"a=%ff%fe"), Err(FormError::InvalidUtf8));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_form(&body);
+        }
+
+        #[test]
+        fn encoded_pairs_round_trip(pairs in proptest::collection::hash_map("[a-z_]{1,12}", "\\PC{1,24}", 0..8)) {
+            let body: String = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+                .collect::<Vec<_>>()
+                .join("&");
+            prop_assert_eq!(parse_form(body.as_bytes()).expect("valid form"), pairs);
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! `POST /oauth/token` (RFC 6749 §3.2, §5).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::extract::{client_address, client_credentials, StrictForm};
+use super::AppState;
+use crate::domain::error::DomainError;
+use crate::domain::grants::{GrantRequest, Granted};
+use crate::domain::types::{GrantType, Password};
+
+/// RFC 6749 §5.1 success body.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+
+/// Exchanges a grant for tokens.
+///
+/// # Errors
+/// Every RFC 6749 §5.2 error, 429 and 503.
+pub async fn post_token(
+    req: HttpRequest,
+    form: StrictForm,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let creds = client_credentials(&req, &form)?;
+    let grant = grant_request(&form)?;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    let granted = state
+        .services
+        .grant(&creds, grant, address.as_deref())
+        .await?;
+    Ok(token_response(granted))
+}
+
+fn grant_request(form: &StrictForm) -> Result<GrantRequest, ApiError> {
+    let grant = form
+        .get("grant_type")
+        .and_then(GrantType::parse)
+        .ok_or(DomainError::UnsupportedGrantType)?;
+    let scope = form.get("scope").map(str::to_owned);
+    Ok(match grant {
+        GrantType::Password => GrantRequest::Password {
+            username: form.require("username", "username is required")?.to_owned(),
+            password: Password(form.require("password", "password is required")?.to_owned()),
+            scope,
+        },
+        GrantType::RefreshToken => GrantRequest::RefreshToken {
+            refresh_token: form
+                .require("refresh_token", "refresh_token is required")?
+                .to_owned(),
+            scope,
+        },
+        GrantType::ClientCredentials => GrantRequest::ClientCredentials { scope },
+    })
+}
+
+fn token_response(granted: Granted) -> HttpResponse {
+    let t = granted.tokens;
+    HttpResponse::Ok().json(TokenResponse {
+        access_token: t.access_token,
+        token_type: "Bearer",
+        expires_in: t.expires_in,
+        refresh_token: t.refresh_token,
+        scope: t.scope,
+        id_token: t.id_token,
+    })
+}

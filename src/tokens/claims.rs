@@ -1,0 +1,99 @@
+//! The claims latchkey signs: RFC 9068 access tokens and OpenID Connect
+//! id_tokens. Access tokens carry no personal data: `sub` is an opaque UUID.
+
+use serde::{Deserialize, Serialize};
+
+/// RFC 9068 access-token claims. Exactly these, so tokens stay small and free
+/// of personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user's UUID, or the client id for client_credentials.
+    pub sub: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-delimited scope.
+    pub scope: String,
+    /// Session id; absent for client_credentials.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+    /// Not-before; latchkey never sets it, but verification honours it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nbf: Option<i64>,
+}
+
+/// OpenID Connect Core §2 id_token claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdClaims {
+    /// Issuer.
+    pub iss: String,
+    /// The user's UUID.
+    pub sub: String,
+    /// The client id.
+    pub aud: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// When the user entered their password.
+    pub auth_time: i64,
+    /// Session id.
+    pub sid: String,
+    /// With scope `email`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email: Option<String>,
+    /// With scope `email`; latchkey does not verify addresses, so `false`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub email_verified: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_claims_omit_absent_sid_and_carry_no_email() {
+        let c = AccessClaims {
+            iss: "https://auth.example".into(),
+            sub: "0b6e6a1e-6f0e-4f7a-9c1e-2a8f6f3f4f55".into(),
+            aud: "api".into(),
+            exp: 1_000_900,
+            iat: 1_000_000,
+            jti: "7d0f7a4c-1d43-4a8e-8a4a-8b1f3c0b2c1d".into(),
+            client_id: "c".into(),
+            scope: "read".into(),
+            sid: None,
+            nbf: None,
+        };
+        let json = serde_json::to_value(&c).expect("serialises");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "aud",
+                "client_id",
+                "exp",
+                "iat",
+                "iss",
+                "jti",
+                "scope",
+                "sub"
+            ]
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! RS256 JWS: signing with a key pair parsed once and cached (the hot path of
+//! every grant), and verification with the algorithm pinned to RS256 whatever
+//! the token's header claims. Time checks take `now` from the caller, so the
+//! injected clock governs them.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Tokens longer than this are refused before any parsing: a latchkey token is
+/// under 1 KiB, and parsing attacker-sized input is work we need not do.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The JOSE `typ` of RFC 9068 access tokens.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The JOSE `typ` of id_tokens.
+pub const ID_TOKEN_TYP: &str = "JWT";
+
+/// Why a token failed verification. Callers collapse these into one wire
+/// answer; the variants exist for logs, metrics and tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Empty, too long, not three segments, or not base64url/JSON.
+    #[error("malformed token")]
+    Malformed,
+    /// The header names an algorithm other than RS256.
+    #[error("algorithm not allowed")]
+    Algorithm,
+    /// The header's `typ` is not the one expected.
+    #[error("wrong token type")]
+    Type,
+    /// No `kid`, or a `kid` that names no published key.
+    #[error("unknown key")]
+    UnknownKey,
+    /// The signature, issuer or audience did not check out.
+    #[error("invalid token")]
+    Invalid,
+    /// `exp` is past, beyond the leeway.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` lies in the future, beyond the leeway.
+    #[error("token not yet valid")]
+    NotYetValid,
+}
+
+/// Signs `claims` as a compact JWS with `alg: RS256`, the given `typ` and `kid`.
+///
+/// # Errors
+/// Only if the key pair cannot sign, which a loaded key never fails to do.
+pub fn sign<T: Serialize>(
+    pair: &RsaKeyPair,
+    kid: &str,
+    typ: &str,
+    claims: &T,
+) -> Result<String, aws_lc_rs::error::Unspecified> {
+    let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": kid });
+    let header = serde_json::to_vec(&header).map_err(|_| aws_lc_rs::error::Unspecified)?;
+    let payload = serde_json::to_vec(claims).map_err(|_| aws_lc_rs::error::Unspecified)?;
+    let mut out = String::with_capacity(1024);
+    URL_SAFE_NO_PAD.encode_string(header, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut out);
+    let mut sig = vec![0u8; pair.public_modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        out.as_bytes(),
+        &mut sig,
+    )?;
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+    Ok(out)
+}
+
+/// The parts of a token's header that verification needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeekedHeader {
+    /// The `kid`, which must name a published key.
+    pub kid: String,
+}
+
+/// Checks the shape and header of a token before any key lookup: size, three
+/// segments, `alg` exactly RS256 (RFC 8725 §3.1: never trust the header's
+/// choice), the expected `typ` (RFC 9068 §4: an id_token is not an access
+/// token), and a `kid`.
+///
+/// # Errors
+/// The first rule the token breaks.
+pub fn peek_header(token: &str, expected_typ: &str) -> Result<PeekedHeader, JwtError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let raw = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|_| JwtError::Malformed)?;
+    let header = header.as_object().ok_or(JwtError::Malformed)?;
+    if header.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
+        return Err(JwtError::Algorithm);
+    }
+    let typ = header.get("typ").and_then(|v| v.as_str()).unwrap_or("");
+    if !typ.eq_ignore_ascii_case(expected_typ)
+        && !typ.eq_ignore_ascii_case(&format!("application/{expected_typ}"))
+    {
+        return Err(JwtError::Type);
+    }
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: we understand no extensions, so must reject.
+        return Err(JwtError::Malformed);
+    }
+    match header.get("kid").and_then(|v| v.as_str()) {
+        Some(kid) if !kid.is_empty() && kid.len() <= 128 => Ok(PeekedHeader {
+            kid: kid.to_owned(),
+        }),
+        _ => Err(JwtError::UnknownKey),
+    }
+}
+
+/// Time claims every verified token is checked against.
+pub trait TimeClaims {
+    /// `exp`.
+    fn exp(&self) -> i64;
+    /// `iat`.
+    fn iat(&self) -> i64;
+    /// `nbf`, if present.
+    fn nbf(&self) -> Option<i64>;
+}
+
+impl TimeClaims for super::claims::AccessClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn nbf(&self) -> Option<i64> {
+        self.nbf
+    }
+}
+
+/// Verifies signature (RS256 only), `iss`, and `aud` when `audiences` is
+/// given (otherwise the caller checks it), then `exp`, `nbf` and `iat` against
+/// `now` with `leeway_secs`.
+///
+/// # Errors
+/// `Invalid` for a bad signature, issuer or audience; `Expired`,
+/// `NotYetValid` for time failures; `Malformed` for undecodable claims.
+pub fn verify<T: DeserializeOwned + TimeClaims>(
+    token: &str,
+    key: &DecodingKey,
+    issuer: &str,
+    audiences: Option<&[&str]>,
+    now: i64,
+    leeway_secs: i64,
+) -> Result<T, JwtError> {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.algorithms = vec![Algorithm::RS256];
+    v.set_issuer(&[issuer]);
+    match audiences {
+        Some(a) => v.set_audience(a),
+        None => v.validate_aud = false,
+    }
+    // Time is checked below against the injected clock, not the library's.
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<T>(token, key, &v).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => JwtError::Malformed,
+            _ => JwtError::Invalid,
+        }
+    })?;
+    let claims = data.claims;
+    if claims.exp().saturating_add(leeway_secs) < now {
+        return Err(JwtError::Expired);
+    }
+    if claims
+        .nbf()
+        .is_some_and(|nbf| nbf.saturating_sub(leeway_secs) > now)
+        || claims.iat().saturating_sub(leeway_secs) > now
+    {
+        return Err(JwtError::NotYetValid);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(v: serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).expect("json"))
+    }
+
+    #[test]
+    fn peek_rejects_other_algorithms() {
+        for alg in ["none", "HS256", "RS512", "ES256", "PS256"] {
+            let t = format!(
+                "{}.e30.sig",
+                encode(serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": "k"}))
+            );
+            assert_eq!(
+                peek_header(&t, ACCESS_TOKEN_TYP),
+                Err(JwtError::Algorithm),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn peek_requires_typ_and_kid() {
+        let id = format!(
+            "{}.e30.sig",
+            encode(serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "k"}))
+        );
+        assert_eq!(peek_header(&id, ACCESS_TOKEN_TYP), Err(JwtError::Type));
+        let nokid = format!(
+            "{}.e30.sig",
+            encode(serde_json::json!({"alg": "RS256", "typ": "at+jwt"}))
+        );
+        assert_eq!(
+            peek_header(&nokid, ACCESS_TOKEN_TYP),
+            Err(JwtError::UnknownKey)
+        );
+        let ok = format!(
+            "{}.e30.sig",
+            encode(serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": "k"}))
+        );
+        assert_eq!(
+            peek_header(&ok, ACCESS_TOKEN_TYP),
+            Ok(PeekedHeader { kid: "k".into() })
+        );
+    }
+
+    #[test]
+    fn peek_rejects_bad_shapes() {
+        let h = encode(serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": "k"}));
+        for t in [
+            String::new(),
+            "a.b".into(),
+            format!("{h}.e30.s.x"),
+            "!!!.e30.sig".into(),
+            format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("not json")),
+            "x".repeat(MAX_TOKEN_BYTES + 1),
+        ] {
+            assert_eq!(
+                peek_header(&t, ACCESS_TOKEN_TYP),
+                Err(JwtError::Malformed),
+                "{t:.40}"
+            );
+        }
+    }
+}

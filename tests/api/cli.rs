@@ -1,0 +1,188 @@
+//! The `latchkey` binary: commands, `--json` output, exit codes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    db: String,
+    keys: String,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let keys = dir.path().join("keys").display().to_string();
+    Env {
+        _dir: dir,
+        db,
+        keys,
+    }
+}
+
+fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("LATCHKEY__DATABASE__URL", &env.db)
+        .env("LATCHKEY__KEYS__DIR", &env.keys)
+        .env("LATCHKEY__LOG__LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn clients_users_and_keys_commands_work_with_json_output() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "api",
+            "--kind",
+            "confidential",
+            "--grants",
+            "client_credentials",
+            "--scopes",
+            "read,write",
+            "--audience",
+            "https://api.example",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let c = json(&out);
+    assert!(c["client_secret"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("lk_cs_")));
+    assert_eq!(c["audience"], "https://api.example");
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "app",
+            "--kind",
+            "public",
+            "--grants",
+            "password,refresh_token",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(json(&out)["client_secret"].is_null());
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "users",
+            "create",
+            "--email",
+            "Ops@Example.com",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let u = json(&out);
+    assert_eq!(u["email"], "ops@example.com");
+    let id = u["id"].as_str().expect("id").to_owned();
+
+    for cmd in ["disable", "enable", "revoke-sessions"] {
+        let (ok, out, err) = latchkey(&env, &["users", cmd, &id, "--json"], None);
+        assert!(ok, "{cmd}: {err}");
+        json(&out);
+    }
+
+    let (ok, out, err) = latchkey(&env, &["keys", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let keys = json(&out);
+    assert_eq!(keys["keys"][0]["state"], "active");
+    assert!(!out.contains("PRIVATE"));
+
+    let (ok, out, err) = latchkey(&env, &["keys", "rotate", "--json"], None);
+    assert!(ok, "{err}");
+    let rotated = json(&out);
+    let (_, out, _) = latchkey(&env, &["keys", "list", "--json"], None);
+    let keys = json(&out);
+    let states: Vec<&str> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["active", "next"]);
+    assert_eq!(keys["keys"][1]["kid"], rotated["kid"]);
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line_on_stderr() {
+    let env = env();
+    let (ok, _, err) = latchkey(&env, &["users", "disable", "not-a-uuid"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (ok, _, err) = latchkey(
+        &env,
+        &["users", "create", "--email", "x@example.com"],
+        Some("short\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("weak password"), "{err}");
+    let (ok, _, err) = latchkey(&env, &["keys", "retire", "nope"], None);
+    assert!(!ok);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let env = env();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    child
+        .args(["migrate"])
+        .env("LATCHKEY__SERVER__PORT", "not-a-port")
+        .env("LATCHKEY__DATABASE__URL", &env.db);
+    let out = child.output().expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port"), "{err}");
+
+    let file = env._dir.path().join("bad.toml");
+    std::fs::write(&file, "[keys]\nrsa_bits = 1000\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["migrate", "--config", file.to_str().expect("utf8")])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys.rsa_bits"));
+}

@@ -1,0 +1,386 @@
+//! The test harness: `spawn_app` starts the real server on 127.0.0.1:0 with a
+//! fresh database (a SQLite file in a temp dir, or a uniquely named
+//! PostgreSQL database dropped afterwards), a fresh key and a settable clock.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::Duration;
+use latchkey::clock::TestClock;
+use latchkey::config::Settings;
+use latchkey::domain::clients::NewClient;
+use latchkey::domain::types::{ClientKind, GrantType, Scope};
+use latchkey::domain::Services;
+use latchkey::startup::Application;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A uniquely named PostgreSQL database, dropped on `Drop`.
+pub struct TestDb {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDb {
+    /// Creates a database on the server named by `DATABASE_URL`, or `None`
+    /// (with a skip notice) when it does not name PostgreSQL.
+    pub async fn create() -> Option<Self> {
+        let admin_url = match std::env::var("DATABASE_URL") {
+            Ok(u) if u.starts_with("postgres") => u,
+            _ => {
+                eprintln!("skipping PostgreSQL case: DATABASE_URL is not a postgres:// URL");
+                return None;
+            }
+        };
+        let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::Executor::execute(&mut conn, format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .expect("create database");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("DATABASE_URL has a database name");
+        let url = format!("{base}/{name}");
+        Some(Self {
+            url,
+            admin_url,
+            name,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread
+        // drops the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str(),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: TestClock,
+    pub services: Services,
+    /// Keeps the temp dirs and database alive while this instance runs.
+    _shared: Arc<SharedHandle>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// Keeps temp dirs and the database alive while any instance runs.
+pub struct SharedHandle {
+    pub keys_dir: Arc<TempDir>,
+    pub data_dir: Arc<TempDir>,
+    pub db: Option<Arc<TestDb>>,
+    pub clock: TestClock,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        drop(tokio::spawn(async move { h.stop(false).await }));
+    }
+}
+
+/// Test settings: the defaults with port 0, the given store and keys folder.
+pub fn test_settings(url: &str, keys_dir: &Path) -> Settings {
+    let mut s = Settings::defaults().expect("defaults are valid");
+    s.raw.server.port = 0;
+    s.raw.server.workers = 2;
+    s.raw.database.url = url.to_owned().into();
+    s.raw.keys.dir = keys_dir.to_owned();
+    s.raw.passwords.max_concurrent_hashes = 2;
+    s.raw.demo.enabled = false;
+    s.backend = if url.starts_with("sqlite") {
+        latchkey::config::Backend::Sqlite
+    } else {
+        latchkey::config::Backend::Postgres
+    };
+    s
+}
+
+/// A server on SQLite.
+pub async fn spawn_app() -> TestApp {
+    spawn_on(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available")
+}
+
+/// A server on `backend`; `None` when PostgreSQL is not configured.
+pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
+    spawn_on_with(backend, |_| {}).await
+}
+
+/// A server on `backend` with settings adjusted by `tweak`.
+pub async fn spawn_on_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let shared = new_shared(backend).await?;
+    Some(spawn_instance(&shared, tweak).await)
+}
+
+/// Fresh temp dirs, database and clock for one or more instances.
+pub async fn new_shared(backend: Backend) -> Option<Arc<SharedHandle>> {
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(Arc::new(TestDb::create().await?)),
+    };
+    Some(Arc::new(SharedHandle {
+        keys_dir: Arc::new(tempfile::tempdir().expect("tempdir")),
+        data_dir: Arc::new(tempfile::tempdir().expect("tempdir")),
+        db,
+        clock: TestClock::new(),
+    }))
+}
+
+/// Starts one more instance on `shared`'s database, keys folder and clock.
+pub async fn spawn_instance(
+    shared: &Arc<SharedHandle>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let url = match &shared.db {
+        Some(db) => db.url.clone(),
+        None => format!(
+            "sqlite://{}",
+            shared.data_dir.path().join("latchkey.db").display()
+        ),
+    };
+    let mut settings = test_settings(&url, shared.keys_dir.path());
+    tweak(&mut settings);
+    let app = Application::build(settings, Arc::new(shared.clock.clone()))
+        .await
+        .expect("application builds");
+    let port = app.port();
+    let services = app.services().clone();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        clock: shared.clock.clone(),
+        services,
+        _shared: shared.clone(),
+        handle,
+    }
+}
+
+/// A registered client: id and, for confidential clients, secret.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Registers a client directly through the domain service.
+    pub async fn create_client(
+        &self,
+        kind: ClientKind,
+        grants: &[GrantType],
+        scopes: &str,
+        audience: Option<&str>,
+    ) -> TestClient {
+        let created = self
+            .services
+            .create_client(NewClient {
+                name: "test".into(),
+                kind,
+                grants: grants.to_vec(),
+                scopes: Scope::parse(scopes).expect("scope"),
+                audience: audience.map(str::to_owned),
+                cookie_mode: false,
+                origins: vec![],
+            })
+            .await
+            .expect("client created");
+        TestClient {
+            id: created.client.id.to_string(),
+            secret: created.secret,
+        }
+    }
+
+    /// A public client allowed password and refresh_token, scopes openid and email.
+    pub async fn public_client(&self) -> TestClient {
+        self.create_client(
+            ClientKind::Public,
+            &[GrantType::Password, GrantType::RefreshToken],
+            "openid email profile",
+            None,
+        )
+        .await
+    }
+
+    /// A confidential client allowed client_credentials.
+    pub async fn confidential_client(&self) -> TestClient {
+        self.create_client(
+            ClientKind::Confidential,
+            &[GrantType::ClientCredentials],
+            "read write",
+            None,
+        )
+        .await
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/users"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn login(
+        &self,
+        client: &TestClient,
+        email: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+            ("client_id", client.id.as_str()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.post_token(&form).await
+    }
+
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
+        self.post_token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client.id.as_str()),
+        ])
+        .await
+    }
+
+    pub async fn get_jwks(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/introspect"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs up a user, creates a public client and logs in: returns the
+    /// client, the email and the token response.
+    pub async fn logged_in_user(&self, scope: Option<&str>) -> (TestClient, String, Value) {
+        let client = self.public_client().await;
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        assert_eq!(
+            self.signup(&email, "correct horse battery").await.status(),
+            201
+        );
+        let res = self
+            .login(&client, &email, "correct horse battery", scope)
+            .await;
+        assert_eq!(res.status(), 200);
+        (client, email, res.json().await.expect("json"))
+    }
+}
+
+/// Runs a test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($case:ident) => {
+        mod $case {
+
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$case($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// `spawn_on`, or return from the test (PostgreSQL not configured).
+#[macro_export]
+macro_rules! app_or_skip {
+    ($backend:expr) => {
+        match $crate::helpers::spawn_on($backend).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+
+pub fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
