@@ -18,7 +18,7 @@ pub fn render(settings: &Settings) -> Bytes {
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
-        "registration_endpoint_for_users": format!("{iss}/v1/users"),
+        "signup_endpoint": format!("{iss}/v1/users"),
         "account_sessions_endpoint": format!("{iss}/v1/account/sessions"),
         "account_password_endpoint": format!("{iss}/v1/account/password"),
         "logout_endpoint": format!("{iss}/v1/logout"),

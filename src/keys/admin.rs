@@ -61,16 +61,26 @@ pub fn ensure_initial_key(
         .filter(|n| n.ends_with(".pem"))
         .collect();
     pems.sort();
-    let (kid, file) = match pems.first() {
+    let (kid, file, generated) = match pems.first() {
         Some(file) => (
             kid_of_der(&files::read_private_der(&dir.join(file))?)?,
             file.clone(),
+            false,
         ),
-        None => new_key_file(dir, bits)?,
+        None => {
+            let (kid, file) = new_key_file(dir, bits)?;
+            (kid, file, true)
+        }
     };
-    manifest.add_first(kid.clone(), file, now);
-    files::write_manifest(dir, &manifest)?;
-    Ok(Some(kid))
+    manifest.add_first(kid.clone(), file.clone(), now);
+    if files::create_manifest_if_absent(dir, &manifest)? {
+        return Ok(Some(kid));
+    }
+    // Another instance created the first key at the same moment: use theirs.
+    if generated {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    Ok(None)
 }
 
 /// `keys generate`: the first key, active at once.

@@ -152,6 +152,38 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), KeyError> {
     write_atomically(dir, MANIFEST, manifest.render().as_bytes(), 0o600).map(|_| ())
 }
 
+/// Writes the manifest only if none exists yet, atomically: the complete file
+/// is hard-linked into place, which fails when another process got there
+/// first. Returns whether this call created it. Several instances starting
+/// together on an empty folder thus agree on one first key.
+///
+/// # Errors
+/// The folder cannot be written.
+pub fn create_manifest_if_absent(dir: &Path, manifest: &Manifest) -> Result<bool, KeyError> {
+    let path = dir.join(MANIFEST);
+    let tmp = dir.join(format!(".{MANIFEST}.new-{}", std::process::id()));
+    let io = |e| KeyError::Io(path.clone(), e);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(manifest.render().as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    let created = match fs::hard_link(&tmp, &path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+    };
+    fs::remove_file(&tmp).map_err(io)?;
+    Ok(created)
+}
+
 /// Reads the refresh-token secret, creating 32 random bytes when absent.
 ///
 /// # Errors
@@ -163,7 +195,16 @@ pub fn load_or_create_refresh_secret(dir: &Path) -> Result<Vec<u8>, KeyError> {
         SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| KeyError::Invalid("no randomness".into()))?;
-        write_secret_file(dir, REFRESH_SECRET, hex::encode(bytes).as_bytes())?;
+        // Create-if-absent, so instances starting together share one secret.
+        let tmp_name = format!(".{REFRESH_SECRET}.new-{}", std::process::id());
+        let tmp = write_secret_file(dir, &tmp_name, hex::encode(bytes).as_bytes())?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(KeyError::Io(path.clone(), e)),
+        }
     }
     check_permissions(&path)?;
     let text = fs::read_to_string(&path).map_err(|e| KeyError::Io(path.clone(), e))?;
@@ -196,6 +237,19 @@ mod tests {
             check_permissions(&p),
             Err(KeyError::InsecurePermissions { .. })
         ));
+    }
+
+    #[test]
+    fn only_the_first_manifest_is_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let mut a = Manifest::default();
+        a.add_first("a".into(), "a.pem".into(), now);
+        let mut b = Manifest::default();
+        b.add_first("b".into(), "b.pem".into(), now);
+        assert!(create_manifest_if_absent(dir.path(), &a).expect("creates"));
+        assert!(!create_manifest_if_absent(dir.path(), &b).expect("no error"));
+        assert_eq!(read_manifest(dir.path()).expect("reads").0, a);
     }
 
     #[test]
