@@ -21,7 +21,7 @@ use latchkey::tokens::refresh::RefreshSecret;
 
 const NOW: i64 = 1_800_000_000;
 
-fn claims() -> AccessClaims {
+fn build_claims() -> AccessClaims {
     AccessClaims {
         iss: "https://auth.example.com".into(),
         sub: "6f1c2b3a-8d7e-4f60-9a1b-2c3d4e5f6a7b".into(),
@@ -50,7 +50,7 @@ fn key() -> (RsaKeyPair, Vec<u8>, RsaJwk) {
 
 fn signing(c: &mut Criterion) {
     let (pair, der, jwk) = key();
-    let claims = claims();
+    let claims = build_claims();
     c.bench_function("rs256_sign_cached_key_aws_lc_rs", |b| {
         b.iter(|| {
             jwt::sign(
@@ -87,7 +87,7 @@ fn signing(c: &mut Criterion) {
         })
     });
     c.bench_function("access_claims_build_and_serialise", |b| {
-        b.iter(|| serde_json::to_vec(&black_box(claims())).expect("json"))
+        b.iter(|| serde_json::to_vec(&black_box(build_claims())).expect("json"))
     });
     let jwks = [&jwk, &jwk];
     c.bench_function("jwks_render_two_keys", |b| {
