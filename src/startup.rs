@@ -138,6 +138,8 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // Inner to the security headers, so replaced bodies get them too.
+            .wrap(http::error::json_errors())
             .wrap(http::security_headers(https))
             .configure(http::routes)
     })
