@@ -68,8 +68,9 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
     )
 }
 
-/// A user account.
-#[derive(Debug, Clone)]
+/// A user account. `Debug` omits the password hash (an offline-guessing
+/// target).
+#[derive(Clone)]
 pub struct UserRecord {
     /// Opaque id, the `sub` of their tokens.
     pub id: UserId,
@@ -81,6 +82,18 @@ pub struct UserRecord {
     pub disabled: bool,
     /// When they signed up.
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A registered client.
