@@ -13,8 +13,8 @@ use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, ClientRecord, FailureCount, SessionRecord, SessionStatus, Store,
-    StoreError, UserRecord,
+    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, SessionRecord, SessionStatus,
+    Store, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -157,6 +157,27 @@ impl TryFrom<AuditRow> for AuditEvent {
                 .map(SessionId),
             reason: r.reason,
             address: r.address,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct FailureRow {
+    failures: i64,
+    window_started_at: i64,
+    lockouts: i64,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<FailureRow> for FailureCount {
+    type Error = StoreError;
+
+    fn try_from(r: FailureRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            failures: r.failures,
+            window_started_at: at(r.window_started_at)?,
+            lockouts: r.lockouts,
+            locked_until: r.locked_until.map(at).transpose()?,
         })
     }
 }
@@ -551,12 +572,12 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         window_secs: i64,
     ) -> Result<FailureCount, StoreError> {
-        let (failures, started): (i64, i64) = sqlx::query_as(
+        let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES (?1, 1, ?2) \
              ON CONFLICT (key) DO UPDATE SET \
                failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END, \
                window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END \
-             RETURNING failures, window_started_at",
+             RETURNING failures, window_started_at, lockouts, locked_until",
         )
         .bind(key)
         .bind(ms(now))
@@ -564,26 +585,35 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(e)?;
-        Ok(FailureCount {
-            failures,
-            window_started_at: at(started)?,
-        })
+        row.try_into()
     }
 
     async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, window_started_at FROM login_failures WHERE key = ?1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(e)?;
-        row.map(|(failures, started)| {
-            Ok(FailureCount {
-                failures,
-                window_started_at: at(started)?,
-            })
-        })
-        .transpose()
+        let row: Option<FailureRow> = sqlx::query_as(
+            "SELECT failures, window_started_at, lockouts, locked_until FROM login_failures WHERE key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE login_failures SET failures = 0, window_started_at = ?2, lockouts = ?3, locked_until = ?4 \
+             WHERE key = ?1 AND failures >= ?5 AND lockouts = ?6",
+        )
+        .bind(key)
+        .bind(ms(lock.now))
+        .bind(lock.lockouts)
+        .bind(ms(lock.until))
+        .bind(lock.max_failures)
+        .bind(lock.seen_lockouts)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {

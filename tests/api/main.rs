@@ -14,4 +14,5 @@ mod races;
 mod refresh;
 mod sessions;
 mod signup;
+mod throttle;
 mod userinfo;
