@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod discovery;
 mod forged;
+mod hashing;
 mod introspect;
 mod jwks;
 mod keys;
