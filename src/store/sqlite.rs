@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -186,10 +186,17 @@ const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its folder.
+    /// Opens the database file, creating it and its folder if needed.
+    ///
+    /// The file is created here, once. Pooled connections never create it, and
+    /// an idle connection is handed out only while the file is still where it
+    /// was: a database file that vanishes (an unmounted volume, a file moved
+    /// away) makes requests fail as `Unavailable` (503) until it is back,
+    /// instead of silently writing into an unlinked file or starting a fresh
+    /// empty database.
     ///
     /// # Errors
-    /// The URL is invalid or the folder cannot be created.
+    /// The URL is invalid, or the folder or the file cannot be created.
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -197,20 +204,32 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(e)?
-            .create_if_missing(true)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_owned();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
-        }
-        let pool = SqlitePoolOptions::new()
+        let in_memory = path.as_os_str() == ":memory:" || url.contains("mode=memory");
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+            .acquire_timeout(acquire_timeout);
+        if !in_memory {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
+            }
+            let first = SqliteConnection::connect_with(&options.clone().create_if_missing(true))
+                .await
+                .map_err(e)?;
+            first.close().await.map_err(e)?;
+            pool = pool.before_acquire(move |_conn, _meta| {
+                let present = path.exists();
+                Box::pin(async move { Ok(present) })
+            });
+        }
+        Ok(Self {
+            pool: pool.connect_lazy_with(options),
+        })
     }
 
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ mod hashing;
 mod introspect;
 mod jwks;
 mod keys;
+mod outage;
 mod password_grant;
 mod races;
 mod refresh;
