@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a random loopback port, over HTTP.
 
 mod helpers;
+mod process;
 
 mod bad_input;
 mod cli;
@@ -15,6 +16,7 @@ mod password_grant;
 mod races;
 mod refresh;
 mod sessions;
+mod shutdown;
 mod signup;
 mod throttle;
 mod userinfo;
