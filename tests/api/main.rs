@@ -8,6 +8,7 @@ mod cli;
 mod discovery;
 mod forged;
 mod hashing;
+mod hygiene;
 mod introspect;
 mod jwks;
 mod keys;
