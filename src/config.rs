@@ -19,6 +19,9 @@ pub enum ConfigError {
     /// The layers could not be read or deserialised.
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
+    /// A layer is not valid TOML: the line and key, never the value.
+    #[error("configuration: {0}")]
+    Syntax(String),
     /// A value was read but is out of range.
     #[error("configuration key `{key}`: {problem}")]
     Invalid {
@@ -165,6 +168,8 @@ pub struct ThrottleSettings {
     pub address_max_failures: i64,
     /// Address window.
     pub address_window_secs: i64,
+    /// Cap on an account lockout, which doubles with each lockout in a row.
+    pub account_max_lockout_secs: i64,
 }
 
 /// `[signup]`
@@ -234,6 +239,9 @@ impl Settings {
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(path) = file {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                check_syntax(&text)?;
+            }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
         }
         builder = builder.add_source(
@@ -258,6 +266,23 @@ impl Settings {
     pub fn defaults() -> Result<Self, ConfigError> {
         let raw: RawSettings = Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?;
+        Self::validate(raw)
+    }
+
+    /// The built-in defaults with one TOML document laid over them, validated:
+    /// what `--config FILE` does, without the file system or the environment.
+    /// The property tests and the fuzz target drive configuration parsing
+    /// through it.
+    ///
+    /// # Errors
+    /// The overlay is not TOML, names an unknown key, or holds a bad value.
+    pub fn from_toml(overlay: &str) -> Result<Self, ConfigError> {
+        check_syntax(overlay)?;
+        let raw: RawSettings = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(overlay, FileFormat::Toml))
             .build()?
             .try_deserialize()?;
         Self::validate(raw)
@@ -298,7 +323,7 @@ impl Settings {
         )?;
         check_positive(
             "database.acquire_timeout_secs",
-            raw.database.acquire_timeout_secs as i64,
+            saturate(raw.database.acquire_timeout_secs),
         )?;
         check_positive(
             "tokens.access_token_ttl_secs",
@@ -313,7 +338,7 @@ impl Settings {
         check_positive("sessions.idle_ttl_secs", raw.sessions.idle_ttl_secs)?;
         check_positive(
             "sessions.purge_interval_secs",
-            raw.sessions.purge_interval_secs as i64,
+            saturate(raw.sessions.purge_interval_secs),
         )?;
         check_positive("sessions.purge_batch_size", raw.sessions.purge_batch_size)?;
         if ![2048, 3072, 4096].contains(&raw.keys.rsa_bits) {
@@ -322,37 +347,23 @@ impl Settings {
         check_positive("keys.jwks_max_age_secs", raw.keys.jwks_max_age_secs)?;
         check_positive(
             "keys.reload_interval_secs",
-            raw.keys.reload_interval_secs as i64,
+            saturate(raw.keys.reload_interval_secs),
         )?;
-        if raw.passwords.memory_kib < 19456
-            || raw.passwords.iterations < 2
-            || raw.passwords.parallelism < 1
-        {
-            return invalid(
-                "passwords",
-                "argon2id needs at least memory_kib = 19456, iterations = 2, parallelism = 1",
-            );
+        check_passwords(&raw.passwords)?;
+        check_throttle(&raw.throttle)?;
+        check_range(
+            "server.workers",
+            saturate(raw.server.workers as u64),
+            0,
+            1024,
+        )?;
+        check_non_negative(
+            "server.shutdown_timeout_secs",
+            saturate(raw.server.shutdown_timeout_secs),
+        )?;
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return invalid("log.level", "is not a valid tracing filter (e.g. \"info\")");
         }
-        check_positive(
-            "passwords.queue_timeout_ms",
-            raw.passwords.queue_timeout_ms as i64,
-        )?;
-        check_positive(
-            "throttle.account_max_failures",
-            raw.throttle.account_max_failures,
-        )?;
-        check_positive(
-            "throttle.account_window_secs",
-            raw.throttle.account_window_secs,
-        )?;
-        check_positive(
-            "throttle.address_max_failures",
-            raw.throttle.address_max_failures,
-        )?;
-        check_positive(
-            "throttle.address_window_secs",
-            raw.throttle.address_window_secs,
-        )?;
         Ok(Self {
             raw,
             issuer,
@@ -392,20 +403,90 @@ fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
     })
 }
 
-fn check_positive(key: &'static str, value: i64) -> Result<(), ConfigError> {
-    if value > 0 {
+/// Parses `text` as TOML first, because the `config` crate reports some
+/// syntax errors (an integer beyond 64 bits) without saying where. The error
+/// names the line and its key but never echoes a value, which may be a
+/// database password.
+fn check_syntax(text: &str) -> Result<(), ConfigError> {
+    let Err(err) = text.parse::<toml::Table>() else {
+        return Ok(());
+    };
+    let at = err.span().map_or(0, |s| s.start);
+    let line_no = text.get(..at).unwrap_or(text).matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let place = match line.split_once('=').map(|(k, _)| k.trim()) {
+        Some(key) if !key.is_empty() && key.len() <= 64 => {
+            format!("line {line_no}, key `{key}`")
+        }
+        _ => format!("line {line_no}"),
+    };
+    Err(ConfigError::Syntax(format!(
+        "TOML syntax error at {place}: {}",
+        err.message()
+    )))
+}
+
+/// The largest count or duration any setting takes: ten years in seconds.
+/// Bounding every setting keeps `now + setting` and `Duration::seconds` far
+/// from overflow, so no accepted configuration can make a request panic.
+pub const MAX_SETTING: i64 = 315_360_000;
+
+fn saturate(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn check_range(key: &'static str, value: i64, min: i64, max: i64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
         Ok(())
     } else {
-        invalid(key, "must be greater than 0")
+        invalid(key, &format!("must be between {min} and {max}"))
     }
 }
 
+fn check_positive(key: &'static str, value: i64) -> Result<(), ConfigError> {
+    check_range(key, value, 1, MAX_SETTING)
+}
+
 fn check_non_negative(key: &'static str, value: i64) -> Result<(), ConfigError> {
-    if value >= 0 {
-        Ok(())
-    } else {
-        invalid(key, "must not be negative")
+    check_range(key, value, 0, MAX_SETTING)
+}
+
+/// argon2id at least at OWASP's minimum (m=19456 KiB, t=2, p=1), and at most
+/// 1 GiB per hash, so a typo cannot make start-up allocate the machine away.
+fn check_passwords(p: &PasswordSettings) -> Result<(), ConfigError> {
+    check_range(
+        "passwords.memory_kib",
+        i64::from(p.memory_kib),
+        19456,
+        1_048_576,
+    )?;
+    check_range("passwords.iterations", i64::from(p.iterations), 2, 64)?;
+    check_range("passwords.parallelism", i64::from(p.parallelism), 1, 64)?;
+    check_range(
+        "passwords.max_concurrent_hashes",
+        saturate(p.max_concurrent_hashes as u64),
+        0,
+        1024,
+    )?;
+    check_positive("passwords.queue_timeout_ms", saturate(p.queue_timeout_ms))
+}
+
+fn check_throttle(t: &ThrottleSettings) -> Result<(), ConfigError> {
+    check_positive("throttle.account_max_failures", t.account_max_failures)?;
+    check_positive("throttle.account_window_secs", t.account_window_secs)?;
+    check_positive("throttle.address_max_failures", t.address_max_failures)?;
+    check_positive("throttle.address_window_secs", t.address_window_secs)?;
+    check_positive(
+        "throttle.account_max_lockout_secs",
+        t.account_max_lockout_secs,
+    )?;
+    if t.account_max_lockout_secs < t.account_window_secs {
+        return invalid(
+            "throttle.account_max_lockout_secs",
+            "must be at least throttle.account_window_secs",
+        );
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -464,5 +545,195 @@ mod tests {
     fn debug_redacts_database_url() {
         let raw = raw_from("[database]\nurl = \"postgres://u:hunter2@h/db\"\n").expect("parses");
         assert!(!format!("{raw:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_by_name() {
+        let err = Settings::from_toml("[tokens]\naccess_token_ttl_secs = 9223372036854775807\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("tokens.access_token_ttl_secs"),
+            "{err}"
+        );
+        let err = Settings::from_toml("[keys]\nreload_interval_secs = 18446744073709551615\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 2, key `reload_interval_secs`"),
+            "{err}"
+        );
+        let err = Settings::from_toml("[keys]\nreload_interval_secs = 9223372036854775807\n")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("keys.reload_interval_secs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lockout_cap_below_the_window_is_refused() {
+        let err = Settings::from_toml("[throttle]\naccount_max_lockout_secs = 60\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("throttle.account_max_lockout_secs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_and_key_but_not_the_value() {
+        let err =
+            Settings::from_toml("[database]\nurl = \"postgres://u:hunter2@h/db\n").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("line 2, key `url`"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn a_bad_log_filter_is_refused() {
+        let err = Settings::from_toml("[log]\nlevel = \"=[\"\n").unwrap_err();
+        assert!(err.to_string().contains("log.level"), "{err}");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Every key of the defaults, plus unknown ones in known and unknown
+        /// sections.
+        const KEYS: &[(&str, &str)] = &[
+            ("server", "host"),
+            ("server", "port"),
+            ("server", "issuer"),
+            ("server", "trusted_proxies"),
+            ("server", "shutdown_timeout_secs"),
+            ("server", "workers"),
+            ("database", "url"),
+            ("database", "max_connections"),
+            ("database", "acquire_timeout_secs"),
+            ("tokens", "access_token_ttl_secs"),
+            ("tokens", "default_audience"),
+            ("tokens", "leeway_secs"),
+            ("tokens", "refresh_grace_secs"),
+            ("sessions", "absolute_ttl_secs"),
+            ("sessions", "idle_ttl_secs"),
+            ("sessions", "purge_interval_secs"),
+            ("sessions", "purge_batch_size"),
+            ("keys", "dir"),
+            ("keys", "rsa_bits"),
+            ("keys", "jwks_max_age_secs"),
+            ("keys", "reload_interval_secs"),
+            ("passwords", "memory_kib"),
+            ("passwords", "iterations"),
+            ("passwords", "parallelism"),
+            ("passwords", "max_concurrent_hashes"),
+            ("passwords", "queue_timeout_ms"),
+            ("throttle", "account_max_failures"),
+            ("throttle", "account_window_secs"),
+            ("throttle", "address_max_failures"),
+            ("throttle", "address_window_secs"),
+            ("throttle", "account_max_lockout_secs"),
+            ("signup", "enabled"),
+            ("log", "format"),
+            ("log", "level"),
+            ("demo", "enabled"),
+            ("server", "prot"),
+            ("tokens", "ttl"),
+            ("bogus", "key"),
+        ];
+
+        fn toml_value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|v| v.to_string()),
+                (-5i64..5000).prop_map(|v| v.to_string()),
+                any::<bool>().prop_map(|v| v.to_string()),
+                any::<f64>()
+                    .prop_filter("finite", |v| v.is_finite())
+                    .prop_map(|v| format!("{v:?}")),
+                "\\PC{0,24}".prop_map(|s| toml::Value::String(s).to_string()),
+                Just("\"json\"".to_owned()),
+                Just("\"postgres://u@h/db\"".to_owned()),
+                proptest::collection::vec(any::<i16>(), 0..3).prop_map(|v| format!("{v:?}")),
+                Just("[\"10.0.0.1\", \"::1\"]".to_owned()),
+                Just("{ a = 1 }".to_owned()),
+            ]
+        }
+
+        /// Lays `entries` (distinct keys) over the defaults as one document.
+        fn document(entries: &std::collections::BTreeMap<usize, String>) -> String {
+            let mut by_section: std::collections::BTreeMap<&str, String> = Default::default();
+            for (i, value) in entries {
+                let (section, key) = KEYS[*i];
+                by_section
+                    .entry(section)
+                    .or_default()
+                    .push_str(&format!("{key} = {value}\n"));
+            }
+            by_section
+                .iter()
+                .map(|(section, body)| format!("[{section}]\n{body}"))
+                .collect()
+        }
+
+        /// What the server computes from an accepted configuration: none of
+        /// it may overflow.
+        fn exercise(s: &Settings) {
+            let now = DateTime::<chrono::Utc>::from_timestamp(4_102_444_800, 0).expect("2100");
+            let r = &s.raw;
+            for secs in [
+                r.tokens.access_token_ttl_secs,
+                r.tokens.leeway_secs,
+                r.tokens.refresh_grace_secs,
+                r.sessions.absolute_ttl_secs,
+                r.sessions.idle_ttl_secs,
+                r.keys.jwks_max_age_secs.saturating_mul(2),
+                r.throttle.account_window_secs,
+                r.throttle.address_window_secs,
+                r.throttle.account_max_lockout_secs,
+            ] {
+                let _ = now + Duration::seconds(secs);
+                let _ = now - Duration::seconds(secs);
+            }
+            let _ = (s.access_token_ttl(), s.leeway(), s.jwks_max_age());
+            assert!(s.max_concurrent_hashes() > 0);
+        }
+
+        use chrono::DateTime;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn overlays_are_accepted_or_rejected_naming_a_key(
+                entries in proptest::collection::btree_map(0..KEYS.len(), toml_value(), 1..4)
+            ) {
+                let doc = document(&entries);
+                match Settings::from_toml(&doc) {
+                    Ok(s) => exercise(&s),
+                    Err(err) => {
+                        let message = err.to_string();
+                        // The leaf key, or an unknown section's name.
+                        let named = entries.keys().any(|i| {
+                            let (section, key) = KEYS[*i];
+                            message.contains(key) || (section == "bogus" && message.contains(section))
+                        });
+                        prop_assert!(named, "{message}\nfor\n{doc}");
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+                let _ = Settings::from_toml(&text);
+            }
+
+            #[test]
+            fn arbitrary_toml_lines_never_panic(
+                lines in proptest::collection::vec("[a-z\\[\\]._\"= 0-9{},-]{0,30}", 0..6)
+            ) {
+                let _ = Settings::from_toml(&lines.join("\n"));
+            }
+        }
     }
 }

@@ -111,8 +111,12 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGTERM and SIGINT stop it gracefully: no new
-    /// connections, in-flight requests finish within the shutdown timeout).
+    /// Serves until stopped. SIGTERM stops it gracefully: the listener
+    /// closes at once, requests in flight finish within
+    /// `server.shutdown_timeout_secs`, then the database pool closes. (SIGINT
+    /// and SIGQUIT stop at once, as actix does.) A refresh is one conditional
+    /// `UPDATE`, so a request cut off at the timeout either rotated or did
+    /// not; nothing is half-applied.
     ///
     /// # Errors
     /// The server failed.
@@ -120,6 +124,7 @@ impl Application {
         let store = self.services.store.clone();
         let out = self.server.await;
         store.close().await;
+        tracing::info!("server stopped; database pool closed");
         out
     }
 }
@@ -138,6 +143,8 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // Inner to the security headers, so replaced bodies get them too.
+            .wrap(http::error::json_errors())
             .wrap(http::security_headers(https))
             .configure(http::routes)
     })

@@ -36,13 +36,23 @@ pub struct NewClient {
     pub origins: Vec<String>,
 }
 
-/// A registered client and, for confidential ones, its secret (shown once).
-#[derive(Debug, Clone)]
+/// A registered client and, for confidential ones, its secret (shown once;
+/// `Debug` redacts it).
+#[derive(Clone)]
 pub struct CreatedClient {
     /// The stored client.
     pub client: ClientRecord,
     /// The secret, for confidential clients.
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for CreatedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedClient")
+            .field("client", &self.client)
+            .field("secret", &crate::tokens::redacted(&self.secret))
+            .finish()
+    }
 }
 
 /// How the caller identified itself at an OAuth endpoint.

@@ -31,8 +31,9 @@ use crate::tokens::claims::{AccessClaims, IdClaims};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
 
-/// A token request, as parsed from the form.
-#[derive(Debug, Clone)]
+/// A token request, as parsed from the form. `Debug` redacts the password
+/// and the refresh token.
+#[derive(Clone)]
 pub enum GrantRequest {
     /// `grant_type=password`.
     Password {
@@ -45,8 +46,7 @@ pub enum GrantRequest {
     },
     /// `grant_type=refresh_token`.
     RefreshToken {
-        /// The presented token (never logged: `Debug` of this enum is only
-        /// used in tests).
+        /// The presented token (redacted from `Debug`).
         refresh_token: String,
         /// Requested (narrower) scope.
         scope: Option<String>,
@@ -56,6 +56,32 @@ pub enum GrantRequest {
         /// Requested scope.
         scope: Option<String>,
     },
+}
+
+impl std::fmt::Debug for GrantRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password {
+                username,
+                password,
+                scope,
+            } => f
+                .debug_struct("Password")
+                .field("username", username)
+                .field("password", password)
+                .field("scope", scope)
+                .finish(),
+            Self::RefreshToken { scope, .. } => f
+                .debug_struct("RefreshToken")
+                .field("refresh_token", &"[redacted]")
+                .field("scope", scope)
+                .finish(),
+            Self::ClientCredentials { scope } => f
+                .debug_struct("ClientCredentials")
+                .field("scope", scope)
+                .finish(),
+        }
+    }
 }
 
 /// How a refresh went, for metrics and logs.
@@ -479,6 +505,23 @@ mod tests {
             revoked_at: None,
             revoked_reason: None,
         }
+    }
+
+    #[test]
+    fn grant_request_debug_redacts_password_and_refresh_token() {
+        let password = GrantRequest::Password {
+            username: "a@example.com".into(),
+            password: Password("hunter2-hunter2".into()),
+            scope: None,
+        };
+        let refresh = GrantRequest::RefreshToken {
+            refresh_token: "lk_rt_SECRETSECRET".into(),
+            scope: Some("openid".into()),
+        };
+        let shown = format!("{password:?} {refresh:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("SECRETSECRET"), "{shown}");
+        assert!(shown.contains("openid"), "{shown}");
     }
 
     #[test]

@@ -1,13 +1,43 @@
 //! Failed-login throttling, counted in the store so that every instance
 //! behind a load balancer sees the same counts. Checked before any password
 //! hash runs, so a throttled guess costs the server two indexed reads.
+//!
+//! # Design
+//! Each key (`account:<email>`, `address:<ip>`) has a counter whose window
+//! starts at its first failure. Counting is one atomic upsert. When a failure
+//! brings the counter to the limit, the key is locked by a second, conditional
+//! `UPDATE` that applies only while the counter still shows the limit reached
+//! and the lockout count the caller read: of several requests (on any
+//! instances) that saw the limit reached, exactly one locks, and the lock
+//! starts a fresh window. Logins for a locked key get 429 with `Retry-After`
+//! until the lock ends.
+//!
+//! Accounts back off exponentially: the n-th lockout in a row lasts
+//! `account_window_secs × 2^(n-1)`, capped at `account_max_lockout_secs`, so a
+//! guesser gets `account_max_failures` tries per lockout, ever more rarely,
+//! while a user who mistyped is locked out only briefly. The lock applies to
+//! unknown emails exactly as to known ones, so it reveals nothing about which
+//! accounts exist. The doubling starts over after a
+//! successful login (the row is deleted) or a quiet spell as long as the cap
+//! after a lockout ended. Addresses lock for one window each time.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::error::DomainError;
 use super::types::Email;
 use super::Services;
-use crate::store::FailureCount;
+use crate::store::{FailureCount, Lockout};
+
+/// One counter's limit and lockout lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Failures within a window that lock the key.
+    pub max_failures: i64,
+    /// The counting window, and the first lockout's length.
+    pub window_secs: i64,
+    /// The longest lockout; equal to the window for no doubling.
+    pub max_lockout_secs: i64,
+}
 
 fn account_key(email: &Email) -> String {
     format!("account:{}", email.as_str())
@@ -17,21 +47,55 @@ fn address_key(address: &str) -> String {
     format!("address:{address}")
 }
 
-/// Seconds until a full window ends, or `None` when the counter allows more.
-pub fn retry_after(
-    count: Option<FailureCount>,
-    max: i64,
-    window: Duration,
-    now: DateTime<Utc>,
-) -> Option<i64> {
-    let c = count?;
-    let ends = c.window_started_at + window;
-    (c.failures >= max && ends > now).then(|| (ends - now).num_seconds().max(1))
+/// Seconds until a locked key may try again (rounded up), or `None` when it
+/// is not locked at `now`.
+pub fn retry_after(count: Option<FailureCount>, now: DateTime<Utc>) -> Option<i64> {
+    let until = count?.locked_until?;
+    (until > now).then(|| {
+        let ms = (until - now).num_milliseconds();
+        ((ms + 999) / 1000).max(1)
+    })
+}
+
+/// The lockout that follows `count` reaching its limit at `now`: its number
+/// in the row and when it ends.
+pub fn next_lockout(count: &FailureCount, limit: &Limit, now: DateTime<Utc>) -> Lockout {
+    let cap = limit.max_lockout_secs.max(limit.window_secs);
+    let quiet = count
+        .locked_until
+        .is_some_and(|ended| now - ended >= Duration::seconds(cap));
+    let previous = if quiet { 0 } else { count.lockouts.max(0) };
+    let factor = 1i64 << previous.min(32);
+    let secs = limit.window_secs.saturating_mul(factor).min(cap);
+    Lockout {
+        max_failures: limit.max_failures,
+        seen_lockouts: count.lockouts,
+        lockouts: previous + 1,
+        now,
+        until: now + Duration::seconds(secs),
+    }
 }
 
 impl Services {
-    /// Refuses the login when the account or the address has used up its
-    /// failures for the current window.
+    fn account_limit(&self) -> Limit {
+        let t = &self.settings.raw.throttle;
+        Limit {
+            max_failures: t.account_max_failures,
+            window_secs: t.account_window_secs,
+            max_lockout_secs: t.account_max_lockout_secs,
+        }
+    }
+
+    fn address_limit(&self) -> Limit {
+        let t = &self.settings.raw.throttle;
+        Limit {
+            max_failures: t.address_max_failures,
+            window_secs: t.address_window_secs,
+            max_lockout_secs: t.address_window_secs,
+        }
+    }
+
+    /// Refuses the login while the account or the address is locked.
     ///
     /// # Errors
     /// `Throttled` with the seconds to wait; store failures.
@@ -40,36 +104,23 @@ impl Services {
         email: &Email,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        let t = &self.settings.raw.throttle;
         let now = self.now();
         let account = self.store.login_failures(&account_key(email)).await?;
-        if let Some(secs) = retry_after(
-            account,
-            t.account_max_failures,
-            Duration::seconds(t.account_window_secs),
-            now,
-        ) {
-            return Err(DomainError::Throttled {
+        let by_address = match address {
+            Some(addr) => self.store.login_failures(&address_key(addr)).await?,
+            None => None,
+        };
+        let wait = retry_after(account, now).max(retry_after(by_address, now));
+        match wait {
+            Some(secs) => Err(DomainError::Throttled {
                 retry_after_secs: secs,
-            });
+            }),
+            None => Ok(()),
         }
-        if let Some(addr) = address {
-            let by_address = self.store.login_failures(&address_key(addr)).await?;
-            if let Some(secs) = retry_after(
-                by_address,
-                t.address_max_failures,
-                Duration::seconds(t.address_window_secs),
-                now,
-            ) {
-                return Err(DomainError::Throttled {
-                    retry_after_secs: secs,
-                });
-            }
-        }
-        Ok(())
     }
 
-    /// Counts a failed login against the account and the address.
+    /// Counts a failed login against the account and the address, and locks
+    /// whichever reached its limit.
     ///
     /// # Errors
     /// Store failures.
@@ -78,20 +129,43 @@ impl Services {
         email: &Email,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        let t = &self.settings.raw.throttle;
-        let now = self.now();
-        self.store
-            .record_login_failure(&account_key(email), now, t.account_window_secs)
+        self.count_failure(&account_key(email), &self.account_limit(), "account")
             .await?;
         if let Some(addr) = address {
-            self.store
-                .record_login_failure(&address_key(addr), now, t.address_window_secs)
+            self.count_failure(&address_key(addr), &self.address_limit(), "address")
                 .await?;
         }
         Ok(())
     }
 
-    /// Forgets the account's failures after a successful login.
+    async fn count_failure(
+        &self,
+        key: &str,
+        limit: &Limit,
+        kind: &'static str,
+    ) -> Result<(), DomainError> {
+        let now = self.now();
+        let count = self
+            .store
+            .record_login_failure(key, now, limit.window_secs)
+            .await?;
+        if count.failures < limit.max_failures {
+            return Ok(());
+        }
+        let lock = next_lockout(&count, limit, now);
+        if self.store.lock_login_failures(key, &lock).await? {
+            // The key itself (an email or an address) stays out of the logs.
+            tracing::warn!(
+                throttle.kind = kind,
+                throttle.lockouts = lock.lockouts,
+                throttle.secs = (lock.until - now).num_seconds(),
+                "logins locked after repeated failures"
+            );
+        }
+        Ok(())
+    }
+
+    /// Forgets the account's failures and lockouts after a successful login.
     ///
     /// # Errors
     /// Store failures.
@@ -108,20 +182,66 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time")
     }
 
-    #[test]
-    fn throttles_only_a_full_live_window() {
-        let w = Duration::seconds(900);
-        assert_eq!(retry_after(None, 5, w, t(0)), None);
-        let four = FailureCount {
-            failures: 4,
-            window_started_at: t(0),
-        };
-        assert_eq!(retry_after(Some(four), 5, w, t(10)), None);
-        let five = FailureCount {
+    const ACCOUNT: Limit = Limit {
+        max_failures: 5,
+        window_secs: 900,
+        max_lockout_secs: 86_400,
+    };
+
+    fn count(lockouts: i64, locked_until: Option<DateTime<Utc>>) -> FailureCount {
+        FailureCount {
             failures: 5,
             window_started_at: t(0),
+            lockouts,
+            locked_until,
+        }
+    }
+
+    #[test]
+    fn only_a_live_lock_throttles() {
+        assert_eq!(retry_after(None, t(0)), None);
+        assert_eq!(retry_after(Some(count(0, None)), t(0)), None);
+        let locked = count(1, Some(t(900)));
+        assert_eq!(retry_after(Some(locked), t(100)), Some(800));
+        assert_eq!(retry_after(Some(locked), t(899)), Some(1));
+        assert_eq!(retry_after(Some(locked), t(900)), None);
+    }
+
+    #[test]
+    fn account_lockouts_double_up_to_the_cap() {
+        let mut lengths = Vec::new();
+        let mut c = count(0, None);
+        let mut now = t(0);
+        for _ in 0..10 {
+            let lock = next_lockout(&c, &ACCOUNT, now);
+            lengths.push((lock.until - now).num_seconds());
+            c = count(lock.lockouts, Some(lock.until));
+            now = lock.until;
+        }
+        assert_eq!(
+            lengths,
+            [900, 1800, 3600, 7200, 14_400, 28_800, 57_600, 86_400, 86_400, 86_400]
+        );
+    }
+
+    #[test]
+    fn a_quiet_spell_as_long_as_the_cap_starts_the_doubling_over() {
+        let c = count(4, Some(t(0)));
+        let soon = next_lockout(&c, &ACCOUNT, t(86_399));
+        assert_eq!((soon.lockouts, soon.seen_lockouts), (5, 4));
+        let later = next_lockout(&c, &ACCOUNT, t(86_400));
+        assert_eq!(later.lockouts, 1);
+        assert_eq!((later.until - t(86_400)).num_seconds(), 900);
+    }
+
+    #[test]
+    fn addresses_lock_for_one_window_each_time() {
+        let address = Limit {
+            max_failures: 50,
+            window_secs: 900,
+            max_lockout_secs: 900,
         };
-        assert_eq!(retry_after(Some(five), 5, w, t(100)), Some(800));
-        assert_eq!(retry_after(Some(five), 5, w, t(900)), None);
+        let lock = next_lockout(&count(7, Some(t(0))), &address, t(10));
+        assert_eq!((lock.until - t(10)).num_seconds(), 900);
     }
 }

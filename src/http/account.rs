@@ -10,6 +10,7 @@ use super::userinfo::authenticate;
 use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::types::{Password, SessionId};
+use crate::tokens::redacted;
 
 /// `POST /v1/users` body.
 #[derive(Debug, Deserialize)]
@@ -140,11 +141,20 @@ pub async fn post_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /v1/logout` body (optional when a bearer token is sent).
-#[derive(Debug, Default, Deserialize)]
+/// `POST /v1/logout` body (optional when a bearer token is sent). `Debug`
+/// never prints the token.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
     refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .finish()
+    }
 }
 
 /// Revokes the current session, by refresh token alone or by bearer token.

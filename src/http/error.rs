@@ -3,8 +3,10 @@
 //! with a fixed description, and its headers (`WWW-Authenticate`,
 //! `Retry-After`). Errors are logged here, once, as they become responses.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -29,6 +31,13 @@ pub enum ApiError {
     /// 404: no such route.
     #[error("no such route")]
     RouteNotFound,
+    /// 405: the route exists, but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Any other refusal that actix produced before a handler ran; keeps its
+    /// status, gets the contract's body (see `json_errors`).
+    #[error("refused with status {0}")]
+    Status(StatusCode),
 }
 
 #[derive(Serialize)]
@@ -65,6 +74,13 @@ impl ApiError {
             Self::UnsupportedMediaType(d) => wire(S::UNSUPPORTED_MEDIA_TYPE, "invalid_request", d),
             Self::MalformedBody(d) => wire(S::BAD_REQUEST, "invalid_request", d),
             Self::RouteNotFound => wire(S::NOT_FOUND, "not_found", "no such endpoint"),
+            Self::MethodNotAllowed => wire(S::METHOD_NOT_ALLOWED, "invalid_request", "this endpoint does not accept this method"),
+            Self::Status(S::SERVICE_UNAVAILABLE) => Wire {
+                retry_after: Some(2),
+                ..wire(S::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the service is temporarily unavailable; try again shortly")
+            },
+            Self::Status(s) if s.is_server_error() => wire(*s, "server_error", "an internal error occurred"),
+            Self::Status(s) => wire(*s, "invalid_request", "the request could not be processed"),
             Self::Domain(d) => match d {
                 D::InvalidRequest(msg) => wire(S::BAD_REQUEST, "invalid_request", msg),
                 D::UnsupportedGrantType => wire(S::BAD_REQUEST, "unsupported_grant_type", "grant_type is missing or not supported"),
@@ -105,6 +121,47 @@ impl ApiError {
             },
         }
     }
+}
+
+impl ApiError {
+    /// The error for a response that actix built itself (an unmatched method,
+    /// a path or query that did not deserialise, a default extractor), from
+    /// its status alone.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::RouteNotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::UnsupportedMediaType("this media type is not accepted here")
+            }
+            other => Self::Status(other),
+        }
+    }
+}
+
+/// The last line of defence for the wire format: any 4xx or 5xx response
+/// that is not already JSON (actix's plain-text and empty-bodied defaults,
+/// such as 405 for a known path with another method, or a path extractor's
+/// refusal) is replaced with the contract's `{"error", "error_description"}`
+/// body for its status. Responses built from `ApiError` pass untouched.
+pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let (req, _) = res.into_parts();
+        let replaced = ApiError::from_status(status).error_response();
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, replaced).map_into_right_body(),
+        ))
+    })
 }
 
 fn refresh_description(f: RefreshFailure) -> &'static str {
@@ -183,6 +240,22 @@ mod tests {
             (ApiError::UnsupportedMediaType("x"), 415, "invalid_request"),
             (ApiError::MalformedBody("x"), 400, "invalid_request"),
             (ApiError::RouteNotFound, 404, "not_found"),
+            (ApiError::MethodNotAllowed, 405, "invalid_request"),
+            (
+                ApiError::Status(StatusCode::BAD_REQUEST),
+                400,
+                "invalid_request",
+            ),
+            (
+                ApiError::Status(StatusCode::SERVICE_UNAVAILABLE),
+                503,
+                "temporarily_unavailable",
+            ),
+            (
+                ApiError::Status(StatusCode::BAD_GATEWAY),
+                502,
+                "server_error",
+            ),
             (
                 DomainError::InvalidRequest("x").into(),
                 400,
@@ -258,6 +331,41 @@ mod tests {
                 "Retry-After on {code}"
             );
         }
+    }
+
+    #[actix_web::test]
+    async fn plain_refusals_are_replaced_by_the_json_shape() {
+        use actix_web::{test, web, App};
+        let app = test::init_service(
+            App::new()
+                .wrap(json_errors())
+                .service(web::resource("/x").route(web::get().to(|| async { "ok" })))
+                .route(
+                    "/plain",
+                    web::get().to(|| async { HttpResponse::BadRequest().body("plain text") }),
+                )
+                .route(
+                    "/api",
+                    web::get().to(|| async { ApiError::RouteNotFound.error_response() }),
+                ),
+        )
+        .await;
+        for (req, status, code) in [
+            (test::TestRequest::post().uri("/x"), 405, "invalid_request"),
+            (
+                test::TestRequest::get().uri("/plain"),
+                400,
+                "invalid_request",
+            ),
+            (test::TestRequest::get().uri("/api"), 404, "not_found"),
+        ] {
+            let res = test::call_service(&app, req.to_request()).await;
+            assert_eq!(res.status().as_u16(), status);
+            let body: serde_json::Value = test::read_body_json(res).await;
+            assert_eq!(body["error"], code);
+        }
+        let res = test::call_service(&app, test::TestRequest::get().uri("/x").to_request()).await;
+        assert_eq!(test::read_body(res).await, "ok");
     }
 
     #[actix_web::test]

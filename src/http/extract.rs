@@ -101,8 +101,18 @@ async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, A
 }
 
 /// A strictly parsed form body (`application/x-www-form-urlencoded`).
-#[derive(Debug, Default)]
+/// `Debug` lists the parameter names only: values include passwords, tokens
+/// and client secrets.
+#[derive(Default)]
 pub struct StrictForm(pub HashMap<String, String>);
+
+impl std::fmt::Debug for StrictForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_tuple("StrictForm").field(&names).finish()
+    }
+}
 
 impl StrictForm {
     /// A parameter's value.
@@ -309,6 +319,19 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_names_not_values() {
+        let f = StrictForm(
+            parse_form(b"password=hunter2hunter2&client_secret=lk_cs_x").expect("parses"),
+        );
+        let shown = format!("{f:?}");
+        assert!(shown.contains("password") && shown.contains("client_secret"));
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("lk_cs_x"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn invalid_utf8_is_refused() {
         assert_eq!(parse_form(b"a=%ff%fe"), Err(FormError::InvalidUtf8));
     }
@@ -317,6 +340,25 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_form(&body);
+        }
+
+        #[test]
+        fn a_repeated_name_is_always_refused(
+            pairs in proptest::collection::vec(("[a-z_]{1,8}", "[a-zA-Z0-9+.]{0,12}"), 1..6),
+            pick in any::<proptest::sample::Index>(),
+            value in "[a-zA-Z0-9]{0,8}",
+        ) {
+            let mut body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let name = &pairs[pick.index(pairs.len())].0;
+            body.push(format!("{name}={value}"));
+            prop_assert_eq!(parse_form(body.join("&").as_bytes()), Err(FormError::Repeated));
+        }
+
+        #[test]
+        fn parsed_forms_hold_only_non_empty_names_and_values(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(form) = parse_form(&body) {
+                prop_assert!(form.iter().all(|(k, v)| !k.is_empty() && !v.is_empty()));
+            }
         }
 
         #[test]

@@ -92,6 +92,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-async fn not_found(_req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::RouteNotFound)
+/// No route took the request: 405 when the path is known (only the method
+/// was wrong), else 404.
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    if req.resource_map().has_resource(req.path()) {
+        Err(ApiError::MethodNotAllowed)
+    } else {
+        Err(ApiError::RouteNotFound)
+    }
 }

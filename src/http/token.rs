@@ -9,9 +9,10 @@ use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::grants::{GrantRequest, Granted};
 use crate::domain::types::{GrantType, Password};
+use crate::tokens::redacted;
 
-/// RFC 6749 §5.1 success body.
-#[derive(Debug, Serialize)]
+/// RFC 6749 §5.1 success body. `Debug` never prints the tokens.
+#[derive(Serialize)]
 pub struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -21,6 +22,19 @@ pub struct TokenResponse {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("id_token", &redacted(&self.id_token))
+            .finish()
+    }
 }
 
 /// Exchanges a grant for tokens.

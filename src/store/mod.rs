@@ -68,8 +68,9 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
     )
 }
 
-/// A user account.
-#[derive(Debug, Clone)]
+/// A user account. `Debug` omits the password hash (an offline-guessing
+/// target).
+#[derive(Clone)]
 pub struct UserRecord {
     /// Opaque id, the `sub` of their tokens.
     pub id: UserId,
@@ -81,6 +82,18 @@ pub struct UserRecord {
     pub disabled: bool,
     /// When they signed up.
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
 }
 
 /// A registered client.
@@ -186,6 +199,26 @@ pub struct FailureCount {
     pub failures: i64,
     /// When the current window started.
     pub window_started_at: DateTime<Utc>,
+    /// Lockouts in a row so far (the exponent of the next lockout's length).
+    pub lockouts: i64,
+    /// Until when logins are locked, if the key was ever locked.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// A lockout to apply once a counter has reached its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// The limit the counter must still be at or beyond.
+    pub max_failures: i64,
+    /// The `lockouts` value the caller read; the lock applies only if it is
+    /// unchanged, so of concurrent callers exactly one locks.
+    pub seen_lockouts: i64,
+    /// The new `lockouts` value.
+    pub lockouts: i64,
+    /// When the lock (and a fresh failure window) starts.
+    pub now: DateTime<Utc>,
+    /// When the lock ends.
+    pub until: DateTime<Utc>,
 }
 
 /// The storage seam. Object-safe; services hold an `Arc<dyn Store>`.
@@ -383,6 +416,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Backend failures.
     async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError>;
+
+    /// Locks `key` until `lock.until` with one conditional `UPDATE`: only
+    /// while its counter still holds `lock.max_failures` or more failures and
+    /// `lock.seen_lockouts` lockouts. The failures restart at zero in a window
+    /// that starts at `lock.now`. Returns whether this call locked it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError>;
 
     /// Forgets the failures of `key` (after a successful login).
     ///

@@ -12,8 +12,8 @@ use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, ClientRecord, FailureCount, SessionRecord, SessionStatus, Store,
-    StoreError, UserRecord,
+    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, SessionRecord, SessionStatus,
+    Store, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -136,6 +136,25 @@ impl From<AuditRow> for AuditEvent {
             session_id: r.session_id.map(SessionId),
             reason: r.reason,
             address: r.address,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct FailureRow {
+    failures: i64,
+    window_started_at: DateTime<Utc>,
+    lockouts: i64,
+    locked_until: Option<DateTime<Utc>>,
+}
+
+impl From<FailureRow> for FailureCount {
+    fn from(r: FailureRow) -> Self {
+        Self {
+            failures: r.failures,
+            window_started_at: r.window_started_at,
+            lockouts: r.lockouts,
+            locked_until: r.locked_until,
         }
     }
 }
@@ -531,14 +550,14 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         window_secs: i64,
     ) -> Result<FailureCount, StoreError> {
-        let (failures, window_started_at): (i64, DateTime<Utc>) = sqlx::query_as(
+        let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES ($1, 1, $2) \
              ON CONFLICT (key) DO UPDATE SET \
                failures = CASE WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
                                THEN 1 ELSE login_failures.failures + 1 END, \
                window_started_at = CASE WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
                                THEN $2 ELSE login_failures.window_started_at END \
-             RETURNING failures, window_started_at",
+             RETURNING failures, window_started_at, lockouts, locked_until",
         )
         .bind(key)
         .bind(now)
@@ -546,23 +565,35 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(e)?;
-        Ok(FailureCount {
-            failures,
-            window_started_at,
-        })
+        Ok(row.into())
     }
 
     async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError> {
-        let row: Option<(i64, DateTime<Utc>)> =
-            sqlx::query_as("SELECT failures, window_started_at FROM login_failures WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(e)?;
-        Ok(row.map(|(failures, window_started_at)| FailureCount {
-            failures,
-            window_started_at,
-        }))
+        let row: Option<FailureRow> = sqlx::query_as(
+            "SELECT failures, window_started_at, lockouts, locked_until FROM login_failures WHERE key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE login_failures SET failures = 0, window_started_at = $2, lockouts = $3, locked_until = $4 \
+             WHERE key = $1 AND failures >= $5 AND lockouts = $6",
+        )
+        .bind(key)
+        .bind(lock.now)
+        .bind(lock.lockouts)
+        .bind(lock.until)
+        .bind(lock.max_failures)
+        .bind(lock.seen_lockouts)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {

@@ -9,12 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, ClientRecord, FailureCount, SessionRecord, SessionStatus, Store,
-    StoreError, UserRecord,
+    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, SessionRecord, SessionStatus,
+    Store, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -161,14 +161,42 @@ impl TryFrom<AuditRow> for AuditEvent {
     }
 }
 
+#[derive(FromRow)]
+struct FailureRow {
+    failures: i64,
+    window_started_at: i64,
+    lockouts: i64,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<FailureRow> for FailureCount {
+    type Error = StoreError;
+
+    fn try_from(r: FailureRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            failures: r.failures,
+            window_started_at: at(r.window_started_at)?,
+            lockouts: r.lockouts,
+            locked_until: r.locked_until.map(at).transpose()?,
+        })
+    }
+}
+
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and its folder.
+    /// Opens the database file, creating it and its folder if needed.
+    ///
+    /// The file is created here, once. Pooled connections never create it, and
+    /// an idle connection is handed out only while the file is still where it
+    /// was: a database file that vanishes (an unmounted volume, a file moved
+    /// away) makes requests fail as `Unavailable` (503) until it is back,
+    /// instead of silently writing into an unlinked file or starting a fresh
+    /// empty database.
     ///
     /// # Errors
-    /// The URL is invalid or the folder cannot be created.
+    /// The URL is invalid, or the folder or the file cannot be created.
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -176,20 +204,32 @@ impl SqliteStore {
     ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(e)?
-            .create_if_missing(true)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let path = options.get_filename().to_owned();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
-        }
-        let pool = SqlitePoolOptions::new()
+        let in_memory = path.as_os_str() == ":memory:" || url.contains("mode=memory");
+        let mut pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options);
-        Ok(Self { pool })
+            .acquire_timeout(acquire_timeout);
+        if !in_memory {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
+            }
+            let first = SqliteConnection::connect_with(&options.clone().create_if_missing(true))
+                .await
+                .map_err(e)?;
+            first.close().await.map_err(e)?;
+            pool = pool.before_acquire(move |_conn, _meta| {
+                let present = path.exists();
+                Box::pin(async move { Ok(present) })
+            });
+        }
+        Ok(Self {
+            pool: pool.connect_lazy_with(options),
+        })
     }
 
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {
@@ -551,12 +591,12 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         window_secs: i64,
     ) -> Result<FailureCount, StoreError> {
-        let (failures, started): (i64, i64) = sqlx::query_as(
+        let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES (?1, 1, ?2) \
              ON CONFLICT (key) DO UPDATE SET \
                failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END, \
                window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END \
-             RETURNING failures, window_started_at",
+             RETURNING failures, window_started_at, lockouts, locked_until",
         )
         .bind(key)
         .bind(ms(now))
@@ -564,26 +604,35 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(e)?;
-        Ok(FailureCount {
-            failures,
-            window_started_at: at(started)?,
-        })
+        row.try_into()
     }
 
     async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, window_started_at FROM login_failures WHERE key = ?1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(e)?;
-        row.map(|(failures, started)| {
-            Ok(FailureCount {
-                failures,
-                window_started_at: at(started)?,
-            })
-        })
-        .transpose()
+        let row: Option<FailureRow> = sqlx::query_as(
+            "SELECT failures, window_started_at, lockouts, locked_until FROM login_failures WHERE key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE login_failures SET failures = 0, window_started_at = ?2, lockouts = ?3, locked_until = ?4 \
+             WHERE key = ?1 AND failures >= ?5 AND lockouts = ?6",
+        )
+        .bind(key)
+        .bind(ms(lock.now))
+        .bind(lock.lockouts)
+        .bind(ms(lock.until))
+        .bind(lock.max_failures)
+        .bind(lock.seen_lockouts)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {

@@ -242,6 +242,94 @@ mod tests {
         );
     }
 
+    /// What `peek_header` must answer for a well-formed header object, in
+    /// the order of its rules.
+    fn expected(
+        alg: &Option<String>,
+        typ: &Option<String>,
+        kid: &Option<String>,
+        crit: bool,
+    ) -> Result<PeekedHeader, JwtError> {
+        if alg.as_deref() != Some("RS256") {
+            return Err(JwtError::Algorithm);
+        }
+        let typ = typ.as_deref().unwrap_or("");
+        if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
+            return Err(JwtError::Type);
+        }
+        if crit {
+            return Err(JwtError::Malformed);
+        }
+        match kid {
+            Some(k) if !k.is_empty() && k.len() <= 128 => Ok(PeekedHeader { kid: k.clone() }),
+            _ => Err(JwtError::UnknownKey),
+        }
+    }
+
+    fn maybe(values: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            proptest::sample::select(values).prop_map(str::to_owned),
+            ".{0,12}",
+        ])
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(s in ".{0,300}", typ in "(at\\+jwt|JWT|)") {
+            let r = peek_header(&s, &typ);
+            // Anything accepted has a kid and at least three segments.
+            if let Ok(h) = r {
+                prop_assert!(!h.kid.is_empty());
+                prop_assert_eq!(s.split('.').count(), 3);
+            }
+        }
+
+        #[test]
+        fn arbitrary_header_bytes_never_panic(header in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let token = format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(&header));
+            let _ = peek_header(&token, ACCESS_TOKEN_TYP);
+        }
+
+        #[test]
+        fn header_objects_are_judged_by_the_rules(
+            alg in maybe(&["RS256", "none", "HS256", "rs256", "RS512", "PS256"]),
+            typ in maybe(&["at+jwt", "AT+JWT", "application/at+jwt", "JWT", "jwt"]),
+            kid in maybe(&["k1", ""]),
+            crit in any::<bool>(),
+            payload in "[A-Za-z0-9_-]{0,40}",
+            signature in "[A-Za-z0-9_-]{0,40}",
+        ) {
+            let mut header = serde_json::Map::new();
+            for (name, value) in [("alg", &alg), ("typ", &typ), ("kid", &kid)] {
+                if let Some(v) = value {
+                    header.insert(name.into(), v.clone().into());
+                }
+            }
+            if crit {
+                header.insert("crit".into(), serde_json::json!(["exp"]));
+            }
+            let token = format!(
+                "{}.{payload}.{signature}",
+                encode(serde_json::Value::Object(header))
+            );
+            prop_assert_eq!(
+                peek_header(&token, ACCESS_TOKEN_TYP),
+                expected(&alg, &typ, &kid, crit)
+            );
+        }
+
+        #[test]
+        fn oversized_tokens_are_malformed(extra in 1usize..2000) {
+            let h = encode(serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": "k"}));
+            let padding = "A".repeat(MAX_TOKEN_BYTES + extra - h.len() - 6);
+            let token = format!("{h}.{padding}.sig1");
+            prop_assert!(token.len() > MAX_TOKEN_BYTES);
+            prop_assert_eq!(peek_header(&token, ACCESS_TOKEN_TYP), Err(JwtError::Malformed));
+        }
+    }
+
     #[test]
     fn peek_rejects_bad_shapes() {
         let h = encode(serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": "k"}));

@@ -5,8 +5,9 @@ pub mod claims;
 pub mod jwt;
 pub mod refresh;
 
-/// What a successful grant hands back, before it is put on the wire.
-#[derive(Debug, Clone)]
+/// What a successful grant hands back, before it is put on the wire. `Debug`
+/// shows which tokens are present, never the tokens.
+#[derive(Clone)]
 pub struct TokenPair {
     /// The signed access token.
     pub access_token: String,
@@ -21,4 +22,45 @@ pub struct TokenPair {
     pub scope: String,
     /// The OpenID Connect id_token, when the scope contains `openid`.
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .field("scope", &self.scope)
+            .field("id_token", &redacted(&self.id_token))
+            .finish()
+    }
+}
+
+/// `Some("[redacted]")` for a present secret, `None` for an absent one: what
+/// `Debug` impls print in place of a token.
+pub fn redacted<T>(secret: &Option<T>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "[redacted]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_tokens() {
+        let pair = TokenPair {
+            access_token: "eyJ.ACCESS.sig".into(),
+            expires_in: 900,
+            refresh_token: Some("lk_rt_REFRESH".into()),
+            refresh_expires_in: Some(60),
+            scope: "openid".into(),
+            id_token: Some("eyJ.IDTOKEN.sig".into()),
+        };
+        let shown = format!("{pair:?}");
+        for secret in ["ACCESS", "REFRESH", "IDTOKEN"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("openid"));
+    }
 }

@@ -92,14 +92,24 @@ impl RefreshSecret {
     }
 }
 
-/// A refresh token taken apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A refresh token taken apart. `Debug` omits the MAC, which is the token's
+/// secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParsedRefresh {
     /// The session it belongs to.
     pub sid: SessionId,
     /// Its place in the session's chain.
     pub generation: i64,
     mac: [u8; 32],
+}
+
+impl std::fmt::Debug for ParsedRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedRefresh")
+            .field("sid", &self.sid)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a string is not a refresh token of ours.
@@ -166,6 +176,15 @@ mod tests {
     }
 
     #[test]
+    fn debug_omits_the_mac() {
+        let p = secret()
+            .parse(&secret().token(SessionId::new_random(), 2))
+            .expect("parses");
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("mac"), "{shown}");
+    }
+
+    #[test]
     fn another_secret_cannot_parse() {
         let t = secret().token(SessionId::new_random(), 0);
         assert_eq!(
@@ -195,6 +214,37 @@ mod tests {
         fn prefixed_garbage_is_malformed(s in "[A-Za-z0-9_-]{82}") {
             let t = format!("{PREFIX}{s}");
             prop_assert_eq!(parse_unverified(&t), Err(RefreshParseError::Malformed));
+        }
+
+        #[test]
+        fn every_token_round_trips(sid in any::<u128>(), generation in any::<i64>()) {
+            let sid = SessionId(Uuid::from_u128(sid));
+            let p = secret().parse(&secret().token(sid, generation)).expect("parses");
+            prop_assert_eq!((p.sid, p.generation), (sid, generation));
+        }
+
+        #[test]
+        fn any_changed_character_is_refused(
+            sid in any::<u128>(),
+            at in 0usize..TOKEN_LEN,
+            with in proptest::char::range('!', '~'),
+        ) {
+            let good = secret().token(SessionId(Uuid::from_u128(sid)), 1);
+            let mut chars: Vec<char> = good.chars().collect();
+            prop_assume!(chars[at] != with);
+            chars[at] = with;
+            let bad: String = chars.into_iter().collect();
+            prop_assert!(secret().parse(&bad).is_err());
+        }
+
+        #[test]
+        fn truncated_or_extended_tokens_are_malformed(cut in 0usize..TOKEN_LEN, tail in "[A-Za-z0-9_-]{1,8}") {
+            let good = secret().token(SessionId::new_random(), 0);
+            prop_assert_eq!(parse_unverified(&good[..cut]), Err(RefreshParseError::Malformed));
+            prop_assert_eq!(
+                parse_unverified(&format!("{good}{tail}")),
+                Err(RefreshParseError::Malformed)
+            );
         }
     }
 }

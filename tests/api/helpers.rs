@@ -384,3 +384,34 @@ pub fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
+
+/// Sends `request` as raw bytes (it should say `Connection: close`) and
+/// returns the status and the whole response as text: for requests reqwest
+/// will not build (bad bytes in headers, chunked bodies, odd paths).
+pub async fn raw_http(app: &TestApp, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    // The server may answer (and close) before it has read everything.
+    let _ = stream.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    (status, text)
+}
+
+/// The JSON body of a raw response.
+pub fn raw_json_body(response: &str) -> Value {
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"))
+}

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
 use latchkey::store::{
-    self, AuditEvent, ClientRecord, SessionRecord, Store, StoreError, UserRecord,
+    self, AuditEvent, ClientRecord, Lockout, SessionRecord, Store, StoreError, UserRecord,
 };
 
 struct PgDb {
@@ -423,3 +423,52 @@ async fn login_failures_count_within_a_window_and_restart_after_it(s: Arc<dyn St
     assert!(s.login_failures(key).await.expect("read").is_none());
 }
 store_case!(login_failures_count_within_a_window_and_restart_after_it);
+
+async fn of_concurrent_lock_attempts_exactly_one_locks(s: Arc<dyn Store>) {
+    let key = "account:lock@example.com";
+    for _ in 0..5 {
+        s.record_login_failure(key, t0(), 900)
+            .await
+            .expect("recorded");
+    }
+    let lock = Lockout {
+        max_failures: 5,
+        seen_lockouts: 0,
+        lockouts: 1,
+        now: t0(),
+        until: t0() + Duration::seconds(900),
+    };
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.lock_login_failures(key, &lock).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.expect("task").expect("locked"));
+    }
+    assert_eq!(won, 1, "exactly one caller locks");
+    let c = s.login_failures(key).await.expect("read").expect("some");
+    assert_eq!(
+        (c.failures, c.lockouts, c.locked_until),
+        (0, 1, Some(t0() + Duration::seconds(900))),
+        "the lock restarts the count and remembers the lockout"
+    );
+    assert_eq!(c.window_started_at, t0());
+    // Below the limit, nothing locks.
+    let c = s
+        .record_login_failure(key, t0() + Duration::seconds(901), 900)
+        .await
+        .expect("recorded");
+    assert_eq!((c.failures, c.lockouts), (1, 1));
+    let again = Lockout {
+        seen_lockouts: 1,
+        lockouts: 2,
+        ..lock
+    };
+    assert!(!s.lock_login_failures(key, &again).await.expect("query"));
+    s.clear_login_failures(key).await.expect("clear");
+    assert!(s.login_failures(key).await.expect("read").is_none());
+}
+store_case!(of_concurrent_lock_attempts_exactly_one_locks);
