@@ -542,6 +542,14 @@ mod tests {
     }
 
     #[test]
+    fn production_example_is_valid_and_turns_the_demo_off() {
+        let raw = raw_from(include_str!("../config/production.example.toml")).expect("parses");
+        let s = Settings::validate(raw).expect("valid");
+        assert!(!s.raw.demo.enabled);
+        assert_eq!(s.backend, Backend::Postgres);
+    }
+
+    #[test]
     fn debug_redacts_database_url() {
         let raw = raw_from("[database]\nurl = \"postgres://u:hunter2@h/db\"\n").expect("parses");
         assert!(!format!("{raw:?}").contains("hunter2"));

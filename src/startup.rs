@@ -87,6 +87,12 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let services = build_services(settings, clock, true).await?;
+        if services.settings.raw.demo.enabled {
+            services
+                .ensure_demo_client()
+                .await
+                .context("provisioning the demo client (demo.enabled)")?;
+        }
         let server = run(listener, services.clone())?;
         spawn_background(&services);
         Ok(Self {
@@ -143,8 +149,9 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            // Inner to the security headers, so replaced bodies get them too.
+            // Inner to CORS and the security headers, so replaced bodies get them too.
             .wrap(http::error::json_errors())
+            .wrap(actix_web::middleware::from_fn(http::cors::cors))
             .wrap(http::security_headers(https))
             .configure(http::routes)
     })

@@ -82,12 +82,18 @@ fn secret_digest(secret: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Normalises an origin (`scheme://host[:port]`, no path).
+/// Normalises an origin (`scheme://host[:port]`, no path) the way browsers
+/// serialise one in the `Origin` header: lower case, default port omitted.
 ///
 /// # Errors
 /// `InvalidRequest` for anything else.
 pub fn parse_origin(raw: &str) -> Result<String, DomainError> {
     let o = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    let o = o
+        .strip_suffix(":443")
+        .filter(|s| s.starts_with("https://"))
+        .or_else(|| o.strip_suffix(":80").filter(|s| s.starts_with("http://")))
+        .map_or(o.clone(), str::to_owned);
     let rest = o
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"));
@@ -106,6 +112,35 @@ impl Services {
     /// Invalid combinations (client_credentials for a public client, cookie
     /// mode without an origin) and store failures.
     pub async fn create_client(&self, new: NewClient) -> Result<CreatedClient, DomainError> {
+        let created = self.new_client_record(new, ClientId::new_random())?;
+        self.store.insert_client(&created.client).await?;
+        self.client_registered(&created.client).await?;
+        Ok(created)
+    }
+
+    /// Writes the audit record of a newly stored client and makes its
+    /// origins known to CORS at once.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn client_registered(&self, client: &ClientRecord) -> Result<(), DomainError> {
+        self.origins.note_client(client);
+        let mut ev = AuditEvent::new("client_created", client.created_at);
+        ev.client_id = Some(client.id);
+        self.store.insert_audit(&ev).await?;
+        Ok(())
+    }
+
+    /// Validates `new` into the record stored under `id`, with a fresh
+    /// secret for confidential clients.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for invalid combinations; no randomness.
+    pub(crate) fn new_client_record(
+        &self,
+        new: NewClient,
+        id: ClientId,
+    ) -> Result<CreatedClient, DomainError> {
         if new.name.trim().is_empty() {
             return Err(DomainError::InvalidRequest("a client needs a name"));
         }
@@ -135,7 +170,7 @@ impl Services {
         };
         let now = self.now();
         let client = ClientRecord {
-            id: ClientId::new_random(),
+            id,
             name: new.name.trim().to_owned(),
             kind: new.kind,
             secret_hash: secret.as_deref().map(secret_digest),
@@ -146,10 +181,6 @@ impl Services {
             origins,
             created_at: now,
         };
-        self.store.insert_client(&client).await?;
-        let mut ev = AuditEvent::new("client_created", now);
-        ev.client_id = Some(client.id);
-        self.store.insert_audit(&ev).await?;
         Ok(CreatedClient { client, secret })
     }
 
@@ -220,7 +251,20 @@ mod tests {
             parse_origin("http://localhost:5173").expect("ok"),
             "http://localhost:5173"
         );
+        assert_eq!(
+            parse_origin("https://app.example:443").expect("ok"),
+            "https://app.example"
+        );
+        assert_eq!(
+            parse_origin("http://app.example:80").expect("ok"),
+            "http://app.example"
+        );
+        assert_eq!(
+            parse_origin("http://app.example:443").expect("ok"),
+            "http://app.example:443"
+        );
         assert!(parse_origin("app.example").is_err());
+        assert!(parse_origin("null").is_err());
         assert!(parse_origin("https://app.example/path").is_err());
     }
 

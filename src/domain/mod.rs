@@ -4,8 +4,10 @@
 
 pub mod accounts;
 pub mod clients;
+pub mod demo;
 pub mod error;
 pub mod grants;
+pub mod origins;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;
@@ -18,6 +20,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Duration, Utc};
 
 use self::error::DomainError;
+use self::origins::OriginCache;
 use self::passwords::Passwords;
 use self::types::ClientId;
 use crate::clock::Clock;
@@ -44,6 +47,8 @@ pub struct Services {
     /// Clients never change once registered, so they are cached after the
     /// first lookup: client authentication costs no store round trip.
     clients: Arc<RwLock<HashMap<ClientId, Arc<ClientRecord>>>>,
+    /// Registered browser origins, for CORS and cookie mode.
+    origins: Arc<OriginCache>,
 }
 
 impl Services {
@@ -64,6 +69,7 @@ impl Services {
             passwords,
             refresh_secret: Arc::new(refresh_secret),
             clients: Arc::default(),
+            origins: Arc::default(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Sessions: listing, revocation (one, all of a user's, by token), logout,
 //! introspection, and the background purge of ended sessions.
 
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
@@ -9,7 +10,7 @@ use super::error::DomainError;
 use super::types::{ClientId, SessionId, UserId};
 use super::verify::VerifiedAccess;
 use super::Services;
-use crate::store::{AuditEvent, SessionRecord};
+use crate::store::{AuditEvent, ClientRecord, SessionRecord};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
 use crate::tokens::refresh::{self, RefreshParseError};
 
@@ -146,6 +147,25 @@ impl Services {
             }
         }
         Ok(())
+    }
+
+    /// The client whose session a refresh token belongs to: what a
+    /// cookie-borne refresh token is checked against (its allowed origins).
+    /// `None` for a malformed or forged token or an unknown session.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn client_of_refresh_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<Arc<ClientRecord>>, DomainError> {
+        let Ok(parsed) = self.refresh_secret.parse(token) else {
+            return Ok(None);
+        };
+        match self.store.find_session(parsed.sid).await? {
+            Some(session) => self.find_client(session.client_id).await,
+            None => Ok(None),
+        }
     }
 
     /// Logout with a verified access token; idempotent.

@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::cookies;
 use super::error::ApiError;
 use super::extract::{bearer_token, client_address, JsonBody, OptionalJson};
 use super::userinfo::authenticate;
@@ -157,24 +158,33 @@ impl std::fmt::Debug for LogoutRequest {
     }
 }
 
-/// Revokes the current session, by refresh token alone or by bearer token.
-/// Idempotent.
+/// Revokes the current session, by refresh token alone (in the body or, in
+/// cookie mode, the refresh cookie) or by access token (bearer or cookie).
+/// Idempotent; the answer clears latchkey's cookies.
 ///
 /// # Errors
-/// 400 for a malformed refresh token, 401 without any token, 503.
+/// 400 for a malformed refresh token, 401 without any token, 403 for a
+/// cookie logout from a foreign origin, 503.
 pub async fn post_logout(
     req: HttpRequest,
     body: OptionalJson<LogoutRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let services = &state.services;
     let request = body.0.unwrap_or_default();
-    match (request.refresh_token, bearer_token(&req)) {
-        (Some(rt), _) => state.services.logout_with_refresh_token(&rt).await?,
-        (None, Some(_)) => {
-            let access = authenticate(&req, &state.services).await?;
-            state.services.logout_with_access(&access).await?;
+    if let Some(rt) = request.refresh_token {
+        services.logout_with_refresh_token(&rt).await?;
+    } else if let (None, Some(rt)) = (bearer_token(&req), cookies::refresh_cookie(&req)?) {
+        // A cookie naming no known session has nothing to revoke; the
+        // answer still clears it.
+        if cookies::check_refresh_cookie_origin(&req, services, &rt).await? {
+            services.logout_with_refresh_token(&rt).await?;
         }
-        (None, None) => return Err(DomainError::MissingToken.into()),
+    } else {
+        let access = authenticate(&req, services).await?;
+        services.logout_with_access(&access).await?;
     }
-    Ok(HttpResponse::NoContent().finish())
+    let mut res = HttpResponse::NoContent();
+    cookies::clear_cookies(&mut res, &services.settings.issuer);
+    Ok(res.finish())
 }

@@ -2,6 +2,9 @@
 //! Handlers extract, call one domain method and map the result.
 
 pub mod account;
+pub mod cookies;
+pub mod cors;
+pub mod demo;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -87,6 +90,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/account/password", web::post().to(account::post_password))
             .route("/logout", web::post().to(account::post_logout)),
     )
+    // Cookie mode (issue 8): the demo page; 404 unless `demo.enabled`.
+    .route("/demo", web::get().to(demo::get_demo_redirect))
+    .route("/demo/", web::get().to(demo::get_demo_page))
+    .route("/demo/demo.js", web::get().to(demo::get_demo_js))
+    .route("/demo/demo.css", web::get().to(demo::get_demo_css))
+    .route("/demo/config.json", web::get().to(demo::get_demo_config))
     .route("/healthz", web::get().to(ops::get_healthz))
     .route("/readyz", web::get().to(ops::get_readyz))
     .default_service(web::to(not_found));

@@ -1,8 +1,10 @@
-//! `POST /oauth/token` (RFC 6749 §3.2, §5).
+//! `POST /oauth/token` (RFC 6749 §3.2, §5). Cookie-mode clients get their
+//! tokens as cookies and may refresh from the cookie (see `cookies`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::cookies;
 use super::error::ApiError;
 use super::extract::{client_address, client_credentials, StrictForm};
 use super::AppState;
@@ -47,16 +49,40 @@ pub async fn post_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let creds = client_credentials(&req, &form)?;
-    let grant = grant_request(&form)?;
+    let cookie_mode = cookies::cookie_mode_client(&req, &state.services, &creds).await?;
+    let grant = grant_request(&form, cookie_mode.is_some().then_some(&req))?;
     let address = client_address(&req, &state.services.settings.trusted_proxies);
     let granted = state
         .services
         .grant(&creds, grant, address.as_deref())
         .await?;
+    if granted.client.cookie_mode {
+        return Ok(cookies::token_response(
+            granted.tokens,
+            &state.services.settings.issuer,
+        ));
+    }
     Ok(token_response(granted))
 }
 
-fn grant_request(form: &StrictForm) -> Result<GrantRequest, ApiError> {
+/// The presented refresh token: the `refresh_token` parameter, or for a
+/// cookie-mode client (`cookie_req`) without one, the refresh cookie.
+fn refresh_token(form: &StrictForm, cookie_req: Option<&HttpRequest>) -> Result<String, ApiError> {
+    const MISSING: &str = "refresh_token is required";
+    if let Some(t) = form.get("refresh_token") {
+        return Ok(t.to_owned());
+    }
+    let from_cookie = match cookie_req {
+        Some(req) => cookies::refresh_cookie(req)?,
+        None => None,
+    };
+    from_cookie.ok_or_else(|| DomainError::InvalidRequest(MISSING).into())
+}
+
+fn grant_request(
+    form: &StrictForm,
+    cookie_req: Option<&HttpRequest>,
+) -> Result<GrantRequest, ApiError> {
     let grant = form
         .get("grant_type")
         .and_then(GrantType::parse)
@@ -69,9 +95,7 @@ fn grant_request(form: &StrictForm) -> Result<GrantRequest, ApiError> {
             scope,
         },
         GrantType::RefreshToken => GrantRequest::RefreshToken {
-            refresh_token: form
-                .require("refresh_token", "refresh_token is required")?
-                .to_owned(),
+            refresh_token: refresh_token(form, cookie_req)?,
             scope,
         },
         GrantType::ClientCredentials => GrantRequest::ClientCredentials { scope },

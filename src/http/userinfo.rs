@@ -1,8 +1,10 @@
-//! `GET /userinfo` (OpenID Connect Core §5.3).
+//! `GET /userinfo` (OpenID Connect Core §5.3), and `authenticate`, which
+//! the account API shares: a bearer token or the cookie-mode access cookie.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+use super::cookies;
 use super::error::ApiError;
 use super::extract::bearer_token;
 use super::AppState;
@@ -21,16 +23,24 @@ pub struct UserinfoResponse {
     email_verified: Option<bool>,
 }
 
-/// Verifies the request's bearer token through the one verification path.
+/// Verifies the request's access token through the one verification path:
+/// `Authorization: Bearer` when present (explicit wins, and needs no Origin
+/// check: a page elsewhere cannot attach it), else the cookie-mode access
+/// cookie, with the Origin check for unsafe methods.
 ///
 /// # Errors
-/// 401 `invalid_token` for a missing, bad, expired or revoked token.
+/// 401 `invalid_token` for a missing, bad, expired or revoked token; 403 for
+/// a cookie-authenticated state change from a foreign origin.
 pub async fn authenticate(
     req: &HttpRequest,
     services: &Services,
 ) -> Result<VerifiedAccess, ApiError> {
-    let token = bearer_token(req).ok_or(DomainError::MissingToken)?;
-    Ok(services.verify_access_token(&token).await?)
+    if let Some(token) = bearer_token(req) {
+        return Ok(services.verify_access_token(&token).await?);
+    }
+    cookies::authenticate_cookie(req, services)
+        .await?
+        .ok_or_else(|| DomainError::MissingToken.into())
 }
 
 /// Returns `sub`, and `email` with scope `email`.

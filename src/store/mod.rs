@@ -294,6 +294,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Backend failures.
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
+    /// Every client that registered at least one browser origin (for CORS
+    /// and cookie mode). Clients never change, so callers may cache this.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
     /// Starts a session.
     ///
     /// # Errors

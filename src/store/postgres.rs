@@ -355,6 +355,16 @@ impl Store for PgStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at FROM clients WHERE origins <> ''",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \

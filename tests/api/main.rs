@@ -5,6 +5,7 @@ mod process;
 
 mod bad_input;
 mod cli;
+mod cookies;
 mod discovery;
 mod forged;
 mod hashing;

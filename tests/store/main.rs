@@ -191,6 +191,21 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
 }
 store_case!(clients_round_trip);
 
+async fn browser_clients_are_those_with_origins(s: Arc<dyn Store>) {
+    let with = client();
+    let mut without = client();
+    without.cookie_mode = false;
+    without.origins = vec![];
+    s.insert_client(&with).await.expect("insert");
+    s.insert_client(&without).await.expect("insert");
+    let listed = s.list_browser_clients().await.expect("list");
+    assert!(listed
+        .iter()
+        .any(|c| c.id == with.id && c.origins == with.origins && c.cookie_mode));
+    assert!(listed.iter().all(|c| c.id != without.id));
+}
+store_case!(browser_clients_are_those_with_origins);
+
 async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     assert_eq!(

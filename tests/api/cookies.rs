@@ -1,0 +1,876 @@
+//! Cookie mode (issue 8): token cookies and every attribute of them, refresh
+//! and logout from the cookies, the Origin check (and that a refusal changes
+//! nothing), CORS, and the demo page with its client.
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use latchkey::domain::clients::NewClient;
+use latchkey::domain::types::{ClientKind, GrantType, Scope};
+use serde_json::Value;
+
+use crate::helpers::{
+    new_shared, spawn_app, spawn_instance, str_field, Backend, TestApp, TestClient,
+};
+use crate::{app_or_skip, both_backends};
+
+const ORIGIN: &str = "https://app.example";
+const PASSWORD: &str = "correct horse battery";
+const ACCESS: &str = "__Host-lk_at";
+const REFRESH: &str = "__Secure-lk_rt";
+/// The default access-token lifetime.
+const ACCESS_TTL: i64 = 900;
+/// A fresh session's refresh lifetime: the idle timeout (14 days) comes
+/// before the absolute one (30 days).
+const REFRESH_TTL: i64 = 14 * 24 * 3600;
+
+#[derive(Debug)]
+struct SetCookie {
+    name: String,
+    value: String,
+    attrs: BTreeSet<String>,
+}
+
+impl SetCookie {
+    fn path(&self) -> &str {
+        self.attrs
+            .iter()
+            .find_map(|a| a.strip_prefix("Path="))
+            .expect("every cookie has a Path")
+    }
+}
+
+fn set_cookies(res: &reqwest::Response) -> Vec<SetCookie> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| {
+            let raw = v.to_str().expect("ASCII Set-Cookie");
+            let mut parts = raw.split("; ");
+            let (name, value) = parts
+                .next()
+                .and_then(|p| p.split_once('='))
+                .expect("name=value");
+            SetCookie {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                attrs: parts.map(str::to_owned).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Exactly these attributes: no Domain (a `__Host-` cookie must have none,
+/// and the refresh cookie stays host-only too), no Expires, nothing else.
+fn attrs(path: &str, max_age: i64) -> BTreeSet<String> {
+    [
+        "HttpOnly".to_owned(),
+        "Secure".to_owned(),
+        "SameSite=Strict".to_owned(),
+        format!("Path={path}"),
+        format!("Max-Age={max_age}"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The token cookies a browser would hold.
+#[derive(Debug, Clone)]
+struct Jar {
+    access: String,
+    refresh: String,
+}
+
+/// Asserts that `res` sets the three token cookies with every attribute,
+/// and returns their values.
+fn token_cookies(res: &reqwest::Response, refresh_max_age: i64) -> Jar {
+    let cookies = set_cookies(res);
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    let access = cookies
+        .iter()
+        .find(|c| c.name == ACCESS)
+        .expect("access cookie");
+    assert_eq!(access.attrs, attrs("/", ACCESS_TTL));
+    assert!(access.value.starts_with("eyJ"));
+    let refresh: Vec<&SetCookie> = cookies.iter().filter(|c| c.name == REFRESH).collect();
+    let paths: BTreeSet<&str> = refresh.iter().map(|c| c.path()).collect();
+    assert_eq!(paths, BTreeSet::from(["/oauth/token", "/v1/logout"]));
+    for c in &refresh {
+        assert_eq!(c.attrs, attrs(c.path(), refresh_max_age));
+        assert!(c.value.starts_with("lk_rt_"));
+        assert_eq!(c.value, refresh[0].value);
+    }
+    Jar {
+        access: access.value.clone(),
+        refresh: refresh[0].value.clone(),
+    }
+}
+
+async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantType]) -> TestClient {
+    let created = app
+        .services
+        .create_client(NewClient {
+            name: "browser".into(),
+            kind: ClientKind::Public,
+            grants: grants.to_vec(),
+            scopes: Scope::parse("openid email").expect("scope"),
+            audience: None,
+            cookie_mode,
+            origins: vec![ORIGIN.into()],
+        })
+        .await
+        .expect("client");
+    TestClient {
+        id: created.client.id.to_string(),
+        secret: None,
+    }
+}
+
+async fn cookie_client(app: &TestApp) -> TestClient {
+    cookie_client_with(app, true, &[GrantType::Password, GrantType::RefreshToken]).await
+}
+
+async fn new_user(app: &TestApp) -> String {
+    let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+    assert_eq!(app.signup(&email, PASSWORD).await.status(), 201);
+    email
+}
+
+async fn login_from(
+    app: &TestApp,
+    client: &TestClient,
+    email: &str,
+    origin: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app.client.post(app.url("/oauth/token")).form(&[
+        ("grant_type", "password"),
+        ("username", email),
+        ("password", PASSWORD),
+        ("client_id", client.id.as_str()),
+    ]);
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    req.send().await.expect("request")
+}
+
+/// A cookie-mode client, a user, and the cookies of their login.
+async fn logged_in(app: &TestApp) -> (TestClient, String, Jar) {
+    let client = cookie_client(app).await;
+    let email = new_user(app).await;
+    let res = login_from(app, &client, &email, Some(ORIGIN)).await;
+    assert_eq!(res.status(), 200);
+    let jar = token_cookies(&res, REFRESH_TTL);
+    (client, email, jar)
+}
+
+async fn refresh_with(
+    app: &TestApp,
+    client: &TestClient,
+    cookie: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("Cookie", cookie)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client.id.as_str()),
+        ]);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("request")
+}
+
+async fn refresh_cookie(app: &TestApp, client: &TestClient, rt: &str) -> reqwest::Response {
+    refresh_with(
+        app,
+        client,
+        &format!("{REFRESH}={rt}"),
+        &[("Origin", ORIGIN)],
+    )
+    .await
+}
+
+fn with_access_cookie(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    jar: &Jar,
+    origin: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("Cookie", format!("{ACCESS}={}", jar.access));
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    req
+}
+
+async fn userinfo(app: &TestApp, jar: &Jar) -> reqwest::Response {
+    with_access_cookie(app, reqwest::Method::GET, "/userinfo", jar, None)
+        .send()
+        .await
+        .expect("request")
+}
+
+async fn logout(app: &TestApp, cookie: &str, origin: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/v1/logout"))
+        .header("Cookie", cookie);
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    req.send().await.expect("request")
+}
+
+async fn assert_origin_refused(res: reqwest::Response) {
+    assert_eq!(res.status(), 403);
+    assert!(set_cookies(&res).is_empty(), "a refusal sets no cookie");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn login_sets_both_token_cookies_with_every_attribute_and_no_token_in_the_body() {
+    let app = spawn_app().await;
+    let client = cookie_client(&app).await;
+    let email = new_user(&app).await;
+
+    let res = login_from(&app, &client, &email, Some(ORIGIN)).await;
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    token_cookies(&res, REFRESH_TTL);
+    let body: Value = res.json().await.expect("json");
+    let keys: BTreeSet<&str> = body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["token_type", "expires_in", "scope"]));
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], ACCESS_TTL);
+    assert_eq!(body["scope"], "openid email");
+}
+
+#[tokio::test]
+async fn a_client_without_refresh_gets_the_access_cookie_only() {
+    let app = spawn_app().await;
+    let client = cookie_client_with(&app, true, &[GrantType::Password]).await;
+    let email = new_user(&app).await;
+
+    let res = login_from(&app, &client, &email, Some(ORIGIN)).await;
+
+    assert_eq!(res.status(), 200);
+    let cookies = set_cookies(&res);
+    assert_eq!(cookies.len(), 1);
+    assert_eq!(cookies[0].name, ACCESS);
+    assert_eq!(cookies[0].attrs, attrs("/", ACCESS_TTL));
+}
+
+#[tokio::test]
+async fn body_mode_clients_get_tokens_in_the_body_and_no_cookies() {
+    let app = spawn_app().await;
+    let client =
+        cookie_client_with(&app, false, &[GrantType::Password, GrantType::RefreshToken]).await;
+    let email = new_user(&app).await;
+
+    let res = login_from(&app, &client, &email, None).await;
+
+    assert_eq!(res.status(), 200);
+    assert!(set_cookies(&res).is_empty());
+    let body: Value = res.json().await.expect("json");
+    assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn password_login_of_a_cookie_mode_client_needs_an_allowed_origin() {
+    let app = spawn_app().await;
+    let client = cookie_client(&app).await;
+    let email = new_user(&app).await;
+
+    for origin in [None, Some("https://evil.example"), Some("null")] {
+        assert_origin_refused(login_from(&app, &client, &email, origin).await).await;
+    }
+
+    // No session was started by the refused attempts.
+    let res = login_from(&app, &client, &email, Some(ORIGIN)).await;
+    let jar = token_cookies(&res, REFRESH_TTL);
+    let res = with_access_cookie(
+        &app,
+        reqwest::Method::GET,
+        "/v1/account/sessions",
+        &jar,
+        None,
+    )
+    .send()
+    .await
+    .expect("request");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["sessions"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn userinfo_and_the_session_list_accept_the_access_cookie() {
+    let app = spawn_app().await;
+    let (_, _, jar) = logged_in(&app).await;
+
+    let res = userinfo(&app, &jar).await;
+
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert!(uuid::Uuid::parse_str(str_field(&body, "sub")).is_ok());
+    let res = with_access_cookie(
+        &app,
+        reqwest::Method::GET,
+        "/v1/account/sessions",
+        &jar,
+        None,
+    )
+    .send()
+    .await
+    .expect("request");
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["sessions"][0]["current"], true);
+}
+
+#[tokio::test]
+async fn the_access_cookie_of_a_body_mode_client_is_refused() {
+    let app = spawn_app().await;
+    let (_, _, login) = app.logged_in_user(None).await;
+    let jar = Jar {
+        access: str_field(&login, "access_token").to_owned(),
+        refresh: String::new(),
+    };
+
+    let res = userinfo(&app, &jar).await;
+
+    assert_eq!(res.status(), 401);
+}
+
+async fn refresh_from_the_cookie_rotates_both_cookies(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (client, _, jar) = logged_in(&app).await;
+
+    let res = refresh_cookie(&app, &client, &jar.refresh).await;
+
+    assert_eq!(res.status(), 200);
+    let next = token_cookies(&res, REFRESH_TTL);
+    assert_ne!(next.refresh, jar.refresh);
+    assert_ne!(next.access, jar.access);
+    let body: Value = res.json().await.expect("json");
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none());
+    assert_eq!(userinfo(&app, &next).await.status(), 200);
+    // The new one rotates in turn.
+    let res = refresh_cookie(&app, &client, &next.refresh).await;
+    assert_eq!(res.status(), 200);
+    assert_ne!(token_cookies(&res, REFRESH_TTL).refresh, next.refresh);
+}
+both_backends!(refresh_from_the_cookie_rotates_both_cookies);
+
+async fn grace_replay_from_the_cookie_sets_the_same_refresh_cookie(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (client, _, jar) = logged_in(&app).await;
+    let first = token_cookies(
+        &refresh_cookie(&app, &client, &jar.refresh).await,
+        REFRESH_TTL,
+    );
+    app.advance_clock(Duration::seconds(5));
+
+    let res = refresh_cookie(&app, &client, &jar.refresh).await;
+
+    assert_eq!(res.status(), 200);
+    let replay = token_cookies(&res, REFRESH_TTL - 5);
+    assert_eq!(replay.refresh, first.refresh);
+    assert_ne!(replay.access, first.access);
+}
+both_backends!(grace_replay_from_the_cookie_sets_the_same_refresh_cookie);
+
+async fn a_reused_refresh_cookie_revokes_the_session(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (client, _, jar) = logged_in(&app).await;
+    let first = token_cookies(
+        &refresh_cookie(&app, &client, &jar.refresh).await,
+        REFRESH_TTL,
+    );
+    app.advance_clock(Duration::seconds(11));
+
+    let res = refresh_cookie(&app, &client, &jar.refresh).await;
+
+    assert_eq!(res.status(), 400);
+    assert!(set_cookies(&res).is_empty());
+    let err: Value = res.json().await.expect("json");
+    assert!(str_field(&err, "error_description").contains("already used"));
+    let res = refresh_cookie(&app, &client, &first.refresh).await;
+    let err: Value = res.json().await.expect("json");
+    assert!(str_field(&err, "error_description").contains("revoked"));
+    assert_eq!(userinfo(&app, &first).await.status(), 401);
+}
+both_backends!(a_reused_refresh_cookie_revokes_the_session);
+
+async fn a_cookie_refresh_from_a_foreign_origin_is_refused_and_changes_nothing(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (client, _, jar) = logged_in(&app).await;
+    let cookie = format!("{REFRESH}={}", jar.refresh);
+    let refusals: [&[(&str, &str)]; 5] = [
+        &[],
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "null")],
+        &[("Origin", "https://app.example.evil.example")],
+        &[("Referer", "https://evil.example/app.example")],
+    ];
+
+    for headers in refusals {
+        assert_origin_refused(refresh_with(&app, &client, &cookie, headers).await).await;
+    }
+
+    // Had any refusal rotated the token, presenting it after the grace
+    // period would be reuse; it still rotates.
+    app.advance_clock(Duration::seconds(11));
+    assert_eq!(
+        refresh_cookie(&app, &client, &jar.refresh).await.status(),
+        200
+    );
+}
+both_backends!(a_cookie_refresh_from_a_foreign_origin_is_refused_and_changes_nothing);
+
+#[tokio::test]
+async fn referer_stands_in_for_a_missing_origin() {
+    let app = spawn_app().await;
+    let (client, _, jar) = logged_in(&app).await;
+    let cookie = format!("{REFRESH}={}", jar.refresh);
+
+    let res = refresh_with(
+        &app,
+        &client,
+        &cookie,
+        &[("Referer", "https://app.example/account?tab=1")],
+    )
+    .await;
+
+    assert_eq!(res.status(), 200);
+    token_cookies(&res, REFRESH_TTL);
+}
+
+#[tokio::test]
+async fn a_cookie_refresh_for_a_body_mode_client_needs_the_parameter() {
+    let app = spawn_app().await;
+    let (client, _, login) = app.logged_in_user(None).await;
+    let cookie = format!("{REFRESH}={}", str_field(&login, "refresh_token"));
+
+    let res = refresh_with(&app, &client, &cookie, &[("Origin", ORIGIN)]).await;
+
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.expect("json");
+    assert_eq!(err["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_duplicated_refresh_cookie_is_refused() {
+    let app = spawn_app().await;
+    let (client, _, jar) = logged_in(&app).await;
+    let cookie = format!("{REFRESH}={}; {REFRESH}=lk_rt_planted", jar.refresh);
+
+    let res = refresh_with(&app, &client, &cookie, &[("Origin", ORIGIN)]).await;
+
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.expect("json");
+    assert_eq!(err["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn cookie_authenticated_state_changes_need_an_allowed_origin() {
+    let app = spawn_app().await;
+    let (client, email, jar) = logged_in(&app).await;
+    let sessions_of = |jar: Jar| {
+        let app = &app;
+        async move {
+            let res = with_access_cookie(
+                app,
+                reqwest::Method::GET,
+                "/v1/account/sessions",
+                &jar,
+                None,
+            )
+            .send()
+            .await
+            .expect("request");
+            let body: Value = res.json().await.expect("json");
+            body["sessions"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let sid = str_field(&sessions_of(jar.clone()).await[0], "sid").to_owned();
+    let path = format!("/v1/account/sessions/{sid}");
+
+    for origin in [None, Some("https://evil.example")] {
+        let res = with_access_cookie(&app, reqwest::Method::DELETE, &path, &jar, origin)
+            .send()
+            .await
+            .expect("request");
+        assert_origin_refused(res).await;
+        let res = with_access_cookie(&app, reqwest::Method::POST, "/v1/account/password", &jar, origin)
+            .json(&serde_json::json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}))
+            .send()
+            .await
+            .expect("request");
+        assert_origin_refused(res).await;
+    }
+
+    // Nothing changed: the session lives and the old password still works.
+    assert_eq!(sessions_of(jar.clone()).await.len(), 1);
+    assert_eq!(
+        login_from(&app, &client, &email, Some(ORIGIN))
+            .await
+            .status(),
+        200
+    );
+    // From the registered origin, the same request goes through.
+    let res = with_access_cookie(&app, reqwest::Method::DELETE, &path, &jar, Some(ORIGIN))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 204);
+}
+
+#[tokio::test]
+async fn logout_by_cookie_revokes_the_session_and_clears_every_cookie() {
+    let app = spawn_app().await;
+    let (client, _, jar) = logged_in(&app).await;
+    let cookie = format!("{REFRESH}={}", jar.refresh);
+
+    let res = logout(&app, &cookie, Some(ORIGIN)).await;
+
+    assert_eq!(res.status(), 204);
+    let cleared = set_cookies(&res);
+    assert_eq!(cleared.len(), 3, "{cleared:?}");
+    let mut seen = BTreeSet::new();
+    for c in &cleared {
+        assert_eq!(c.value, "");
+        assert_eq!(c.attrs, attrs(c.path(), 0));
+        seen.insert((c.name.as_str(), c.path()));
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from([
+            (ACCESS, "/"),
+            (REFRESH, "/oauth/token"),
+            (REFRESH, "/v1/logout")
+        ])
+    );
+    assert_eq!(userinfo(&app, &jar).await.status(), 401);
+    let err: Value = refresh_cookie(&app, &client, &jar.refresh)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(str_field(&err, "error_description").contains("revoked"));
+    // Idempotent.
+    assert_eq!(logout(&app, &cookie, Some(ORIGIN)).await.status(), 204);
+}
+
+#[tokio::test]
+async fn logout_by_the_access_cookie_alone_revokes_the_session() {
+    let app = spawn_app().await;
+    let (_, _, jar) = logged_in(&app).await;
+
+    let res = logout(&app, &format!("{ACCESS}={}", jar.access), Some(ORIGIN)).await;
+
+    assert_eq!(res.status(), 204);
+    assert_eq!(set_cookies(&res).len(), 3);
+    assert_eq!(userinfo(&app, &jar).await.status(), 401);
+}
+
+#[tokio::test]
+async fn logout_by_cookie_from_a_foreign_origin_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (client, _, jar) = logged_in(&app).await;
+    let both = format!("{ACCESS}={}; {REFRESH}={}", jar.access, jar.refresh);
+    let access_only = format!("{ACCESS}={}", jar.access);
+    let forged = format!("{REFRESH}=lk_rt_{}", "A".repeat(80));
+
+    for cookie in [&both, &access_only, &forged] {
+        for origin in [None, Some("https://evil.example")] {
+            assert_origin_refused(logout(&app, cookie, origin).await).await;
+        }
+    }
+
+    assert_eq!(userinfo(&app, &jar).await.status(), 200);
+    app.advance_clock(Duration::seconds(11));
+    assert_eq!(
+        refresh_cookie(&app, &client, &jar.refresh).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn logout_with_an_unknown_refresh_cookie_still_clears_the_cookies() {
+    let app = spawn_app().await;
+    let _ = cookie_client(&app).await;
+
+    let res = logout(&app, &format!("{REFRESH}=lk_rt_garbage"), Some(ORIGIN)).await;
+
+    assert_eq!(res.status(), 204);
+    assert_eq!(set_cookies(&res).len(), 3);
+}
+
+async fn get_with_origin(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("Origin", origin)
+        .send()
+        .await
+        .expect("request")
+}
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn varies_on_origin(res: &reqwest::Response) -> bool {
+    res.headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| v.trim().eq_ignore_ascii_case("origin"))
+}
+
+#[tokio::test]
+async fn cors_echoes_a_cookie_mode_origin_with_credentials() {
+    let app = spawn_app().await;
+    let (_, _, jar) = logged_in(&app).await;
+
+    let res = with_access_cookie(&app, reqwest::Method::GET, "/userinfo", &jar, Some(ORIGIN))
+        .send()
+        .await
+        .expect("request");
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        header(&res, "access-control-allow-credentials"),
+        Some("true")
+    );
+    assert!(varies_on_origin(&res));
+    // Errors carry the headers too, so the page can read why.
+    let res = get_with_origin(&app, "/userinfo", ORIGIN).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(ORIGIN));
+}
+
+#[tokio::test]
+async fn cors_gives_unregistered_origins_nothing_and_never_a_wildcard() {
+    let app = spawn_app().await;
+    let _ = cookie_client(&app).await;
+
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://app.example.evil.example",
+    ] {
+        let res = get_with_origin(&app, "/.well-known/jwks.json", origin).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(header(&res, "access-control-allow-origin"), None);
+        assert_eq!(header(&res, "access-control-allow-credentials"), None);
+        assert!(varies_on_origin(&res));
+    }
+    let res = app.get_jwks().await;
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+    assert!(varies_on_origin(&res));
+}
+
+#[tokio::test]
+async fn cors_for_a_body_mode_origin_has_no_credentials() {
+    let app = spawn_app().await;
+    let _ = cookie_client_with(&app, false, &[GrantType::Password]).await;
+
+    let res = get_with_origin(&app, "/.well-known/openid-configuration", ORIGIN).await;
+
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(header(&res, "access-control-allow-credentials"), None);
+}
+
+async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, app.url(path))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", method)
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test]
+async fn preflight_is_answered_for_registered_origins_only() {
+    let app = spawn_app().await;
+    let _ = cookie_client(&app).await;
+
+    let res = preflight(&app, "/v1/account/sessions/x", ORIGIN, "DELETE").await;
+
+    assert_eq!(res.status(), 204);
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        header(&res, "access-control-allow-credentials"),
+        Some("true")
+    );
+    let methods = header(&res, "access-control-allow-methods").expect("methods");
+    assert!(["GET", "POST", "DELETE"]
+        .iter()
+        .all(|m| methods.contains(m)));
+    let headers = header(&res, "access-control-allow-headers")
+        .expect("headers")
+        .to_ascii_lowercase();
+    assert!(headers.contains("content-type") && headers.contains("authorization"));
+    assert!(header(&res, "access-control-max-age").is_some());
+    assert!(varies_on_origin(&res));
+
+    let res = preflight(
+        &app,
+        "/v1/account/sessions/x",
+        "https://evil.example",
+        "DELETE",
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+    assert_eq!(header(&res, "access-control-allow-credentials"), None);
+}
+
+#[tokio::test]
+async fn origins_registered_through_another_instance_are_seen() {
+    let shared = new_shared(Backend::Sqlite).await.expect("sqlite");
+    let a = spawn_instance(&shared, |_| {}).await;
+    let b = spawn_instance(&shared, |_| {}).await;
+    // A reads the registered origins before the client exists.
+    let res = get_with_origin(&a, "/.well-known/jwks.json", ORIGIN).await;
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+
+    let _ = cookie_client(&b).await;
+    a.advance_clock(Duration::seconds(6));
+
+    let res = get_with_origin(&a, "/.well-known/jwks.json", ORIGIN).await;
+    assert_eq!(header(&res, "access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        header(&res, "access-control-allow-credentials"),
+        Some("true")
+    );
+}
+
+async fn demo_app(backend: Backend) -> Option<TestApp> {
+    crate::helpers::spawn_on_with(backend, |s| s.raw.demo.enabled = true).await
+}
+
+#[tokio::test]
+async fn the_demo_serves_its_page_script_and_config_when_enabled() {
+    let app = demo_app(Backend::Sqlite).await.expect("sqlite");
+
+    for (path, ty) in [
+        ("/demo/", "text/html"),
+        ("/demo/demo.js", "text/javascript"),
+        ("/demo/demo.css", "text/css"),
+    ] {
+        let res = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(
+            header(&res, "content-type").is_some_and(|t| t.starts_with(ty)),
+            "{path}"
+        );
+        let csp = header(&res, "content-security-policy").expect("CSP");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    }
+    let res = app
+        .client
+        .get(app.url("/demo"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 308);
+    assert_eq!(header(&res, "location"), Some("demo/"));
+    let config: Value = app
+        .client
+        .get(app.url("/demo/config.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(config["origin"], "http://127.0.0.1:8080");
+    assert_eq!(config["scope"], "openid email");
+    assert!(uuid::Uuid::parse_str(str_field(&config, "client_id")).is_ok());
+}
+
+#[tokio::test]
+async fn the_demo_is_absent_when_disabled() {
+    let app = spawn_app().await;
+
+    for path in ["/demo", "/demo/", "/demo/demo.js", "/demo/config.json"] {
+        let res = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_demo_client_logs_in_from_the_issuer_origin() {
+    let app = demo_app(Backend::Sqlite).await.expect("sqlite");
+    let config: Value = app
+        .client
+        .get(app.url("/demo/config.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let client = TestClient {
+        id: str_field(&config, "client_id").to_owned(),
+        secret: None,
+    };
+    let email = new_user(&app).await;
+
+    let res = login_from(&app, &client, &email, Some(str_field(&config, "origin"))).await;
+
+    assert_eq!(res.status(), 200);
+    token_cookies(&res, REFRESH_TTL);
+    assert_origin_refused(login_from(&app, &client, &email, Some(ORIGIN)).await).await;
+}
+
+async fn racing_instances_provision_the_demo_client_once(backend: Backend) {
+    let Some(shared) = new_shared(backend).await else {
+        return;
+    };
+    let a = spawn_instance(&shared, |_| {}).await;
+    let b = spawn_instance(&shared, |_| {}).await;
+
+    let (ra, rb) = tokio::join!(
+        a.services.ensure_demo_client(),
+        b.services.ensure_demo_client()
+    );
+
+    let (ida, idb) = (ra.expect("a provisions"), rb.expect("b provisions"));
+    assert_eq!(ida, idb);
+    let created = a
+        .services
+        .store
+        .list_audit(None, None, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.kind == "client_created" && e.client_id == Some(ida))
+        .count();
+    assert_eq!(created, 1);
+    // A restart with the demo on finds it and starts.
+    let c = spawn_instance(&shared, |s| s.raw.demo.enabled = true).await;
+    assert_eq!(c.services.ensure_demo_client().await.expect("again"), ida);
+}
+both_backends!(racing_instances_provision_the_demo_client_once);
