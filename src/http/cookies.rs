@@ -189,7 +189,7 @@ pub fn request_origin(req: &HttpRequest) -> Option<String> {
 /// `OriginRefused` when the request names no origin or another one.
 pub fn require_allowed_origin(req: &HttpRequest, client: &ClientRecord) -> Result<(), ApiError> {
     let origin = request_origin(req).ok_or(DomainError::OriginRefused)?;
-    if client.origins.iter().any(|o| *o == origin) {
+    if client.origins.contains(&origin) {
         Ok(())
     } else {
         Err(DomainError::OriginRefused.into())
