@@ -225,6 +225,10 @@ pub async fn authenticate_cookie(
 /// the Origin check. Its responses set the browser's session cookies, so a
 /// login or refresh from a page elsewhere could swap the user's session
 /// (login CSRF) or use it; both are refused before anything changes.
+/// Checking the *named* client is enough for a cookie refresh: a refresh
+/// token is bound to its session's client, so naming another client (one
+/// whose origins the page does match) gets `invalid_grant` and changes
+/// nothing, not even reuse detection.
 ///
 /// # Errors
 /// 403 `OriginRefused`; store failures.
