@@ -72,6 +72,12 @@ impl OriginCache {
         }
     }
 
+    fn mark_attempt(&self, now: DateTime<Utc>) {
+        if let Ok(mut s) = self.snapshot.write() {
+            s.loaded_at = Some(now);
+        }
+    }
+
     /// Adds a client registered by this process, so its origins work at once.
     pub fn note_client(&self, client: &ClientRecord) {
         if let Ok(mut s) = self.snapshot.write() {
@@ -117,8 +123,16 @@ impl Services {
         let _one_reload = self.origins.reload.lock().await;
         let now = self.now();
         if !self.origins.is_fresh(now) {
-            let clients = self.store.list_browser_clients().await?;
-            self.origins.replace(&clients, now);
+            match self.store.list_browser_clients().await {
+                Ok(clients) => self.origins.replace(&clients, now),
+                Err(e) => {
+                    // Keep the old origins and wait out the interval before
+                    // the next try: while the store is down, requests queued
+                    // on the reload lock must not each wait for a pool timeout.
+                    self.origins.mark_attempt(now);
+                    return Err(e.into());
+                }
+            }
         }
         Ok(self.origins.get(origin))
     }

@@ -189,7 +189,7 @@ pub fn request_origin(req: &HttpRequest) -> Option<String> {
 /// `OriginRefused` when the request names no origin or another one.
 pub fn require_allowed_origin(req: &HttpRequest, client: &ClientRecord) -> Result<(), ApiError> {
     let origin = request_origin(req).ok_or(DomainError::OriginRefused)?;
-    if client.origins.iter().any(|o| *o == origin) {
+    if client.origins.contains(&origin) {
         Ok(())
     } else {
         Err(DomainError::OriginRefused.into())
@@ -225,6 +225,10 @@ pub async fn authenticate_cookie(
 /// the Origin check. Its responses set the browser's session cookies, so a
 /// login or refresh from a page elsewhere could swap the user's session
 /// (login CSRF) or use it; both are refused before anything changes.
+/// Checking the *named* client is enough for a cookie refresh: a refresh
+/// token is bound to its session's client, so naming another client (one
+/// whose origins the page does match) gets `invalid_grant` and changes
+/// nothing, not even reuse detection.
 ///
 /// # Errors
 /// 403 `OriginRefused`; store failures.

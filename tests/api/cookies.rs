@@ -874,3 +874,46 @@ async fn racing_instances_provision_the_demo_client_once(backend: Backend) {
     assert_eq!(c.services.ensure_demo_client().await.expect("again"), ida);
 }
 both_backends!(racing_instances_provision_the_demo_client_once);
+
+#[tokio::test]
+async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
+    let app = spawn_app().await;
+    let (client, _, jar) = logged_in(&app).await;
+    let other = app
+        .services
+        .create_client(NewClient {
+            name: "other".into(),
+            kind: ClientKind::Public,
+            grants: vec![GrantType::Password, GrantType::RefreshToken],
+            scopes: Scope::parse("openid").expect("scope"),
+            audience: None,
+            cookie_mode: true,
+            origins: vec!["https://other.example".into()],
+        })
+        .await
+        .expect("client");
+    let other = TestClient {
+        id: other.client.id.to_string(),
+        secret: None,
+    };
+    let cookie = format!("{REFRESH}={}", jar.refresh);
+
+    let res = refresh_with(
+        &app,
+        &other,
+        &cookie,
+        &[("Origin", "https://other.example")],
+    )
+    .await;
+
+    assert_eq!(res.status(), 400);
+    assert!(set_cookies(&res).is_empty());
+    let err: Value = res.json().await.expect("json");
+    assert_eq!(err["error"], "invalid_grant");
+    // Nothing changed: not rotated, not revoked as reuse.
+    app.advance_clock(Duration::seconds(11));
+    assert_eq!(
+        refresh_cookie(&app, &client, &jar.refresh).await.status(),
+        200
+    );
+}
