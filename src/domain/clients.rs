@@ -139,7 +139,13 @@ impl Services {
         self.store.insert_client(&client).await?;
         let mut ev = AuditEvent::new("client_created", now);
         ev.client_id = Some(client.id);
-        self.store.insert_audit(&ev).await?;
+        ev.reason = Some(format!(
+            "{} client {:?}, grants {}",
+            client.kind.as_str(),
+            client.name,
+            client.grants.join(",")
+        ));
+        self.insert_audit(&ev).await?;
         Ok(CreatedClient { client, secret })
     }
 

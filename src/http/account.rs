@@ -103,7 +103,11 @@ pub async fn delete_session(
     let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let sid = SessionId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
-    state.services.revoke_own_session(user, sid).await?;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    state
+        .services
+        .revoke_own_session(user, sid, address.as_deref())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -133,9 +137,16 @@ pub async fn post_password(
         current_password,
         new_password,
     } = body.0;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
     state
         .services
-        .change_password(user, sid, current_password, new_password)
+        .change_password(
+            user,
+            sid,
+            current_password,
+            new_password,
+            address.as_deref(),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -158,11 +169,18 @@ pub async fn post_logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.0.unwrap_or_default();
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    let address = address.as_deref();
     match (request.refresh_token, bearer_token(&req)) {
-        (Some(rt), _) => state.services.logout_with_refresh_token(&rt).await?,
+        (Some(rt), _) => {
+            state
+                .services
+                .logout_with_refresh_token(&rt, address)
+                .await?
+        }
         (None, Some(_)) => {
             let access = authenticate(&req, &state.services).await?;
-            state.services.logout_with_access(&access).await?;
+            state.services.logout_with_access(&access, address).await?;
         }
         (None, None) => return Err(DomainError::MissingToken.into()),
     }

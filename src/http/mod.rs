@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod introspect;
 pub mod jwks;
+pub mod observe;
 pub mod ops;
 pub mod revoke;
 pub mod token;
@@ -92,6 +93,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
-async fn not_found(_req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+/// The 404 answer for paths no route matches.
+///
+/// # Errors
+/// Always `RouteNotFound`.
+pub async fn not_found(_req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound)
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod audit;
 mod bad_input;
 mod cli;
 mod discovery;
@@ -9,9 +10,12 @@ mod forged;
 mod introspect;
 mod jwks;
 mod keys;
+mod metrics;
+mod multi_instance;
 mod password_grant;
 mod races;
 mod refresh;
+mod request_id;
 mod sessions;
 mod signup;
 mod userinfo;
