@@ -3,7 +3,7 @@
 //! validation into the typed values the rest of the code uses. No globals: the
 //! validated `Settings` is passed down from `startup`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
@@ -56,6 +56,10 @@ pub struct RawSettings {
     pub log: LogSettings,
     /// `[demo]`
     pub demo: DemoSettings,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+    /// `[audit]`
+    pub audit: AuditSettings,
 }
 
 /// `[server]`
@@ -208,6 +212,25 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where `GET /metrics` is served: empty for the main listener, or a
+    /// `host:port` of its own (then the main listener does not serve it).
+    pub listen: String,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this are purged; 0 keeps them forever.
+    pub retention_days: i64,
+    /// Rows per purge batch.
+    pub purge_batch_size: i64,
+}
+
 /// Validated settings: what the code uses.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -219,6 +242,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Which store `database.url` names.
     pub backend: Backend,
+    /// Parsed `metrics.listen`: `None` serves `/metrics` on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The store behind `database.url`.
@@ -364,11 +389,15 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
             return invalid("log.level", "is not a valid tracing filter (e.g. \"info\")");
         }
+        let metrics_listen = parse_metrics_listen(&raw.metrics.listen)?;
+        check_non_negative("audit.retention_days", raw.audit.retention_days)?;
+        check_positive("audit.purge_batch_size", raw.audit.purge_batch_size)?;
         Ok(Self {
             raw,
             issuer,
             trusted_proxies,
             backend,
+            metrics_listen,
         })
     }
 
@@ -393,6 +422,20 @@ impl Settings {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         }
+    }
+}
+
+fn parse_metrics_listen(raw: &str) -> Result<Option<SocketAddr>, ConfigError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) => invalid(
+            "metrics.listen",
+            "must be empty or an IP address and port, e.g. 127.0.0.1:9090",
+        ),
     }
 }
 
@@ -547,6 +590,25 @@ mod tests {
         let s = Settings::validate(raw).expect("valid");
         assert!(!s.raw.demo.enabled);
         assert_eq!(s.backend, Backend::Postgres);
+    }
+
+    #[test]
+    fn metrics_listen_is_empty_or_an_address() {
+        let s = Settings::defaults().expect("defaults");
+        assert_eq!(s.metrics_listen, None);
+        let raw = raw_from("[metrics]\nlisten = \"127.0.0.1:9090\"\n").expect("parses");
+        let s = Settings::validate(raw).expect("valid");
+        assert_eq!(s.metrics_listen.map(|a| a.port()), Some(9090));
+        let raw = raw_from("[metrics]\nlisten = \"localhost\"\n").expect("parses");
+        let err = Settings::validate(raw).unwrap_err();
+        assert!(err.to_string().contains("metrics.listen"), "{err}");
+    }
+
+    #[test]
+    fn negative_audit_retention_is_refused() {
+        let raw = raw_from("[audit]\nretention_days = -1\n").expect("parses");
+        let err = Settings::validate(raw).unwrap_err();
+        assert!(err.to_string().contains("audit.retention_days"), "{err}");
     }
 
     #[test]

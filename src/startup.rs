@@ -1,13 +1,15 @@
 //! Building the application: store, key ring and services, then the HTTP
-//! server bound to its listener, plus the background tasks (key reload and
-//! session purge). `Application::port` exposes the bound port, so tests bind
-//! to port 0.
+//! server bound to its listener (and the metrics listener, when
+//! `metrics.listen` is set), plus the background tasks (key reload, session
+//! and audit purge, metrics upkeep). `Application::port` exposes the bound
+//! port, so tests bind to port 0.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -18,6 +20,8 @@ use crate::domain::passwords::Passwords;
 use crate::domain::Services;
 use crate::http::{self, AppState};
 use crate::keys::{admin, files, KeyRing};
+use crate::store::metered::MeteredStore;
+use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
 
 /// Opens the store (and migrates it), loads the keys, and wires the domain
@@ -38,15 +42,18 @@ pub async fn build_services(
     )
     .await
     .context("opening the database")?;
+    let metrics = Metrics::new();
+    let store = MeteredStore::wrap(store, metrics.clone());
     store
         .migrate()
         .await
         .context("applying migrations (is the database reachable?)")?;
     let dir = settings.raw.keys.dir.clone();
+    let mut first_key = None;
     if create_keys {
-        if let Some(kid) = admin::ensure_initial_key(&dir, settings.raw.keys.rsa_bits, clock.now())
-            .context("creating the first signing key")?
-        {
+        first_key = admin::ensure_initial_key(&dir, settings.raw.keys.rsa_bits, clock.now())
+            .context("creating the first signing key")?;
+        if let Some(kid) = &first_key {
             tracing::info!(key.id = %kid, dir = %dir.display(), "signing key ready");
         }
     }
@@ -57,14 +64,22 @@ pub async fn build_services(
         files::load_or_create_refresh_secret(&dir).context("loading the refresh-token secret")?;
     let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
         .context("argon2 parameters")?;
-    Ok(Services::new(
+    let services = Services::new(
         store,
         clock,
         keys,
         Arc::new(settings),
         passwords,
         RefreshSecret::new(&secret),
-    ))
+    )
+    .with_metrics(metrics);
+    if let Some(kid) = first_key {
+        services
+            .record_key_change("key_generated", format!("key {kid} active now"), "startup")
+            .await
+            .context("recording the first key in the audit log")?;
+    }
+    Ok(services)
 }
 
 /// A built server, ready to run.
@@ -72,6 +87,7 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -86,6 +102,13 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .with_context(|| format!("binding metrics.listen {addr}"))?,
+            ),
+            None => None,
+        };
         let services = build_services(settings, clock, true).await?;
         if services.settings.raw.demo.enabled {
             services
@@ -94,17 +117,33 @@ impl Application {
                 .context("provisioning the demo client (demo.enabled)")?;
         }
         let server = run(listener, services.clone())?;
+        let metrics = match metrics_listener {
+            Some(l) => {
+                let port = l
+                    .local_addr()
+                    .context("reading the metrics address")?
+                    .port();
+                Some((port, run_metrics(l, services.clone())?))
+            }
+            None => None,
+        };
         spawn_background(&services);
         Ok(Self {
             port,
             server,
             services,
+            metrics,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `metrics.listen` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The services behind the server (tests drive keys and time through it).
@@ -128,7 +167,16 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.services.store.clone();
+        // The metrics listener lives exactly as long as the main one.
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let out = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         store.close().await;
         tracing::info!("server stopped; database pool closed");
         out
@@ -142,6 +190,7 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
         n => n,
     };
     let shutdown = services.settings.raw.server.shutdown_timeout_secs;
+    let public_metrics = services.settings.metrics_listen.is_none();
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(&services.settings),
         services,
@@ -153,7 +202,14 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
             .wrap(http::error::json_errors())
             .wrap(actix_web::middleware::from_fn(http::cors::cors))
             .wrap(http::security_headers(https))
+            // Outermost: the request id and metrics cover every response.
+            .wrap(from_fn(http::observe::observe))
             .configure(http::routes)
+            .configure(|cfg| {
+                if public_metrics {
+                    http::ops::metrics_route(cfg);
+                }
+            })
     })
     .workers(workers)
     .shutdown_timeout(shutdown)
@@ -163,7 +219,29 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     Ok(server)
 }
 
-/// Key reload and session purge, on intervals, for the life of the process.
+/// The metrics listener: `GET /metrics` and nothing else, on one worker.
+fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
+    let shutdown = services.settings.raw.server.shutdown_timeout_secs;
+    let state = web::Data::new(AppState {
+        discovery: http::discovery::render(&services.settings),
+        services,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(http::ops::metrics_route)
+            .default_service(web::to(http::not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(shutdown)
+    .listen(listener)
+    .context("listening for metrics")?
+    .run();
+    Ok(server)
+}
+
+/// Key reload, session and audit purge, and metrics upkeep, on intervals,
+/// for the life of the process.
 fn spawn_background(services: &Services) {
     let keys = services.keys.clone();
     let every = StdDuration::from_secs(services.settings.raw.keys.reload_interval_secs);
@@ -189,6 +267,19 @@ fn spawn_background(services: &Services) {
                 Ok(n) => tracing::info!(purged = n, "ended sessions purged"),
                 Err(err) => tracing::warn!(?err, "session purge failed"),
             }
+            match s.purge_audit_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired audit events purged"),
+                Err(err) => tracing::warn!(?err, "audit purge failed"),
+            }
+        }
+    });
+    let metrics = services.metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(StdDuration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
         }
     });
 }

@@ -7,13 +7,14 @@ use clap::Subcommand;
 use super::print;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::keys::admin;
 use crate::keys::manifest::Retention;
+use crate::keys::{admin, files};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create the first signing key, active at once.
+    /// Create the first signing key, active at once, and the refresh-token
+    /// secret.
     Generate,
     /// Publish a new key now; it starts signing after twice the JWKS max-age
     /// (or --activate-in seconds), and the current key retires then.
@@ -45,21 +46,39 @@ pub fn retention(settings: &Settings) -> Retention {
     }
 }
 
-/// Runs a key command.
+/// A change to the keys folder, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// `key_generated`, `key_rotated` or `key_retired`.
+    pub kind: &'static str,
+    /// The kid and schedule (public facts).
+    pub detail: String,
+}
+
+/// Runs a key command; returns the change made, if any, for the audit log.
 ///
 /// # Errors
 /// The keys folder cannot be read or written, or the operation is refused.
-pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<()> {
+pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<Option<KeyChange>> {
     let dir = &settings.raw.keys.dir;
     let now = SystemClock.now();
     match cmd {
         KeysCommand::Generate => {
             let kid = admin::generate(dir, settings.raw.keys.rsa_bits, now)?;
+            // The refresh-token secret too, so that instances started on a
+            // read-only copy of this folder all share it: one created by
+            // each instance at start-up would make every instance refuse
+            // the others' refresh tokens.
+            files::load_or_create_refresh_secret(dir)?;
             print(
                 json,
                 &serde_json::json!({ "kid": kid, "state": "active" }),
                 &format!("generated key {kid} (active)"),
             );
+            Ok(Some(KeyChange {
+                kind: "key_generated",
+                detail: format!("key {kid} active now"),
+            }))
         }
         KeysCommand::Rotate { activate_in } => {
             let delay = activate_in.map_or(settings.jwks_max_age() * 2, Duration::seconds);
@@ -78,6 +97,10 @@ pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<
                 &serde_json::json!({ "kid": kid, "published_at": now, "activates_at": at }),
                 &format!("published key {kid}; it signs from {at}"),
             );
+            Ok(Some(KeyChange {
+                kind: "key_rotated",
+                detail: format!("key {kid} published, signs from {}", at.to_rfc3339()),
+            }))
         }
         KeysCommand::List => {
             let keys = admin::list(dir, now)?;
@@ -106,6 +129,7 @@ pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<
                     );
                 }
             }
+            Ok(None)
         }
         KeysCommand::Retire {
             kid,
@@ -117,7 +141,15 @@ pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<
                 &serde_json::json!({ "kid": kid, "retired": true, "dropped": immediately }),
                 &format!("retired key {kid}"),
             );
+            let how = if immediately {
+                "retired and dropped from the JWKS now"
+            } else {
+                "retired now"
+            };
+            Ok(Some(KeyChange {
+                kind: "key_retired",
+                detail: format!("key {kid} {how}"),
+            }))
         }
     }
-    Ok(())
 }

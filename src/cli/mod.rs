@@ -2,6 +2,7 @@
 //! Commands call the same domain services as the HTTP layer and never run
 //! SQL themselves. Failures print one line on stderr and exit non-zero.
 
+pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod users;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the command line and maps the outcome to an exit code.
@@ -92,7 +96,12 @@ async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Keys(cmd) => keys::run(cmd, &settings, json),
+        Command::Keys(cmd) => {
+            if let Some(change) = keys::run(cmd, &settings, json)? {
+                record_key_change(settings, change).await;
+            }
+            Ok(())
+        }
         Command::Clients(cmd) => {
             let services = build_services(settings, Arc::new(SystemClock), true).await?;
             clients::run(cmd, &services, json).await
@@ -101,6 +110,28 @@ async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let services = build_services(settings, Arc::new(SystemClock), true).await?;
             users::run(cmd, &services, json).await
         }
+        Command::Audit(cmd) => {
+            let services = build_services(settings, Arc::new(SystemClock), false).await?;
+            audit::run(cmd, &services, json).await
+        }
+    }
+}
+
+/// Writes a key change to the audit log of the configured store. The files
+/// are the source of truth and the change already stands, so a store that
+/// cannot be reached costs a warning, not a failure: a cron job rotating keys
+/// must not fail, and retry into a second rotation, because the database
+/// was down.
+async fn record_key_change(settings: Settings, change: keys::KeyChange) {
+    let recorded = async {
+        let services = build_services(settings, Arc::new(SystemClock), false).await?;
+        services
+            .record_key_change(change.kind, change.detail, "cli")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    if let Err(err) = recorded.await {
+        eprintln!("latchkey: warning: the key change stands but was not written to the audit log: {err:#}");
     }
 }
 

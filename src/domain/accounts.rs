@@ -1,5 +1,6 @@
 //! Accounts: sign-up, password change, enable and disable.
 
+use super::audit::trace_audit;
 use super::error::DomainError;
 use super::passwords::check_policy;
 use super::types::{Email, Password, SessionId, UserId};
@@ -46,7 +47,7 @@ impl Services {
         let mut ev = AuditEvent::new("user_signed_up", now);
         ev.user_id = Some(user.id);
         ev.address = address;
-        self.store.insert_audit(&ev).await?;
+        self.insert_audit(&ev).await?;
         Ok(user)
     }
 
@@ -69,19 +70,22 @@ impl Services {
             self.now(),
         );
         ev.user_id = Some(id);
-        ev.reason = Some(by.to_owned());
+        ev.reason = Some(format!("by {by}"));
         self.store
             .set_user_disabled(id, disabled, &ev)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => DomainError::NotFound,
                 other => other.into(),
-            })
+            })?;
+        trace_audit(&ev);
+        Ok(())
     }
 
     /// Changes a password after checking the current one, and revokes every
     /// session of the user but `current` (RFC 9700 §4.14: a password change
-    /// must end sessions an attacker may hold).
+    /// must end sessions an attacker may hold). `address` is the caller's,
+    /// for the audit record.
     ///
     /// # Errors
     /// `InvalidCredentials` for a wrong current password, `WeakPassword`,
@@ -92,6 +96,7 @@ impl Services {
         current: SessionId,
         current_password: Password,
         new_password: Password,
+        address: Option<&str>,
     ) -> Result<u64, DomainError> {
         check_policy(&new_password.0)?;
         if current_password.0.len() > super::passwords::MAX_PASSWORD_BYTES {
@@ -113,9 +118,12 @@ impl Services {
         let mut ev = AuditEvent::new("password_changed", self.now());
         ev.user_id = Some(user_id);
         ev.session_id = Some(current);
-        Ok(self
+        ev.address = address.map(str::to_owned);
+        let revoked = self
             .store
             .update_password(user_id, &hash, Some(current), &ev)
-            .await?)
+            .await?;
+        trace_audit(&ev);
+        Ok(revoked)
     }
 }

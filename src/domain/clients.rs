@@ -127,7 +127,13 @@ impl Services {
         self.origins.note_client(client);
         let mut ev = AuditEvent::new("client_created", client.created_at);
         ev.client_id = Some(client.id);
-        self.store.insert_audit(&ev).await?;
+        ev.reason = Some(format!(
+            "{} client {:?}, grants {}",
+            client.kind.as_str(),
+            client.name,
+            client.grants.join(",")
+        ));
+        self.insert_audit(&ev).await?;
         Ok(())
     }
 

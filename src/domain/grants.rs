@@ -21,6 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::audit::trace_audit;
 use super::clients::{allows, ClientCredentials};
 use super::error::{DomainError, RefreshFailure};
 use super::passwords::MAX_PASSWORD_BYTES;
@@ -84,6 +85,17 @@ impl std::fmt::Debug for GrantRequest {
     }
 }
 
+impl GrantRequest {
+    /// Which grant this is.
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            Self::Password { .. } => GrantType::Password,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+        }
+    }
+}
+
 /// How a refresh went, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshOutcome {
@@ -116,6 +128,18 @@ impl Services {
         request: GrantRequest,
         address: Option<&str>,
     ) -> Result<Granted, DomainError> {
+        let grant = request.grant_type();
+        let out = self.run_grant(creds, request, address).await;
+        self.record_grant(grant, &out);
+        out
+    }
+
+    async fn run_grant(
+        &self,
+        creds: &ClientCredentials,
+        request: GrantRequest,
+        address: Option<&str>,
+    ) -> Result<Granted, DomainError> {
         let client = self.authenticate_client(creds).await?;
         match request {
             GrantRequest::Password {
@@ -139,7 +163,7 @@ impl Services {
             } => {
                 self.require_grant(&client, GrantType::RefreshToken)?;
                 let (tokens, outcome) = self
-                    .refresh_grant(&client, &refresh_token, scope.as_deref())
+                    .refresh_grant(&client, &refresh_token, scope.as_deref(), address)
                     .await?;
                 Ok(Granted {
                     tokens,
@@ -201,7 +225,7 @@ impl Services {
                 ev.user_id = other.map(|u| u.id);
                 ev.client_id = Some(client.id);
                 ev.address = address.map(str::to_owned);
-                self.store.insert_audit(&ev).await?;
+                self.insert_audit(&ev).await?;
                 return Err(DomainError::InvalidCredentials);
             }
         };
@@ -226,7 +250,7 @@ impl Services {
         ev.client_id = Some(client.id);
         ev.session_id = Some(session.id);
         ev.address = address.map(str::to_owned);
-        self.store.insert_audit(&ev).await?;
+        self.insert_audit(&ev).await?;
         self.user_tokens(client, &session, &scope, Some(&user.email), now)
     }
 
@@ -235,6 +259,7 @@ impl Services {
         client: &ClientRecord,
         presented: &str,
         scope: Option<&str>,
+        address: Option<&str>,
     ) -> Result<(TokenPair, RefreshOutcome), DomainError> {
         let refused = DomainError::RefreshRefused;
         // Garbage and forgeries are refused here, without a store query.
@@ -290,10 +315,14 @@ impl Services {
                 "generation {} presented; newest is {}",
                 parsed.generation, session.generation
             ));
-            self.store
+            ev.address = address.map(str::to_owned);
+            if self
+                .store
                 .revoke_session(session.id, "refresh_token_reuse", &ev)
-                .await?;
-            tracing::warn!(session.id = %session.id, user.id = %session.user_id, client.id = %client.id, "refresh token reuse; session revoked");
+                .await?
+            {
+                trace_audit(&ev);
+            }
             return Err(refused(RefreshFailure::Reused));
         }
         Err(refused(RefreshFailure::Unknown))

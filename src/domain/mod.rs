@@ -3,10 +3,12 @@
 //! time comes only from the injected `Clock`.
 
 pub mod accounts;
+pub mod audit;
 pub mod clients;
 pub mod demo;
 pub mod error;
 pub mod grants;
+pub mod metrics;
 pub mod origins;
 pub mod passwords;
 pub mod sessions;
@@ -27,6 +29,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::keys::KeyRing;
 use crate::store::{ClientRecord, Store};
+use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
 
 /// Everything a request needs, shared by the HTTP layer and the CLI.
@@ -44,6 +47,8 @@ pub struct Services {
     pub passwords: Passwords,
     /// The secret refresh tokens are derived under.
     pub refresh_secret: Arc<RefreshSecret>,
+    /// The metrics registry behind `GET /metrics`.
+    pub metrics: Metrics,
     /// Clients never change once registered, so they are cached after the
     /// first lookup: client authentication costs no store round trip.
     clients: Arc<RwLock<HashMap<ClientId, Arc<ClientRecord>>>>,
@@ -68,9 +73,17 @@ impl Services {
             settings,
             passwords,
             refresh_secret: Arc::new(refresh_secret),
+            metrics: Metrics::new(),
             clients: Arc::default(),
             origins: Arc::default(),
         }
+    }
+
+    /// The same services recording into `metrics` (the registry the store
+    /// was wrapped with, so one `/metrics` shows both).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The current time.

@@ -3,6 +3,7 @@
 //! and a login that waits longer than the queue timeout is told to come back,
 //! so a flood of logins cannot exhaust memory or starve other requests.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +44,26 @@ pub fn check_policy(password: &str) -> Result<(), DomainError> {
 pub struct Passwords {
     params: Params,
     slots: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
     queue_timeout: Duration,
     dummy_hash: Arc<str>,
+}
+
+/// Counts a caller as waiting for a slot until dropped, however the wait
+/// ends (a slot, the timeout, or the request going away).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn start(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Passwords {
@@ -64,6 +83,7 @@ impl Passwords {
         Ok(Self {
             params,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            waiting: Arc::default(),
             queue_timeout: Duration::from_millis(s.queue_timeout_ms),
             dummy_hash: dummy_hash.into(),
         })
@@ -109,14 +129,21 @@ impl Passwords {
         max.saturating_sub(self.slots.available_permits())
     }
 
+    /// Callers waiting for a slot right now: the hashing queue's depth.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, DomainError> {
+        let queued = Waiting::start(&self.waiting);
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| DomainError::HashQueueFull)?
             .map_err(|_| DomainError::Internal("hash semaphore closed"))?;
+        drop(queued);
         tokio::task::spawn_blocking(move || {
             let out = f();
             drop(permit);

@@ -6,11 +6,13 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
+use super::audit::trace_audit;
 use super::error::DomainError;
 use super::types::{ClientId, SessionId, UserId};
 use super::verify::VerifiedAccess;
 use super::Services;
 use crate::store::{AuditEvent, ClientRecord, SessionRecord};
+use crate::telemetry::names;
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
 use crate::tokens::refresh::{self, RefreshParseError};
 
@@ -53,7 +55,8 @@ impl Services {
     }
 
     /// Revokes one of the caller's sessions. Someone else's session is
-    /// `NotFound`, exactly like a session that does not exist.
+    /// `NotFound`, exactly like a session that does not exist. `address` is
+    /// the caller's, for the audit record.
     ///
     /// # Errors
     /// `NotFound`; store failures.
@@ -61,6 +64,7 @@ impl Services {
         &self,
         user: UserId,
         sid: SessionId,
+        address: Option<&str>,
     ) -> Result<(), DomainError> {
         let session = self
             .store
@@ -71,23 +75,31 @@ impl Services {
         if session.revoked_at.is_some() {
             return Err(DomainError::NotFound);
         }
-        self.revoke(&session, "revoked_by_user", "user")
+        self.revoke(&session, "revoked_by_user", "user", address)
             .await
             .map(|_| ())
     }
 
+    /// Revokes `session` and, when this call revoked it, writes one audit
+    /// record saying why, by whom and from where.
     async fn revoke(
         &self,
         session: &SessionRecord,
         reason: &str,
         by: &str,
+        address: Option<&str>,
     ) -> Result<bool, DomainError> {
         let mut ev = AuditEvent::new("session_revoked", self.now());
         ev.user_id = Some(session.user_id);
         ev.client_id = Some(session.client_id);
         ev.session_id = Some(session.id);
         ev.reason = Some(format!("{reason} by {by}"));
-        Ok(self.store.revoke_session(session.id, reason, &ev).await?)
+        ev.address = address.map(str::to_owned);
+        let revoked = self.store.revoke_session(session.id, reason, &ev).await?;
+        if revoked {
+            trace_audit(&ev);
+        }
+        Ok(revoked)
     }
 
     /// Revokes every session of a user (`users revoke-sessions`).
@@ -102,10 +114,12 @@ impl Services {
         let mut ev = AuditEvent::new("sessions_revoked", self.now());
         ev.user_id = Some(user);
         ev.reason = Some(format!("all sessions revoked by {by}"));
-        Ok(self
+        let n = self
             .store
             .revoke_user_sessions(user, None, "revoked_by_admin", &ev)
-            .await?)
+            .await?;
+        trace_audit(&ev);
+        Ok(n)
     }
 
     /// RFC 7009 revocation by `client`: a refresh token or an access token
@@ -115,13 +129,18 @@ impl Services {
     ///
     /// # Errors
     /// Store failures only.
-    pub async fn revoke_token(&self, client: ClientId, token: &str) -> Result<(), DomainError> {
+    pub async fn revoke_token(
+        &self,
+        client: ClientId,
+        token: &str,
+        address: Option<&str>,
+    ) -> Result<(), DomainError> {
         let Some(sid) = self.session_of_token(token).await else {
             return Ok(());
         };
         if let Some(session) = self.store.find_session(sid).await? {
             if session.client_id == client && session.revoked_at.is_none() {
-                self.revoke(&session, "revoked_by_client", "rfc7009")
+                self.revoke(&session, "revoked_by_client", "rfc7009", address)
                     .await?;
             }
         }
@@ -133,7 +152,11 @@ impl Services {
     /// # Errors
     /// `InvalidRequest` for a string that is not a refresh token; store
     /// failures.
-    pub async fn logout_with_refresh_token(&self, token: &str) -> Result<(), DomainError> {
+    pub async fn logout_with_refresh_token(
+        &self,
+        token: &str,
+        address: Option<&str>,
+    ) -> Result<(), DomainError> {
         let parsed = match self.refresh_secret.parse(token) {
             Ok(p) => p,
             Err(RefreshParseError::Malformed) => {
@@ -143,7 +166,7 @@ impl Services {
         };
         if let Some(session) = self.store.find_session(parsed.sid).await? {
             if session.revoked_at.is_none() {
-                self.revoke(&session, "logout", "user").await?;
+                self.revoke(&session, "logout", "user", address).await?;
             }
         }
         Ok(())
@@ -172,13 +195,17 @@ impl Services {
     ///
     /// # Errors
     /// Store failures.
-    pub async fn logout_with_access(&self, access: &VerifiedAccess) -> Result<(), DomainError> {
+    pub async fn logout_with_access(
+        &self,
+        access: &VerifiedAccess,
+        address: Option<&str>,
+    ) -> Result<(), DomainError> {
         let Some(sid) = access.session_id else {
             return Ok(());
         };
         if let Some(session) = self.store.find_session(sid).await? {
             if session.revoked_at.is_none() {
-                self.revoke(&session, "logout", "user").await?;
+                self.revoke(&session, "logout", "user", address).await?;
             }
         }
         Ok(())
@@ -285,6 +312,11 @@ impl Services {
                 .await?;
             total += n;
             if n < batch as u64 {
+                self.metrics.count(
+                    names::PURGED,
+                    vec![metrics::Label::new("what", "sessions")],
+                    total,
+                );
                 return Ok(total);
             }
             // Yield between batches so the purge never monopolises the store.

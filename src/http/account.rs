@@ -105,7 +105,11 @@ pub async fn delete_session(
     let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let sid = SessionId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
-    state.services.revoke_own_session(user, sid).await?;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    state
+        .services
+        .revoke_own_session(user, sid, address.as_deref())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -135,9 +139,16 @@ pub async fn post_password(
         current_password,
         new_password,
     } = body.0;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
     state
         .services
-        .change_password(user, sid, current_password, new_password)
+        .change_password(
+            user,
+            sid,
+            current_password,
+            new_password,
+            address.as_deref(),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -172,17 +183,19 @@ pub async fn post_logout(
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
     let request = body.0.unwrap_or_default();
+    let address = client_address(&req, &services.settings.trusted_proxies);
+    let address = address.as_deref();
     if let Some(rt) = request.refresh_token {
-        services.logout_with_refresh_token(&rt).await?;
+        services.logout_with_refresh_token(&rt, address).await?;
     } else if let (None, Some(rt)) = (bearer_token(&req), cookies::refresh_cookie(&req)?) {
         // A cookie naming no known session has nothing to revoke; the
         // answer still clears it.
         if cookies::check_refresh_cookie_origin(&req, services, &rt).await? {
-            services.logout_with_refresh_token(&rt).await?;
+            services.logout_with_refresh_token(&rt, address).await?;
         }
     } else {
         let access = authenticate(&req, services).await?;
-        services.logout_with_access(&access).await?;
+        services.logout_with_access(&access, address).await?;
     }
     let mut res = HttpResponse::NoContent();
     cookies::clear_cookies(&mut res, &services.settings.issuer);

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod introspect;
 pub mod jwks;
+pub mod observe;
 pub mod ops;
 pub mod revoke;
 pub mod token;
@@ -103,7 +104,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// No route took the request: 405 when the path is known (only the method
 /// was wrong), else 404.
-async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+///
+/// # Errors
+/// Always: `MethodNotAllowed` or `RouteNotFound`.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     if req.resource_map().has_resource(req.path()) {
         Err(ApiError::MethodNotAllowed)
     } else {

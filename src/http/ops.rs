@@ -1,5 +1,6 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the Prometheus metrics.
 
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{web, HttpResponse};
 
 use super::AppState;
@@ -22,4 +23,21 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
             .insert_header(("Retry-After", "5"))
             .json(body)
     }
+}
+
+/// The Prometheus text exposition format, version 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The metrics in the Prometheus text format.
+pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, PROMETHEUS_TEXT))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(state.services.render_metrics())
+}
+
+/// Registers `GET /metrics`: on the main listener, or alone on the metrics
+/// listener when `metrics.listen` is set.
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(get_metrics));
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
-use super::extract::{client_credentials, StrictForm};
+use super::extract::{client_address, client_credentials, StrictForm};
 use super::AppState;
 
 /// Revokes the session of a refresh or access token. Answers 200 for unknown
@@ -19,6 +19,10 @@ pub async fn post_revoke(
     let creds = client_credentials(&req, &form)?;
     let client = state.services.authenticate_client(&creds).await?;
     let token = form.require("token", "token is required")?;
-    state.services.revoke_token(client.id, token).await?;
+    let address = client_address(&req, &state.services.settings.trusted_proxies);
+    state
+        .services
+        .revoke_token(client.id, token, address.as_deref())
+        .await?;
     Ok(HttpResponse::Ok().finish())
 }

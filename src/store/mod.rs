@@ -3,6 +3,7 @@
 //! or two instances could race on (rotation, reuse revocation, throttling
 //! counters) is one method that the database decides.
 
+pub mod metered;
 pub mod postgres;
 pub mod sqlite;
 
@@ -221,6 +222,17 @@ pub struct Lockout {
     pub until: DateTime<Utc>,
 }
 
+/// How busy the connection pool is, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// The storage seam. Object-safe; services hold an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -238,6 +250,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Closes the pool.
     async fn close(&self);
+
+    /// The pool's occupancy right now (no query).
+    fn pool_stats(&self) -> PoolStats;
 
     /// Adds a user.
     ///
@@ -404,6 +419,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes up to `batch` audit events older than `before`, oldest first.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError>;
 
     /// Counts one failed login for `key` in a window of `window_secs` that
     /// starts at the first failure; an expired window restarts at `now`. One

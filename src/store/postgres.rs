@@ -12,8 +12,8 @@ use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, SessionRecord, SessionStatus,
-    Store, StoreError, UserRecord,
+    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord,
+    SessionStatus, Store, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -225,6 +225,14 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
@@ -552,6 +560,23 @@ impl Store for PgStore {
         .await
         .map_err(e)?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        // Bounded, oldest first, and SKIP LOCKED so that instances purging at
+        // the same moment share the work instead of queueing on each other.
+        let n = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN ( \
+               SELECT id FROM audit_events WHERE at < $1 \
+               ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn record_login_failure(

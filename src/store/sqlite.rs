@@ -13,8 +13,8 @@ use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, SqlitePool, Transactio
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, SessionRecord, SessionStatus,
-    Store, StoreError, UserRecord,
+    split_list, AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord,
+    SessionStatus, Store, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -270,6 +270,14 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
@@ -593,6 +601,20 @@ impl Store for SqliteStore {
         .await
         .map_err(e)?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        let n = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN ( \
+               SELECT id FROM audit_events WHERE at < ?1 ORDER BY at LIMIT ?2)",
+        )
+        .bind(ms(before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn record_login_failure(

@@ -186,3 +186,90 @@ fn bad_configuration_names_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("keys.rsa_bits"));
 }
+
+#[test]
+fn audit_list_reads_the_log_and_key_changes_are_recorded() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &["users", "create", "--email", "ada@example.com", "--json"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let ada = json(&out)["id"].as_str().expect("id").to_owned();
+    let (ok, _, err) = latchkey(&env, &["users", "disable", &ada], None);
+    assert!(ok, "{err}");
+    let (ok, out, err) = latchkey(&env, &["keys", "rotate", "--json"], None);
+    assert!(ok, "{err}");
+    let kid = json(&out)["kid"].as_str().expect("kid").to_owned();
+
+    let (ok, out, err) = latchkey(&env, &["audit", "list", "--json"], None);
+
+    assert!(ok, "{err}");
+    let events = json(&out)["events"].as_array().expect("events").clone();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    // The first command on a fresh machine created the first key.
+    assert_eq!(
+        kinds,
+        [
+            "key_rotated",
+            "user_disabled",
+            "user_signed_up",
+            "key_generated"
+        ]
+    );
+    assert!(events[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains(&kid) && r.contains("by cli")));
+    assert!(events[0]["at"].is_string());
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &["audit", "list", "--user", &ada, "--since", "1h", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let mine = json(&out)["events"].as_array().expect("events").clone();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|e| e["user_id"] == ada.as_str()));
+
+    let (ok, out, err) = latchkey(&env, &["audit", "list", "--since", "2999-01-01"], None);
+    assert!(ok, "{err}");
+    assert!(out.trim().is_empty(), "{out}");
+
+    let (ok, out, _) = latchkey(&env, &["audit", "list"], None);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 4);
+    assert!(out
+        .lines()
+        .next()
+        .is_some_and(|l| l.contains("key_rotated")));
+
+    let (ok, _, err) = latchkey(&env, &["audit", "list", "--since", "last week"], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--since"), "{err}");
+}
+
+#[test]
+fn keys_generate_prepares_a_folder_that_several_instances_can_share() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env();
+
+    let (ok, out, err) = latchkey(&env, &["keys", "generate", "--json"], None);
+
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["state"], "active");
+    let secret = std::path::Path::new(&env.keys).join("refresh.secret");
+    let mode = std::fs::metadata(&secret)
+        .expect("the refresh-token secret exists before any instance starts")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (ok, _, err) = latchkey(&env, &["keys", "generate"], None);
+    assert!(!ok, "a second generate is refused");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -89,6 +89,8 @@ impl Drop for TestDb {
 /// A running server.
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener, when `metrics.listen` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub clock: TestClock,
     pub services: Services,
@@ -179,11 +181,13 @@ pub async fn spawn_instance(
         .await
         .expect("application builds");
     let port = app.port();
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let services = app.services().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        metrics_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -3,6 +3,7 @@
 mod helpers;
 mod process;
 
+mod audit;
 mod bad_input;
 mod cli;
 mod cookies;
@@ -13,10 +14,13 @@ mod hygiene;
 mod introspect;
 mod jwks;
 mod keys;
+mod metrics;
+mod multi_instance;
 mod outage;
 mod password_grant;
 mod races;
 mod refresh;
+mod request_id;
 mod sessions;
 mod shutdown;
 mod signup;

@@ -487,3 +487,37 @@ async fn of_concurrent_lock_attempts_exactly_one_locks(s: Arc<dyn Store>) {
     assert!(s.login_failures(key).await.expect("read").is_none());
 }
 store_case!(of_concurrent_lock_attempts_exactly_one_locks);
+
+async fn audit_purge_deletes_only_old_events_in_bounded_batches(s: Arc<dyn Store>) {
+    for i in 0..5 {
+        let mut ev = AuditEvent::new("login_failed", t0() + Duration::seconds(i));
+        ev.address = Some("192.0.2.1".into());
+        s.insert_audit(&ev).await.expect("audit");
+    }
+    let recent = AuditEvent::new("user_signed_up", t0() + Duration::days(10));
+    s.insert_audit(&recent).await.expect("audit");
+    let before = t0() + Duration::days(1);
+
+    let batches = [
+        s.purge_audit(before, 2).await.expect("purge"),
+        s.purge_audit(before, 2).await.expect("purge"),
+        s.purge_audit(before, 2).await.expect("purge"),
+        s.purge_audit(before, 2).await.expect("purge"),
+    ];
+
+    assert_eq!(batches, [2, 2, 1, 0]);
+    let left = s.list_audit(None, None, 100).await.expect("list");
+    assert_eq!(left, vec![recent]);
+}
+store_case!(audit_purge_deletes_only_old_events_in_bounded_batches);
+
+async fn pool_stats_report_the_configured_limit(s: Arc<dyn Store>) {
+    s.ping().await.expect("ping");
+
+    let stats = s.pool_stats();
+
+    assert_eq!(stats.max, 8);
+    assert!(stats.size >= 1 && stats.size <= stats.max, "{stats:?}");
+    assert!(stats.idle <= stats.size, "{stats:?}");
+}
+store_case!(pool_stats_report_the_configured_limit);

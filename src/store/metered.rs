@@ -1,0 +1,270 @@
+//! `MeteredStore`: a decorator that times every store operation and counts
+//! its failures into the application's metrics, so operators see how long
+//! the database takes (pool wait included) and which operations fail, for
+//! either backend, without a line of metrics code in the backends. It changes
+//! no behaviour: every call and every result passes through untouched.
+//! A method added to `Store` is added here too, as one more delegation.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord, SessionStatus,
+    Store, StoreError, UserRecord,
+};
+use crate::domain::types::{ClientId, SessionId, UserId};
+use crate::telemetry::Metrics;
+
+/// A `Store` that records latency and failures of the store it wraps.
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Arc<dyn Store>,
+    metrics: Metrics,
+}
+
+impl MeteredStore {
+    /// Wraps `inner`, recording into `metrics`.
+    pub fn wrap(inner: Arc<dyn Store>, metrics: Metrics) -> Arc<dyn Store> {
+        Arc::new(Self { inner, metrics })
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let out = call.await;
+        let failure = out.as_ref().err().and_then(failure_kind);
+        self.metrics
+            .store_operation(operation, started.elapsed().as_secs_f64(), failure);
+        out
+    }
+}
+
+/// The failures worth an operator's attention. `NotFound` and `Conflict` are
+/// answers (an unknown user, an email already taken), not faults.
+fn failure_kind(e: &StoreError) -> Option<&'static str> {
+    match e {
+        StoreError::NotFound | StoreError::Conflict => None,
+        StoreError::Unavailable(_) => Some("unavailable"),
+        StoreError::Backend(_) => Some("backend"),
+        StoreError::Migrate(_) => Some("migrate"),
+        StoreError::Corrupt(_) => Some("corrupt"),
+    }
+}
+
+#[async_trait]
+impl Store for MeteredStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.timed("migrate", self.inner.migrate()).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", self.inner.ping()).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        self.inner.pool_stats()
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        self.timed("insert_user", self.inner.insert_user(user))
+            .await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.timed("find_user_by_email", self.inner.find_user_by_email(email))
+            .await
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.timed("find_user", self.inner.find_user(id)).await
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "set_user_disabled",
+            self.inner.set_user_disabled(id, disabled, audit),
+        )
+        .await
+    }
+
+    async fn update_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "update_password",
+            self.inner.update_password(id, password_hash, keep, audit),
+        )
+        .await
+    }
+
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        self.timed("insert_client", self.inner.insert_client(client))
+            .await
+    }
+
+    async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        self.timed("find_client", self.inner.find_client(id)).await
+    }
+
+    async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.timed("list_browser_clients", self.inner.list_browser_clients())
+            .await
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.timed("insert_session", self.inner.insert_session(session))
+            .await
+    }
+
+    async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.timed("find_session", self.inner.find_session(id))
+            .await
+    }
+
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        client_id: ClientId,
+        generation: i64,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.timed(
+            "rotate_session",
+            self.inner
+                .rotate_session(id, client_id, generation, now, idle_cutoff),
+        )
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "revoke_session",
+            self.inner.revoke_session(id, reason, audit),
+        )
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "revoke_user_sessions",
+            self.inner.revoke_user_sessions(user, except, reason, audit),
+        )
+        .await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.timed(
+            "list_user_sessions",
+            self.inner.list_user_sessions(user, now, idle_cutoff),
+        )
+        .await
+    }
+
+    async fn session_status(&self, id: SessionId) -> Result<Option<SessionStatus>, StoreError> {
+        self.timed("session_status", self.inner.session_status(id))
+            .await
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+        revoked_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "purge_sessions",
+            self.inner
+                .purge_sessions(now, idle_cutoff, revoked_before, batch),
+        )
+        .await
+    }
+
+    async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.timed("insert_audit", self.inner.insert_audit(event))
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        user: Option<UserId>,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.timed("list_audit", self.inner.list_audit(user, since, limit))
+            .await
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        self.timed("purge_audit", self.inner.purge_audit(before, batch))
+            .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window_secs: i64,
+    ) -> Result<FailureCount, StoreError> {
+        self.timed(
+            "record_login_failure",
+            self.inner.record_login_failure(key, now, window_secs),
+        )
+        .await
+    }
+
+    async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError> {
+        self.timed("login_failures", self.inner.login_failures(key))
+            .await
+    }
+
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        self.timed(
+            "lock_login_failures",
+            self.inner.lock_login_failures(key, lock),
+        )
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        self.timed("clear_login_failures", self.inner.clear_login_failures(key))
+            .await
+    }
+}
