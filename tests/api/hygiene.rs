@@ -240,7 +240,7 @@ async fn logs_at_trace_level_hold_no_secrets() {
     let logs = format!("{server_logs}{cli_logs}");
     // The logs are real: debug lines of refused requests are in them.
     assert!(logs.contains("request refused"));
-    assert!(logs.contains("refresh token reuse"));
+    assert!(logs.contains("refresh_token_reused"));
     for (what, value) in &secrets.0 {
         assert!(!logs.contains(value.as_str()), "{what} appears in the logs");
     }
