@@ -60,8 +60,17 @@ pub async fn build_services(
     let keys = Arc::new(
         KeyRing::load(&dir).with_context(|| format!("loading keys from {}", dir.display()))?,
     );
-    let secret =
-        files::load_or_create_refresh_secret(&dir).context("loading the refresh-token secret")?;
+    let secret = if create_keys {
+        files::load_or_create_refresh_secret(&dir).context("loading the refresh-token secret")?
+    } else {
+        // Commands that never issue a refresh token (migrate, audit) leave
+        // the keys folder alone: without a secret file they get a throwaway
+        // one that no token will ever be checked against.
+        match files::load_refresh_secret(&dir).context("loading the refresh-token secret")? {
+            Some(secret) => secret,
+            None => throwaway_secret()?,
+        }
+    };
     let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
         .context("argon2 parameters")?;
     let services = Services::new(
@@ -282,4 +291,14 @@ fn spawn_background(services: &Services) {
             metrics.run_upkeep();
         }
     });
+}
+
+/// 32 random bytes held only in memory.
+fn throwaway_secret() -> anyhow::Result<Vec<u8>> {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut bytes = vec![0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("no randomness"))?;
+    Ok(bytes)
 }

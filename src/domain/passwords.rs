@@ -2,13 +2,19 @@
 //! most `max_concurrent_hashes` run at once (each holds `memory_kib` of RAM),
 //! and a login that waits longer than the queue timeout is told to come back,
 //! so a flood of logins cannot exhaust memory or starve other requests.
+//!
+//! Each slot keeps its argon2 working memory and hands it to the next hash
+//! instead of freeing it. Allocating and freeing ~19 MiB per login on
+//! whichever blocking thread runs it lets the allocator keep a copy per
+//! thread arena; reusing the buffers holds the hashing memory at
+//! `max_concurrent_hashes × memory_kib` however many logins arrive.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Semaphore;
 
@@ -39,14 +45,51 @@ pub fn check_policy(password: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// The most argon2 memory a stored hash may ask for, in 1 KiB blocks: the
+/// largest `passwords.memory_kib` the configuration accepts.
+const MAX_STORED_HASH_BLOCKS: usize = 1_048_576;
+
 /// Bounded argon2id hashing and verification.
 #[derive(Debug, Clone)]
 pub struct Passwords {
     params: Params,
     slots: Arc<Semaphore>,
+    memory: Arc<MemoryPool>,
     waiting: Arc<AtomicUsize>,
     queue_timeout: Duration,
     dummy_hash: Arc<str>,
+}
+
+/// argon2 working memory, one buffer per slot that has hashed at least once.
+/// A hash takes a buffer while it runs and puts it back; the semaphore keeps
+/// the number of buffers at or below the number of slots.
+#[derive(Debug, Default)]
+struct MemoryPool(Mutex<Vec<Vec<Block>>>);
+
+impl MemoryPool {
+    /// A buffer of at least `blocks` blocks: a returned one when there is
+    /// one, else a new one (the first hash on a slot).
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let reused = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut buffer = reused.unwrap_or_default();
+        if buffer.len() < blocks {
+            // First use, or a stored hash made with more memory than now.
+            buffer.resize(blocks, Block::default());
+        }
+        buffer
+    }
+
+    fn put(&self, buffer: Vec<Block>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buffer);
+    }
+
+    /// Buffers held right now.
+    fn buffers(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
 }
 
 /// Counts a caller as waiting for a slot until dropped, however the wait
@@ -79,10 +122,14 @@ impl Passwords {
         SystemRandom::new()
             .fill(&mut random)
             .map_err(|_| DomainError::Internal("no randomness"))?;
-        let dummy_hash = hash_with(&params, &hex::encode(random))?;
+        let memory = Arc::new(MemoryPool::default());
+        let mut buffer = memory.take(params.block_count());
+        let dummy_hash = hash_with(&params, hex::encode(random).as_bytes(), &mut buffer)?;
+        memory.put(buffer);
         Ok(Self {
             params,
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            memory,
             waiting: Arc::default(),
             queue_timeout: Duration::from_millis(s.queue_timeout_ms),
             dummy_hash: dummy_hash.into(),
@@ -95,7 +142,10 @@ impl Passwords {
     /// `HashQueueFull` when no slot frees up in time.
     pub async fn hash(&self, password: String) -> Result<String, DomainError> {
         let params = self.params.clone();
-        self.run(move || hash_with(&params, &password)).await?
+        self.run(params.block_count(), move |buffer| {
+            hash_with(&params, password.as_bytes(), buffer)
+        })
+        .await?
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when
@@ -110,15 +160,17 @@ impl Passwords {
     ) -> Result<bool, DomainError> {
         let real = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        // A stored hash names its own parameters; size the buffer for them,
+        // up to the configurable maximum. A hash asking for more fails to
+        // verify rather than allocate.
+        let blocks = PasswordHash::new(&hash)
+            .ok()
+            .and_then(|parsed| Params::try_from(&parsed).ok())
+            .map_or(0, |p| p.block_count())
+            .min(MAX_STORED_HASH_BLOCKS);
         let ok = self
-            .run(move || {
-                PasswordHash::new(&hash)
-                    .map(|parsed| {
-                        Argon2::default()
-                            .verify_password(password.as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
+            .run(blocks, move |buffer| {
+                verify_with(password.as_bytes(), &hash, buffer)
             })
             .await?;
         Ok(ok && real)
@@ -134,9 +186,15 @@ impl Passwords {
         self.waiting.load(Ordering::Relaxed)
     }
 
+    /// argon2 buffers held for reuse (at most one per slot).
+    pub fn buffers(&self) -> usize {
+        self.memory.buffers()
+    }
+
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        blocks: usize,
+        f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, DomainError> {
         let queued = Waiting::start(&self.waiting);
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
@@ -144,8 +202,11 @@ impl Passwords {
             .map_err(|_| DomainError::HashQueueFull)?
             .map_err(|_| DomainError::Internal("hash semaphore closed"))?;
         drop(queued);
+        let memory = self.memory.clone();
         tokio::task::spawn_blocking(move || {
-            let out = f();
+            let mut buffer = memory.take(blocks);
+            let out = f(&mut buffer);
+            memory.put(buffer);
             drop(permit);
             out
         })
@@ -154,16 +215,77 @@ impl Passwords {
     }
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, DomainError> {
+/// Hashes `password` with a fresh salt into a PHC string, in `memory`.
+fn hash_with(
+    params: &Params,
+    password: &[u8],
+    memory: &mut [Block],
+) -> Result<String, DomainError> {
     let mut salt = [0u8; 16];
     SystemRandom::new()
         .fill(&mut salt)
         .map_err(|_| DomainError::Internal("no randomness"))?;
     let salt = SaltString::encode_b64(&salt).map_err(|_| DomainError::Internal("salt encoding"))?;
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| DomainError::Internal("argon2 hashing failed"))
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = compute(
+        &argon,
+        password,
+        salt.as_salt(),
+        Params::DEFAULT_OUTPUT_LEN,
+        memory,
+    )
+    .ok_or(DomainError::Internal("argon2 hashing failed"))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)
+            .map_err(|_| DomainError::Internal("argon2 parameters"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `stored`; any malformed part
+/// of `stored` is a mismatch. The comparison is constant-time.
+fn verify_with(password: &[u8], stored: &str, memory: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    compute(&argon, password, salt, expected.len(), memory).is_some_and(|out| out == expected)
+}
+
+/// One argon2 computation in the caller's memory; `None` on any error.
+fn compute(
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    len: usize,
+    memory: &mut [Block],
+) -> Option<Output> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes).ok()?;
+    Output::init_with(len, |out| {
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Password)
+    })
+    .ok()
 }
 
 #[cfg(test)]
@@ -202,5 +324,77 @@ mod tests {
             .await
             .expect("verifies"));
         assert!(!p.verify("anything".into(), None).await.expect("verifies"));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let params = Params::new(1024, 1, 1, None).expect("params");
+        let mut memory = vec![Block::default(); params.block_count()];
+        let ours = hash_with(&params, b"correct horse", &mut memory).expect("hashes");
+        let parsed = PasswordHash::new(&ours).expect("a PHC string");
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"wrong", &parsed)
+            .is_err());
+
+        let salt = SaltString::encode_b64(&[3u8; 16]).expect("salt");
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"battery staple", &salt)
+            .expect("hashes")
+            .to_string();
+        assert!(verify_with(b"battery staple", &theirs, &mut memory));
+        assert!(!verify_with(b"battery stapler", &theirs, &mut memory));
+    }
+
+    #[test]
+    fn malformed_or_foreign_stored_hashes_never_match() {
+        let mut memory = vec![Block::default(); 8];
+        for stored in [
+            "",
+            "not a hash",
+            "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ",
+            "$argon2id$v=99$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+            "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            assert!(!verify_with(b"password", stored, &mut memory), "{stored}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_with_more_memory_than_configured_still_verifies() {
+        let bigger = Params::new(4096, 1, 1, None).expect("params");
+        let mut memory = vec![Block::default(); bigger.block_count()];
+        let stored = hash_with(&bigger, b"old password", &mut memory).expect("hashes");
+        let mut small = settings();
+        small.memory_kib = 1024;
+        small.iterations = 1;
+        let p = Passwords::new(&small, 1).expect("builds");
+        assert!(p
+            .verify("old password".into(), Some(stored))
+            .await
+            .expect("verifies"));
+    }
+
+    #[tokio::test]
+    async fn buffers_are_reused_never_more_than_one_per_slot() {
+        let mut s = settings();
+        s.memory_kib = 1024;
+        s.iterations = 1;
+        let p = Passwords::new(&s, 2).expect("builds");
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let p = p.clone();
+            tasks.push(tokio::spawn(async move {
+                p.hash(format!("password {i}")).await.expect("hashes")
+            }));
+        }
+        for t in tasks {
+            t.await.expect("joins");
+        }
+        assert!(p.buffers() <= 2, "{} buffers for 2 slots", p.buffers());
+        assert!(p.buffers() >= 1);
     }
 }

@@ -156,8 +156,14 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();
+        // RFC 9110 §15.5.6: a 405 names the methods the resource takes;
+        // actix's own 405 has the `Allow` header, which the new body keeps.
+        let allow = res.headers().get(header::ALLOW).cloned();
         let (req, _) = res.into_parts();
-        let replaced = ApiError::from_status(status).error_response();
+        let mut replaced = ApiError::from_status(status).error_response();
+        if let Some(allow) = allow {
+            replaced.headers_mut().insert(header::ALLOW, allow);
+        }
         Ok(ErrorHandlerResponse::Response(
             ServiceResponse::new(req, replaced).map_into_right_body(),
         ))

@@ -55,51 +55,46 @@ fn no_store() -> DefaultHeaders {
         .add(("Pragma", "no-cache"))
 }
 
-/// Registers every route.
+/// Registers every route. Each path is a `web::resource`, so a request with
+/// another method gets actix's 405 with the `Allow` header (RFC 9110
+/// §15.5.6), which `error::json_errors` dresses in the contract's body.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/.well-known/openid-configuration",
-        web::get().to(discovery::get_discovery),
-    )
-    .route(
-        "/.well-known/oauth-authorization-server",
-        web::get().to(discovery::get_discovery),
-    )
-    .route("/.well-known/jwks.json", web::get().to(jwks::get_jwks))
-    .service(
-        web::scope("/oauth")
-            .wrap(no_store())
-            .route("/token", web::post().to(token::post_token))
-            .route("/revoke", web::post().to(revoke::post_revoke))
-            .route("/introspect", web::post().to(introspect::post_introspect)),
-    )
-    .service(
-        web::resource("/userinfo")
-            .wrap(no_store())
-            .route(web::get().to(userinfo::get_userinfo))
-            .route(web::post().to(userinfo::get_userinfo)),
-    )
-    .service(
-        web::scope("/v1")
-            .wrap(no_store())
-            .route("/users", web::post().to(account::post_users))
-            .route("/account/sessions", web::get().to(account::get_sessions))
-            .route(
-                "/account/sessions/{sid}",
-                web::delete().to(account::delete_session),
-            )
-            .route("/account/password", web::post().to(account::post_password))
-            .route("/logout", web::post().to(account::post_logout)),
-    )
-    // Cookie mode (issue 8): the demo page; 404 unless `demo.enabled`.
-    .route("/demo", web::get().to(demo::get_demo_redirect))
-    .route("/demo/", web::get().to(demo::get_demo_page))
-    .route("/demo/demo.js", web::get().to(demo::get_demo_js))
-    .route("/demo/demo.css", web::get().to(demo::get_demo_css))
-    .route("/demo/config.json", web::get().to(demo::get_demo_config))
-    .route("/healthz", web::get().to(ops::get_healthz))
-    .route("/readyz", web::get().to(ops::get_readyz))
-    .default_service(web::to(not_found));
+    cfg.service(web::resource("/.well-known/openid-configuration").get(discovery::get_discovery))
+        .service(
+            web::resource("/.well-known/oauth-authorization-server").get(discovery::get_discovery),
+        )
+        .service(web::resource("/.well-known/jwks.json").get(jwks::get_jwks))
+        .service(
+            web::scope("/oauth")
+                .wrap(no_store())
+                .service(web::resource("/token").post(token::post_token))
+                .service(web::resource("/revoke").post(revoke::post_revoke))
+                .service(web::resource("/introspect").post(introspect::post_introspect)),
+        )
+        .service(
+            web::resource("/userinfo")
+                .wrap(no_store())
+                .get(userinfo::get_userinfo)
+                .post(userinfo::get_userinfo),
+        )
+        .service(
+            web::scope("/v1")
+                .wrap(no_store())
+                .service(web::resource("/users").post(account::post_users))
+                .service(web::resource("/account/sessions").get(account::get_sessions))
+                .service(web::resource("/account/sessions/{sid}").delete(account::delete_session))
+                .service(web::resource("/account/password").post(account::post_password))
+                .service(web::resource("/logout").post(account::post_logout)),
+        )
+        // The cookie-mode demo page; 404 unless `demo.enabled`.
+        .service(web::resource("/demo").get(demo::get_demo_redirect))
+        .service(web::resource("/demo/").get(demo::get_demo_page))
+        .service(web::resource("/demo/demo.js").get(demo::get_demo_js))
+        .service(web::resource("/demo/demo.css").get(demo::get_demo_css))
+        .service(web::resource("/demo/config.json").get(demo::get_demo_config))
+        .service(web::resource("/healthz").get(ops::get_healthz))
+        .service(web::resource("/readyz").get(ops::get_readyz))
+        .default_service(web::to(not_found));
 }
 
 /// No route took the request: 405 when the path is known (only the method

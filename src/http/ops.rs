@@ -13,7 +13,10 @@ pub async fn get_healthz() -> HttpResponse {
 /// Readiness: the store answers and a key signs.
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     let s = &state.services;
-    let store = s.store.ping().await.is_ok();
+    // A second try: the first may draw a pooled connection that died while
+    // idle (it is discarded as it fails), which says nothing about the
+    // database itself.
+    let store = s.store.ping().await.is_ok() || s.store.ping().await.is_ok();
     let keys = s.keys.signing_key(s.now()).is_ok();
     let body = serde_json::json!({ "store": store, "keys": keys });
     if store && keys {
@@ -39,5 +42,5 @@ pub async fn get_metrics(state: web::Data<AppState>) -> HttpResponse {
 /// Registers `GET /metrics`: on the main listener, or alone on the metrics
 /// listener when `metrics.listen` is set.
 pub fn metrics_route(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(get_metrics));
+    cfg.service(web::resource("/metrics").get(get_metrics));
 }

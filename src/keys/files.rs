@@ -184,6 +184,18 @@ pub fn create_manifest_if_absent(dir: &Path, manifest: &Manifest) -> Result<bool
     Ok(created)
 }
 
+/// Reads the refresh-token secret when the file exists.
+///
+/// # Errors
+/// As for `load_or_create_refresh_secret`, except that an absent file is `None`.
+pub fn load_refresh_secret(dir: &Path) -> Result<Option<Vec<u8>>, KeyError> {
+    if dir.join(REFRESH_SECRET).exists() {
+        load_or_create_refresh_secret(dir).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Reads the refresh-token secret, creating 32 random bytes when absent.
 ///
 /// # Errors

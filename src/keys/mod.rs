@@ -24,9 +24,10 @@ use self::manifest::{KeyState, Manifest, ManifestEntry};
 /// A problem with the keys folder.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}", path = .0.display(), source = .1)]
-    Io(PathBuf, #[source] std::io::Error),
+    /// A file could not be read or written. The I/O error is part of the
+    /// message rather than a `source`, so an error chain names it once.
+    #[error("{path}: {reason}", path = .0.display(), reason = .1)]
+    Io(PathBuf, std::io::Error),
     /// A private key file is open to group or others.
     #[error("{} is readable by group or others (mode {mode:o}); run `chmod 600` on it", path.display())]
     InsecurePermissions {

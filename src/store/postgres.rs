@@ -174,9 +174,14 @@ impl PgStore {
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(e)?;
+        // No ping before each acquire: it costs a round trip per request,
+        // and sqlx already pings every connection as it is released, dropping
+        // broken ones. A connection that dies while idle (a database restart)
+        // fails its next request once with 503 and is then discarded.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
             .connect_lazy_with(options);
         Ok(Self { pool })
     }

@@ -2,14 +2,24 @@
 //! machine. One file under `data/`, WAL mode, a busy timeout so concurrent
 //! writers queue instead of failing. SQLite admits one writer at a time, so
 //! each conditional `UPDATE` is atomic against every other writer.
+//!
+//! Writers of this process also take turns at an in-process gate before they
+//! touch the file. Left to SQLite, writers that find the file locked sleep in
+//! its busy handler for up to 100 ms at a time, so throughput collapsed as
+//! concurrency grew; queued at the gate, the next writer starts the moment
+//! the last one commits. Readers never wait at the gate (WAL lets them read
+//! while one writer writes), and other processes (CLI commands) still meet
+//! the busy timeout.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use super::{
@@ -24,6 +34,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One writer at a time from this process; see the module docs.
+    writes: Arc<Mutex<()>>,
+    /// How long a writer waits for its turn before the store counts as
+    /// unavailable: the pool's acquire timeout.
+    write_wait: Duration,
 }
 
 fn e(err: sqlx::Error) -> StoreError {
@@ -213,7 +228,10 @@ impl SqliteStore {
         let in_memory = path.as_os_str() == ":memory:" || url.contains("mode=memory");
         let mut pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(acquire_timeout);
+            .acquire_timeout(acquire_timeout)
+            // sqlx pings each connection as it is released; a second ping
+            // on acquire would cost a worker-thread round trip per request.
+            .test_before_acquire(false);
         if !in_memory {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
@@ -229,7 +247,16 @@ impl SqliteStore {
         }
         Ok(Self {
             pool: pool.connect_lazy_with(options),
+            writes: Arc::default(),
+            write_wait: acquire_timeout,
         })
+    }
+
+    /// Waits for this process's turn to write; held until the write commits.
+    async fn write_turn(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        tokio::time::timeout(self.write_wait, self.writes.lock())
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))
     }
 
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {
@@ -281,6 +308,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query("INSERT INTO users (id, email, password_hash, disabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
             .bind(u.id.to_string())
             .bind(&u.email)
@@ -321,6 +349,7 @@ impl Store for SqliteStore {
         disabled: bool,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query("UPDATE users SET disabled = ?2 WHERE id = ?1")
             .bind(id.to_string())
@@ -350,6 +379,7 @@ impl Store for SqliteStore {
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query("UPDATE users SET password_hash = ?2 WHERE id = ?1")
             .bind(id.to_string())
@@ -377,6 +407,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -419,6 +450,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -457,6 +489,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        let _turn = self.write_turn().await?;
         let row: Option<SessionRow> = sqlx::query_as(&format!(
             "UPDATE sessions SET generation = generation + 1, rotated_at = ?4, last_used_at = ?4 \
              WHERE id = ?1 AND client_id = ?2 AND generation = ?3 AND revoked_at IS NULL \
@@ -480,6 +513,7 @@ impl Store for SqliteStore {
         reason: &str,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query("UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id.to_string())
@@ -503,6 +537,7 @@ impl Store for SqliteStore {
         reason: &str,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         let n = sqlx::query(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
@@ -562,6 +597,7 @@ impl Store for SqliteStore {
         revoked_before: DateTime<Utc>,
         batch: i64,
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let n = sqlx::query(
             "DELETE FROM sessions WHERE id IN ( \
                SELECT id FROM sessions WHERE expires_at <= ?1 OR last_used_at <= ?2 OR revoked_at <= ?3 LIMIT ?4)",
@@ -578,6 +614,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_audit(&self, ev: &AuditEvent) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         Self::audit_in(&mut tx, ev).await?;
         tx.commit().await.map_err(e)
@@ -604,6 +641,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
         let n = sqlx::query(
             "DELETE FROM audit_events WHERE id IN ( \
                SELECT id FROM audit_events WHERE at < ?1 ORDER BY at LIMIT ?2)",
@@ -623,6 +661,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         window_secs: i64,
     ) -> Result<FailureCount, StoreError> {
+        let _turn = self.write_turn().await?;
         let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES (?1, 1, ?2) \
              ON CONFLICT (key) DO UPDATE SET \
@@ -651,6 +690,7 @@ impl Store for SqliteStore {
     }
 
     async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
         let done = sqlx::query(
             "UPDATE login_failures SET failures = 0, window_started_at = ?2, lockouts = ?3, locked_until = ?4 \
              WHERE key = ?1 AND failures >= ?5 AND lockouts = ?6",
@@ -668,6 +708,7 @@ impl Store for SqliteStore {
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
         sqlx::query("DELETE FROM login_failures WHERE key = ?1")
             .bind(key)
             .execute(&self.pool)

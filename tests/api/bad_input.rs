@@ -181,16 +181,16 @@ async fn oversized_chunked_body_without_length_is_413() {
 }
 
 #[tokio::test]
-async fn wrong_methods_are_json_405() {
+async fn wrong_methods_are_json_405_naming_the_allowed_ones() {
     let app = spawn_app().await;
-    for (method, path) in [
-        (reqwest::Method::GET, "/oauth/token"),
-        (reqwest::Method::PUT, "/oauth/revoke"),
-        (reqwest::Method::DELETE, "/userinfo"),
-        (reqwest::Method::POST, "/healthz"),
-        (reqwest::Method::POST, "/.well-known/jwks.json"),
-        (reqwest::Method::GET, "/v1/users"),
-        (reqwest::Method::PATCH, "/v1/account/sessions/x"),
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/oauth/token", "POST"),
+        (reqwest::Method::PUT, "/oauth/revoke", "POST"),
+        (reqwest::Method::DELETE, "/userinfo", "GET, POST"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/.well-known/jwks.json", "GET"),
+        (reqwest::Method::GET, "/v1/users", "POST"),
+        (reqwest::Method::PATCH, "/v1/account/sessions/x", "DELETE"),
     ] {
         let res = app
             .client
@@ -199,6 +199,16 @@ async fn wrong_methods_are_json_405() {
             .await
             .expect("request");
         assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        // RFC 9110 §15.5.6: a 405 carries `Allow`.
+        let allowed = res
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .expect("ascii");
+        let mut allowed: Vec<&str> = allowed.split(',').map(str::trim).collect();
+        allowed.sort_unstable();
+        assert_eq!(allowed.join(", "), allow, "{method} {path}");
         assert_json_error(res, 405, "invalid_request").await;
     }
 }

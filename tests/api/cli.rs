@@ -273,3 +273,26 @@ fn keys_generate_prepares_a_folder_that_several_instances_can_share() {
     assert!(!ok, "a second generate is refused");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn migrate_before_any_key_exists_leaves_the_keys_folder_alone() {
+    // The deployment order: `migrate`, then `keys generate` on the shared
+    // (possibly not yet mounted) keys folder.
+    let env = env();
+    let (ok, out, err) = latchkey(&env, &["migrate", "--json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["migrated"], true);
+    assert!(
+        !std::path::Path::new(&env.keys).exists(),
+        "migrate created {}",
+        env.keys
+    );
+    let (ok, _, err) = latchkey(&env, &["audit", "list", "--json"], None);
+    assert!(ok, "{err}");
+    assert!(!std::path::Path::new(&env.keys).exists());
+    let (ok, _, err) = latchkey(&env, &["keys", "generate", "--json"], None);
+    assert!(ok, "{err}");
+    assert!(std::path::Path::new(&env.keys)
+        .join("refresh.secret")
+        .exists());
+}

@@ -1,4 +1,4 @@
-//! Cookie mode (issue 8): token cookies and every attribute of them, refresh
+//! Cookie mode: token cookies and every attribute of them, refresh
 //! and logout from the cookies, the Origin check (and that a refusal changes
 //! nothing), CORS, and the demo page with its client.
 

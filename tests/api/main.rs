@@ -14,6 +14,7 @@ mod hygiene;
 mod introspect;
 mod jwks;
 mod keys;
+mod load_driver;
 mod metrics;
 mod multi_instance;
 mod outage;

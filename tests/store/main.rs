@@ -12,32 +12,10 @@ use latchkey::store::{
     self, AuditEvent, ClientRecord, Lockout, SessionRecord, Store, StoreError, UserRecord,
 };
 
-struct PgDb {
-    admin: String,
-    name: String,
-}
+#[path = "../common/pg_db.rs"]
+mod pg_db;
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                    let _ = sqlx::Executor::execute(
-                        &mut c,
-                        format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str(),
-                    )
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+use pg_db::TestDb;
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -49,27 +27,13 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (s, dir)
 }
 
-async fn postgres() -> Option<(Arc<dyn Store>, PgDb)> {
-    let admin = match std::env::var("DATABASE_URL") {
-        Ok(u) if u.starts_with("postgres") => u,
-        _ => {
-            eprintln!("skipping PostgreSQL case: DATABASE_URL is not a postgres:// URL");
-            return None;
-        }
-    };
-    let name = format!("latchkey_store_{}", uuid::Uuid::new_v4().simple());
-    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .expect("connect");
-    sqlx::Executor::execute(&mut c, format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create");
-    let (base, _) = admin.rsplit_once('/').expect("db name");
-    let s = store::connect(&format!("{base}/{name}"), 8, StdDuration::from_secs(5))
+async fn postgres() -> Option<(Arc<dyn Store>, TestDb)> {
+    let db = TestDb::create().await?;
+    let s = store::connect(&db.url, 8, StdDuration::from_secs(5))
         .await
         .expect("pg");
     s.migrate().await.expect("migrate");
-    Some((s, PgDb { admin, name }))
+    Some((s, db))
 }
 
 macro_rules! store_case {
