@@ -7,7 +7,7 @@
 
 use std::hint::black_box;
 
-use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -36,20 +36,35 @@ fn build_claims() -> AccessClaims {
     }
 }
 
-fn key() -> (RsaKeyPair, Vec<u8>, RsaJwk) {
+fn key() -> (RsaKeyPair, String, RsaJwk) {
     let pem = generate_pem(2048).expect("key generation");
-    let der = pem::parse(pem).expect("pem").into_contents();
+    let der = pem::parse(&pem).expect("pem").into_contents();
     let pair = RsaKeyPair::from_pkcs8(&der).expect("pkcs8");
     let public = pair.public_key();
     let jwk = RsaJwk::from_components(
         public.modulus().big_endian_without_leading_zero(),
         public.exponent().big_endian_without_leading_zero(),
     );
-    (pair, der, jwk)
+    (pair, pem, jwk)
+}
+
+/// The PKCS#1 `RSAPrivateKey` inside an RSA-2048 PKCS#8 `PrivateKeyInfo`
+/// (what `jsonwebtoken`'s DER constructor takes): `SEQUENCE { version,
+/// AlgorithmIdentifier, OCTET STRING }`, all with fixed-size headers here.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Vec<u8> {
+    const OCTET_STRING_AT: usize = 4 + 3 + 15;
+    assert_eq!(
+        &der[OCTET_STRING_AT..OCTET_STRING_AT + 2],
+        &[0x04, 0x82],
+        "an RSA-2048 PKCS#8 key"
+    );
+    let len = usize::from(der[OCTET_STRING_AT + 2]) << 8 | usize::from(der[OCTET_STRING_AT + 3]);
+    der[OCTET_STRING_AT + 4..OCTET_STRING_AT + 4 + len].to_vec()
 }
 
 fn signing(c: &mut Criterion) {
-    let (pair, der, jwk) = key();
+    let (pair, pem, jwk) = key();
+    let pkcs1 = pkcs1_from_pkcs8(&pem::parse(&pem).expect("pem").into_contents());
     let claims = build_claims();
     c.bench_function("rs256_sign_cached_key_aws_lc_rs", |b| {
         b.iter(|| {
@@ -66,7 +81,8 @@ fn signing(c: &mut Criterion) {
     header.kid = Some(jwk.kid.clone());
     c.bench_function("rs256_sign_jsonwebtoken_encode", |b| {
         b.iter(|| {
-            let key = EncodingKey::from_rsa_der(black_box(&der));
+            // What `encode` users do per call: parse the key, then sign.
+            let key = EncodingKey::from_rsa_der(black_box(&pkcs1));
             jsonwebtoken::encode(&header, black_box(&claims), &key).expect("encodes")
         })
     });
@@ -119,6 +135,14 @@ fn passwords(c: &mut Criterion) {
                 .hash_password(black_box(b"correct horse battery"), &salt)
                 .expect("hashes")
         })
+    });
+    let stored = argon
+        .hash_password(b"correct horse battery", &salt)
+        .expect("hashes")
+        .to_string();
+    let parsed = PasswordHash::new(&stored).expect("phc");
+    group.bench_function("verify", |b| {
+        b.iter(|| argon.verify_password(black_box(b"correct horse battery"), &parsed))
     });
     group.finish();
 }

@@ -4,8 +4,8 @@
 //! fields.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use latchkey::http::extract::parse_form;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(fields) = parse_form(data) {

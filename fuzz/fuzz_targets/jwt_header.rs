@@ -3,8 +3,8 @@
 //! accepted or refused without panicking.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use latchkey::tokens::jwt::{peek_header, ACCESS_TOKEN_TYP, MAX_TOKEN_BYTES};
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {

@@ -3,8 +3,8 @@
 //! accepts re-derives to exactly itself.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use latchkey::tokens::refresh::{parse_unverified, RefreshSecret};
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {

@@ -30,9 +30,18 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The `route` label of requests that matched no route.
 const UNMATCHED: &str = "unmatched";
 
-/// Routes polled by load balancers and scrapers: logged at debug, so they do
-/// not drown the access log.
-const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// Routes polled by machines (load balancers, scrapers, resource servers
+/// refreshing their keys and metadata): logged at debug, so they do not drown
+/// the access log. A line per JWKS fetch also cost a third of JWKS
+/// throughput; `latchkey_http_requests_total` still counts them all.
+const QUIET_ROUTES: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+];
 
 /// Whether a caller's request id may be reused as ours.
 pub fn is_sane_request_id(id: &str) -> bool {
@@ -108,7 +117,7 @@ pub async fn observe(
 
 /// The access-log line, inside the request's span.
 fn log_finished(route: &str, status: u16, elapsed: Duration) {
-    if PROBES.contains(&route) {
+    if QUIET_ROUTES.contains(&route) {
         tracing::debug!(http.status = status, "request finished");
     } else {
         tracing::info!(
