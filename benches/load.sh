@@ -43,6 +43,35 @@ if [ "${SKIP_CRITERION:-0}" != 1 ]; then
     cargo bench --bench crypto -- --noplot 2>&1 | tee "$OUT/criterion.txt" | grep -E '^[a-z0-9_/]+ *$|time:' || true
 fi
 
+# Where the CPU goes: ticks (1/100 s) of the server, of every PostgreSQL
+# process, and of the whole machine, read from /proc around each run.
+ticks_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+    local sum=0 pid
+    for pid in $(pgrep -x postgres || true); do sum=$((sum + $(ticks_of "$pid"))); done
+    echo "$sum"
+}
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# run_measured FILE DRIVER-ARGS...: one driver run, its report in FILE, and a
+# line saying how many milliseconds of CPU each successful request cost the
+# server, PostgreSQL, and everything else (the driver, mostly).
+run_measured() {
+    local file="$1"
+    shift
+    local s0 p0 b0 s1 p1 b1 ok
+    s0=$(ticks_of "$SERVER_PID") p0=$(pg_ticks) b0=$(busy_ticks)
+    "$LOAD" "$@" | tee "$file"
+    s1=$(ticks_of "$SERVER_PID") p1=$(pg_ticks) b1=$(busy_ticks)
+    ok=$(sed -nE 's/^requests +[0-9]+ \(([0-9]+) ok.*/\1/p' "$file" | tail -n 1)
+    awk -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v n="${ok:-0}" 'BEGIN {
+        if (n == 0) exit
+        printf "cpu          server %.3f ms, postgres %.3f ms, rest %.3f ms per successful request\n",
+            s * 10 / n, p * 10 / n, (b - s - p) * 10 / n
+    }' | tee -a "$file"
+    echo
+}
+
 SERVER_PID=""
 stop_server() {
     if [ -n "$SERVER_PID" ]; then
@@ -111,25 +140,27 @@ run_backend() {
         --csv "$CSV" --server-pid "$SERVER_PID"
         --public-client-id "$public" --client-id "$confidential")
     export LATCHKEY_LOAD_CLIENT_SECRET="$secret"
-    echo "== $label: refresh sweep"
     # Sessions with scope `api`: each refresh signs one access token, as a
     # third-party API consumer's does. With `openid email` it also signs an
     # id_token and reads the user, measured once at 64 chains below.
-    "$LOAD" refresh "${common[@]}" --label "$label" --scope api --sweep 1,4,16,64,128 \
-        | tee "$dir/refresh.txt"
-    "$LOAD" refresh "${common[@]}" --label "$label-openid" --scope "openid email" --concurrency 64 \
-        | tee "$dir/refresh-openid.txt"
+    local c
+    for c in 1 4 16 64 128; do
+        echo "== $label: refresh, $c chains"
+        run_measured "$dir/refresh-$c.txt" refresh "${common[@]}" --label "$label" --scope api --concurrency "$c"
+    done
+    echo "== $label: refresh with openid email, 64 chains"
+    run_measured "$dir/refresh-openid.txt" refresh "${common[@]}" --label "$label-openid" \
+        --scope "openid email" --concurrency 64
     for scenario in client-credentials introspect jwks; do
         echo "== $label: $scenario"
-        "$LOAD" "$scenario" "${common[@]}" --label "$label" --concurrency 64 | tee "$dir/$scenario.txt"
+        run_measured "$dir/$scenario.txt" "$scenario" "${common[@]}" --label "$label" --concurrency 64
     done
     wrk_run "jwks-$label" "http://127.0.0.1:$PORT/.well-known/jwks.json"
     echo "== $label: password (64 concurrent logins over 64 users)"
-    "$LOAD" password "${common[@]}" --label "$label" --concurrency 64 | tee "$dir/password.txt"
+    run_measured "$dir/password.txt" password "${common[@]}" --label "$label" --concurrency 64
     if [ "$label" = sqlite ]; then
         echo "== $label: login flood (256 concurrent logins) — peak RSS"
-        "$LOAD" password "${common[@]}" --concurrency 256 --users 64 --label flood \
-            | tee "$dir/flood.txt"
+        run_measured "$dir/flood.txt" password "${common[@]}" --concurrency 256 --users 64 --label flood
     fi
     stop_server
     unset LATCHKEY_LOAD_CLIENT_SECRET
