@@ -21,6 +21,8 @@
 //! successful login (the row is deleted) or a quiet spell as long as the cap
 //! after a lockout ended. Addresses lock for one window each time.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 use chrono::{DateTime, Duration, Utc};
 
 use super::error::DomainError;
@@ -43,8 +45,18 @@ fn account_key(email: &Email) -> String {
     format!("account:{}", email.as_str())
 }
 
+/// The counter for a client address. An IPv6 client usually holds a whole
+/// /64 (and can pick any address in it), so IPv6 addresses count per /64
+/// prefix; IPv4 addresses, and IPv4 mapped into IPv6, count one by one.
 fn address_key(address: &str) -> String {
-    format!("address:{address}")
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            format!("address:{}/64", Ipv6Addr::from(prefix))
+        }
+        Ok(IpAddr::V6(v6)) => format!("address:{}", v6.to_canonical()),
+        _ => format!("address:{address}"),
+    }
 }
 
 /// Seconds until a locked key may try again (rounded up), or `None` when it
@@ -177,6 +189,25 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_per_address() {
+        assert_eq!(address_key("203.0.113.7"), "address:203.0.113.7");
+        assert_eq!(address_key("::ffff:203.0.113.7"), "address:203.0.113.7");
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "address:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        assert_eq!(address_key("not an address"), "address:not an address");
+    }
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).expect("time")

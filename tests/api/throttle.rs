@@ -249,6 +249,47 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
 }
 
 #[tokio::test]
+async fn an_ipv6_client_is_limited_per_64_whatever_address_it_picks() {
+    let app = app_with(1000, 2, &["127.0.0.1"]).await;
+    let client = app.public_client().await;
+    assert_eq!(app.signup("six@example.com", PASSWORD).await.status(), 201);
+    for (i, address) in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]
+        .iter()
+        .enumerate()
+    {
+        let res = login_from(
+            &app,
+            &client,
+            &format!("b{i}@example.com"),
+            "wrong password!",
+            Some(address),
+        )
+        .await;
+        assert_eq!(res.status(), 400);
+    }
+    // A third address in the same /64 is the same client.
+    let res = login_from(
+        &app,
+        &client,
+        "six@example.com",
+        PASSWORD,
+        Some("2001:db8:1:2:1234:5678:9abc:def0"),
+    )
+    .await;
+    assert_throttled(res).await;
+    // The next /64 is someone else.
+    let res = login_from(
+        &app,
+        &client,
+        "six@example.com",
+        PASSWORD,
+        Some("2001:db8:1:3::1"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn throttling_is_shared_by_two_instances_on_postgres() {
     let Some(shared) = new_shared(Backend::Postgres).await else {
         return;
