@@ -103,6 +103,27 @@ wrk_run() {
     fi
 }
 
+# Introspection under wrk: one client-credentials token, introspected over
+# and over with client_secret_basic (a Lua script sets method, body, headers).
+wrk_introspect() {
+    local label="$1" id="$2" secret="$3"
+    command -v wrk >/dev/null 2>&1 || return 0
+    local basic token script="$OUT/introspect-$label.lua"
+    basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+    token=$(curl -fsS -H "Authorization: Basic $basic" -d grant_type=client_credentials \
+        "http://127.0.0.1:$PORT/oauth/token" | jq -r .access_token)
+    cat >"$script" <<LUA
+wrk.method = "POST"
+wrk.body = "token=$token"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+LUA
+    echo "-- wrk, introspect-$label"
+    wrk -t2 -c64 -d"${DURATION}s" --latency -s "$script" "http://127.0.0.1:$PORT/oauth/introspect" \
+        | tee "$OUT/wrk-introspect-$label.txt" | grep -E "Requests/sec|99%|Non-2xx|Socket errors" || true
+    rm -f "$script"
+}
+
 # The ceiling: a bare actix-web server with a body the size of latchkey's JWKS.
 echo "== static ceiling"
 target/release/examples/static_ceiling "$CEILING_PORT" >/dev/null &
@@ -156,6 +177,7 @@ run_backend() {
         run_measured "$dir/$scenario.txt" "$scenario" "${common[@]}" --label "$label" --concurrency 64
     done
     wrk_run "jwks-$label" "http://127.0.0.1:$PORT/.well-known/jwks.json"
+    wrk_introspect "$label" "$confidential" "$secret"
     echo "== $label: password (64 concurrent logins over 64 users)"
     run_measured "$dir/password.txt" password "${common[@]}" --label "$label" --concurrency 64
     if [ "$label" = sqlite ]; then
