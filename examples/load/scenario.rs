@@ -308,17 +308,39 @@ async fn introspect_works(
     Ok(works.collect())
 }
 
+/// Tries of a sign-up or login that the server answers "not now".
+const PATIENT_TRIES: u32 = 6;
+
+/// Runs `call` again while the server answers 503 or 429, backing off from
+/// 200 ms to 2 s, as `Retry-After` asks: a server busy hashing (or a machine
+/// busy with other work) delays the untimed set-up instead of failing it.
+async fn patiently<T, Fut>(mut call: impl FnMut() -> Fut) -> Result<T, Failure>
+where
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let mut wait = Duration::from_millis(200);
+    for _ in 1..PATIENT_TRIES {
+        match call().await {
+            Err(Failure::Status(429 | 503, _)) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
 /// POST /v1/users for one synthetic user.
 async fn sign_up(api: &Api, user: &User) -> anyhow::Result<()> {
-    api.sign_up(user)
+    patiently(|| api.sign_up(user))
         .await
         .map_err(|f| anyhow!("sign-up of {}: {f}", user.email))
 }
 
 /// A password login that must return a refresh token.
 async fn login(api: &Api, client_id: &str, user: &User) -> anyhow::Result<String> {
-    let tokens = api
-        .password_grant(client_id, user)
+    let tokens = patiently(|| api.password_grant(client_id, user))
         .await
         .map_err(|f| anyhow!("{f}"))?;
     tokens

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord, SessionStatus,
-    Store, StoreError, UserRecord,
+    AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout, PoolStats,
+    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
+    UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -75,7 +76,10 @@ impl Store for MeteredStore {
     fn pool_stats(&self) -> PoolStats {
         self.inner.pool_stats()
     }
+}
 
+#[async_trait]
+impl UserStore for MeteredStore {
     async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         self.timed("insert_user", self.inner.insert_user(user))
             .await
@@ -116,7 +120,10 @@ impl Store for MeteredStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl ClientStore for MeteredStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         self.timed("insert_client", self.inner.insert_client(client))
             .await
@@ -130,7 +137,10 @@ impl Store for MeteredStore {
         self.timed("list_browser_clients", self.inner.list_browser_clients())
             .await
     }
+}
 
+#[async_trait]
+impl SessionStore for MeteredStore {
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         self.timed("insert_session", self.inner.insert_session(session))
             .await
@@ -216,7 +226,10 @@ impl Store for MeteredStore {
         )
         .await
     }
+}
 
+#[async_trait]
+impl AuditStore for MeteredStore {
     async fn insert_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
         self.timed("insert_audit", self.inner.insert_audit(event))
             .await
@@ -236,7 +249,10 @@ impl Store for MeteredStore {
         self.timed("purge_audit", self.inner.purge_audit(before, batch))
             .await
     }
+}
 
+#[async_trait]
+impl ThrottleStore for MeteredStore {
     async fn record_login_failure(
         &self,
         key: &str,

@@ -1,0 +1,133 @@
+//! Row types as PostgreSQL returns them, and their conversion into records.
+
+use super::*;
+
+#[derive(FromRow)]
+pub(super) struct UserRow {
+    id: Uuid,
+    email: String,
+    password_hash: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: UserId(r.id),
+            email: r.email,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct ClientRow {
+    id: Uuid,
+    name: String,
+    kind: String,
+    secret_hash: Option<Vec<u8>>,
+    grants: String,
+    scopes: String,
+    audience: Option<String>,
+    cookie_mode: bool,
+    origins: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: ClientId(r.id),
+            name: r.name,
+            kind: ClientKind::parse(&r.kind).ok_or(StoreError::Corrupt("clients.kind"))?,
+            secret_hash: r.secret_hash,
+            grants: split_list(&r.grants),
+            scopes: split_list(&r.scopes),
+            audience: r.audience,
+            cookie_mode: r.cookie_mode,
+            origins: split_list(&r.origins),
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    client_id: Uuid,
+    scope: String,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    generation: i64,
+    rotated_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    revoked_reason: Option<String>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id: SessionId(r.id),
+            user_id: UserId(r.user_id),
+            client_id: ClientId(r.client_id),
+            scope: r.scope,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            generation: r.generation,
+            rotated_at: r.rotated_at,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct AuditRow {
+    at: DateTime<Utc>,
+    kind: String,
+    user_id: Option<Uuid>,
+    client_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    reason: Option<String>,
+    address: Option<String>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            at: r.at,
+            kind: r.kind,
+            user_id: r.user_id.map(UserId),
+            client_id: r.client_id.map(ClientId),
+            session_id: r.session_id.map(SessionId),
+            reason: r.reason,
+            address: r.address,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct FailureRow {
+    failures: i64,
+    window_started_at: DateTime<Utc>,
+    lockouts: i64,
+    locked_until: Option<DateTime<Utc>>,
+}
+
+impl From<FailureRow> for FailureCount {
+    fn from(r: FailureRow) -> Self {
+        Self {
+            failures: r.failures,
+            window_started_at: r.window_started_at,
+            lockouts: r.lockouts,
+            locked_until: r.locked_until,
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The PostgreSQL store's sessions: insert, rotation, revocation, listing, purge.
+
+use super::*;
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(s.id.0)
+        .bind(s.user_id.0)
+        .bind(s.client_id.0)
+        .bind(&s.scope)
+        .bind(s.created_at)
+        .bind(s.last_used_at)
+        .bind(s.expires_at)
+        .bind(s.generation)
+        .bind(s.rotated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn rotate_session(
+        &self,
+        id: SessionId,
+        client_id: ClientId,
+        generation: i64,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(&format!(
+            "UPDATE sessions SET generation = generation + 1, rotated_at = $4, last_used_at = $4 \
+             WHERE id = $1 AND client_id = $2 AND generation = $3 AND revoked_at IS NULL \
+               AND expires_at > $4 AND last_used_at > $5 \
+             RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(id.0)
+        .bind(client_id.0)
+        .bind(generation)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.0)
+            .bind(audit.at)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        let revoked = done.rows_affected() == 1;
+        if revoked {
+            Self::audit_in(&mut tx, audit).await?;
+        }
+        tx.commit().await.map_err(e)?;
+        Ok(revoked)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let n = sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+        )
+        .bind(user.0)
+        .bind(except.map(|s| s.0))
+        .bind(audit.at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(n)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows: Vec<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at > $3 \
+             ORDER BY created_at DESC LIMIT 100"
+        ))
+        .bind(user.0)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn session_status(&self, id: SessionId) -> Result<Option<SessionStatus>, StoreError> {
+        let row: Option<(bool, bool)> = sqlx::query_as(
+            "SELECT s.revoked_at IS NOT NULL, u.disabled FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(|(revoked, user_disabled)| SessionStatus {
+            revoked,
+            user_disabled,
+        }))
+    }
+
+    async fn purge_sessions(
+        &self,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+        revoked_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        // Bounded batches with SKIP LOCKED: the purge never waits on, or
+        // blocks, a refresh holding a session row.
+        let n = sqlx::query(
+            "DELETE FROM sessions WHERE id IN ( \
+               SELECT id FROM sessions \
+               WHERE expires_at <= $1 OR last_used_at <= $2 OR revoked_at <= $3 \
+               LIMIT $4 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(idle_cutoff)
+        .bind(revoked_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Ok(n)
+    }
+}

@@ -1,0 +1,102 @@
+//! The PostgreSQL store's user accounts.
+
+use super::*;
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(u.id.0)
+            .bind(&u.email)
+            .bind(&u.password_hash)
+            .bind(u.disabled)
+            .bind(u.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(e)?;
+        Ok(())
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, disabled, created_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, disabled, created_at FROM users WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if disabled {
+            sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = 'user_disabled' WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(id.0)
+                .bind(audit.at)
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+        }
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)
+    }
+
+    async fn update_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let revoked = sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = 'password_changed' \
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+        )
+        .bind(id.0)
+        .bind(keep.map(|s| s.0))
+        .bind(audit.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(revoked)
+    }
+}

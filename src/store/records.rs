@@ -1,0 +1,224 @@
+//! The records and the error the store traits speak in.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
+
+/// A store failure, with only the variants callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write.
+    #[error("conflict")]
+    Conflict,
+    /// The database cannot be reached (pool timeout, lost connection).
+    #[error("store unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else the database said.
+    #[error("store error")]
+    Backend(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// Maps a sqlx error the same way for both backends.
+    pub fn from_sqlx(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Self::Unavailable(e),
+            sqlx::Error::Database(db) if is_unavailable_code(db.code().as_deref()) => {
+                Self::Unavailable(e)
+            }
+            _ => Self::Backend(e),
+        }
+    }
+}
+
+/// Codes that mean "try again later": PostgreSQL's connection-exception class
+/// (08), admin shutdown (57P01-57P03), and SQLite's BUSY/LOCKED, CANTOPEN,
+/// IOERR and READONLY families (the file went away or cannot be written).
+fn is_unavailable_code(code: Option<&str>) -> bool {
+    let Some(code) = code else { return false };
+    if code.starts_with("08") || code.starts_with("57P") {
+        return true;
+    }
+    matches!(
+        code.parse::<i32>().map(|c| c & 0xff),
+        Ok(5 | 6 | 8 | 10 | 14)
+    )
+}
+
+/// A user account. `Debug` omits the password hash (an offline-guessing
+/// target).
+#[derive(Clone)]
+pub struct UserRecord {
+    /// Opaque id, the `sub` of their tokens.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Disabled users cannot log in or refresh.
+    pub disabled: bool,
+    /// When they signed up.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"[redacted]")
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// `client_id`.
+    pub id: ClientId,
+    /// A display name.
+    pub name: String,
+    /// Public or confidential.
+    pub kind: ClientKind,
+    /// SHA-256 of the client secret (confidential clients only).
+    pub secret_hash: Option<Vec<u8>>,
+    /// Allowed grant types (wire names).
+    pub grants: Vec<String>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// `aud` of its access tokens; the default audience when `None`.
+    pub audience: Option<String>,
+    /// Tokens in cookies instead of the body.
+    pub cookie_mode: bool,
+    /// Origins allowed for CORS and cookie-authenticated requests.
+    pub origins: Vec<String>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A session: one login and its refresh-token chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// `sid`.
+    pub id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// The client it was started by; its refresh tokens are bound to it.
+    pub client_id: ClientId,
+    /// The scope granted at login.
+    pub scope: String,
+    /// When the password was entered (`auth_time`).
+    pub created_at: DateTime<Utc>,
+    /// Last refresh (or the login).
+    pub last_used_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// Generation of the newest refresh token.
+    pub generation: i64,
+    /// When the newest refresh token was issued.
+    pub rotated_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoked_reason: Option<String>,
+}
+
+/// What verification needs to know about a token's session: one indexed
+/// lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStatus {
+    /// The session was revoked.
+    pub revoked: bool,
+    /// Its user is disabled.
+    pub user_disabled: bool,
+}
+
+/// A security event. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened, e.g. `refresh_reuse`, `login_failed`.
+    pub kind: String,
+    /// The user concerned.
+    pub user_id: Option<UserId>,
+    /// The client concerned.
+    pub client_id: Option<ClientId>,
+    /// The session concerned.
+    pub session_id: Option<SessionId>,
+    /// Who or what caused it, or why.
+    pub reason: Option<String>,
+    /// The client address.
+    pub address: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` at `at` with nothing else filled in.
+    pub fn new(kind: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            kind: kind.to_owned(),
+            user_id: None,
+            client_id: None,
+            session_id: None,
+            reason: None,
+            address: None,
+        }
+    }
+}
+
+/// A failed-login counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Failures in the current window.
+    pub failures: i64,
+    /// When the current window started.
+    pub window_started_at: DateTime<Utc>,
+    /// Lockouts in a row so far (the exponent of the next lockout's length).
+    pub lockouts: i64,
+    /// Until when logins are locked, if the key was ever locked.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// A lockout to apply once a counter has reached its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lockout {
+    /// The limit the counter must still be at or beyond.
+    pub max_failures: i64,
+    /// The `lockouts` value the caller read; the lock applies only if it is
+    /// unchanged, so of concurrent callers exactly one locks.
+    pub seen_lockouts: i64,
+    /// The new `lockouts` value.
+    pub lockouts: i64,
+    /// When the lock (and a fresh failure window) starts.
+    pub now: DateTime<Utc>,
+    /// When the lock ends.
+    pub until: DateTime<Utc>,
+}
+
+/// How busy the connection pool is, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}

@@ -1,0 +1,48 @@
+//! The SQLite store's audit log.
+
+use super::*;
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn insert_audit(&self, ev: &AuditEvent) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        Self::audit_in(&mut tx, ev).await?;
+        tx.commit().await.map_err(e)
+    }
+
+    async fn list_audit(
+        &self,
+        user: Option<UserId>,
+        since: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT at, kind, user_id, client_id, session_id, reason, address FROM audit_events \
+             WHERE (?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR at >= ?2) \
+             ORDER BY at DESC, id DESC LIMIT ?3",
+        )
+        .bind(user.map(|u| u.to_string()))
+        .bind(since.map(ms))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await?;
+        let n = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN ( \
+               SELECT id FROM audit_events WHERE at < ?1 ORDER BY at LIMIT ?2)",
+        )
+        .bind(ms(before))
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Ok(n)
+    }
+}

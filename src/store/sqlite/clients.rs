@@ -1,0 +1,49 @@
+//! The SQLite store's registered clients.
+
+use super::*;
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        sqlx::query(
+            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(c.id.to_string())
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(&c.secret_hash)
+        .bind(c.grants.join(" "))
+        .bind(c.scopes.join(" "))
+        .bind(&c.audience)
+        .bind(c.cookie_mode)
+        .bind(c.origins.join(" "))
+        .bind(ms(c.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
+    }
+
+    async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let row: Option<ClientRow> = sqlx::query_as(
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at FROM clients WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at FROM clients WHERE origins <> ''",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}

@@ -1,0 +1,143 @@
+//! Row types as SQLite returns them, and their conversion into records.
+
+use super::*;
+
+#[derive(FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    email: String,
+    password_hash: String,
+    disabled: bool,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: UserId(uuid(&r.id)?),
+            email: r.email,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+            created_at: at(r.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct ClientRow {
+    id: String,
+    name: String,
+    kind: String,
+    secret_hash: Option<Vec<u8>>,
+    grants: String,
+    scopes: String,
+    audience: Option<String>,
+    cookie_mode: bool,
+    origins: String,
+    created_at: i64,
+}
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: ClientId(uuid(&r.id)?),
+            name: r.name,
+            kind: ClientKind::parse(&r.kind).ok_or(StoreError::Corrupt("clients.kind"))?,
+            secret_hash: r.secret_hash,
+            grants: split_list(&r.grants),
+            scopes: split_list(&r.scopes),
+            audience: r.audience,
+            cookie_mode: r.cookie_mode,
+            origins: split_list(&r.origins),
+            created_at: at(r.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SessionRow {
+    id: String,
+    user_id: String,
+    client_id: String,
+    scope: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    generation: i64,
+    rotated_at: i64,
+    revoked_at: Option<i64>,
+    revoked_reason: Option<String>,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: SessionId(uuid(&r.id)?),
+            user_id: UserId(uuid(&r.user_id)?),
+            client_id: ClientId(uuid(&r.client_id)?),
+            scope: r.scope,
+            created_at: at(r.created_at)?,
+            last_used_at: at(r.last_used_at)?,
+            expires_at: at(r.expires_at)?,
+            generation: r.generation,
+            rotated_at: at(r.rotated_at)?,
+            revoked_at: r.revoked_at.map(at).transpose()?,
+            revoked_reason: r.revoked_reason,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct AuditRow {
+    at: i64,
+    kind: String,
+    user_id: Option<String>,
+    client_id: Option<String>,
+    session_id: Option<String>,
+    reason: Option<String>,
+    address: Option<String>,
+}
+
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            at: at(r.at)?,
+            kind: r.kind,
+            user_id: r.user_id.as_deref().map(uuid).transpose()?.map(UserId),
+            client_id: r.client_id.as_deref().map(uuid).transpose()?.map(ClientId),
+            session_id: r
+                .session_id
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(SessionId),
+            reason: r.reason,
+            address: r.address,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct FailureRow {
+    failures: i64,
+    window_started_at: i64,
+    lockouts: i64,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<FailureRow> for FailureCount {
+    type Error = StoreError;
+
+    fn try_from(r: FailureRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            failures: r.failures,
+            window_started_at: at(r.window_started_at)?,
+            lockouts: r.lockouts,
+            locked_until: r.locked_until.map(at).transpose()?,
+        })
+    }
+}

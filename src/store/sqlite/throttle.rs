@@ -1,0 +1,68 @@
+//! The SQLite store's failed-login counters.
+
+use super::*;
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window_secs: i64,
+    ) -> Result<FailureCount, StoreError> {
+        let _turn = self.write_turn().await?;
+        let row: FailureRow = sqlx::query_as(
+            "INSERT INTO login_failures (key, failures, window_started_at) VALUES (?1, 1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END, \
+               window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END \
+             RETURNING failures, window_started_at, lockouts, locked_until",
+        )
+        .bind(key)
+        .bind(ms(now))
+        .bind(window_secs.saturating_mul(1000))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(e)?;
+        row.try_into()
+    }
+
+    async fn login_failures(&self, key: &str) -> Result<Option<FailureCount>, StoreError> {
+        let row: Option<FailureRow> = sqlx::query_as(
+            "SELECT failures, window_started_at, lockouts, locked_until FROM login_failures WHERE key = ?1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
+        let done = sqlx::query(
+            "UPDATE login_failures SET failures = 0, window_started_at = ?2, lockouts = ?3, locked_until = ?4 \
+             WHERE key = ?1 AND failures >= ?5 AND lockouts = ?6",
+        )
+        .bind(key)
+        .bind(ms(lock.now))
+        .bind(lock.lockouts)
+        .bind(ms(lock.until))
+        .bind(lock.max_failures)
+        .bind(lock.seen_lockouts)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        sqlx::query("DELETE FROM login_failures WHERE key = ?1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(e)?;
+        Ok(())
+    }
+}
