@@ -4,12 +4,13 @@
 //! each conditional `UPDATE` is atomic against every other writer.
 //!
 //! Writers of this process also take turns at an in-process gate before they
-//! touch the file. Left to SQLite, writers that find the file locked sleep in
-//! its busy handler for up to 100 ms at a time, so throughput collapsed as
-//! concurrency grew; queued at the gate, the next writer starts the moment
-//! the last one commits. Readers never wait at the gate (WAL lets them read
-//! while one writer writes), and other processes (CLI commands) still meet
-//! the busy timeout.
+//! touch the file. Left to SQLite, a writer that finds the file locked sleeps
+//! in its busy handler (up to 100 ms at a time) and shows up in the tail:
+//! at 64 concurrent refresh chains, p99 101 ms and max 137 ms without the
+//! gate, 82 ms and 92 ms with it, at the same throughput. Queued at the
+//! gate, the next writer starts the moment the last one commits. Readers
+//! never wait at the gate (WAL lets them read while one writer writes), and
+//! other processes (CLI commands) still meet the busy timeout.
 
 mod audit;
 mod clients;
