@@ -10,8 +10,17 @@ use chrono::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use self::checks::{
+    check_non_negative, check_passwords, check_positive, check_range, check_syntax, check_throttle,
+    invalid, parse_metrics_listen, saturate,
+};
+pub use self::sections::*;
+
+mod checks;
+mod sections;
+
 /// The committed defaults, built into the binary so it runs from any folder.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -30,205 +39,6 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: String,
     },
-}
-
-/// Every setting, as written in the layers.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    /// `[server]`
-    pub server: ServerSettings,
-    /// `[database]`
-    pub database: DatabaseSettings,
-    /// `[tokens]`
-    pub tokens: TokenSettings,
-    /// `[sessions]`
-    pub sessions: SessionSettings,
-    /// `[keys]`
-    pub keys: KeySettings,
-    /// `[passwords]`
-    pub passwords: PasswordSettings,
-    /// `[throttle]`
-    pub throttle: ThrottleSettings,
-    /// `[signup]`
-    pub signup: SignupSettings,
-    /// `[log]`
-    pub log: LogSettings,
-    /// `[demo]`
-    pub demo: DemoSettings,
-    /// `[metrics]`
-    pub metrics: MetricsSettings,
-    /// `[audit]`
-    pub audit: AuditSettings,
-}
-
-/// `[server]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerSettings {
-    /// Listen address.
-    pub host: String,
-    /// Listen port; 0 picks a free one.
-    pub port: u16,
-    /// The issuer URL (`iss`), also the base of every advertised endpoint.
-    pub issuer: String,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
-    /// Grace for in-flight requests on shutdown.
-    pub shutdown_timeout_secs: u64,
-    /// Worker threads; 0 means one per core.
-    pub workers: usize,
-}
-
-/// `[database]`
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// `sqlite://…` or `postgres://…`; may carry a password, so never printed.
-    pub url: secrecy::SecretString,
-    /// Pool size.
-    pub max_connections: u32,
-    /// Seconds to wait for a pooled connection.
-    pub acquire_timeout_secs: u64,
-}
-
-impl std::fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("url", &"[redacted]")
-            .field("max_connections", &self.max_connections)
-            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
-            .finish()
-    }
-}
-
-/// `[tokens]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenSettings {
-    /// Access-token and id_token lifetime.
-    pub access_token_ttl_secs: i64,
-    /// `aud` for clients without their own audience.
-    pub default_audience: String,
-    /// Verification leeway.
-    pub leeway_secs: i64,
-    /// Refresh-token grace period.
-    pub refresh_grace_secs: i64,
-}
-
-/// `[sessions]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionSettings {
-    /// Absolute session lifetime.
-    pub absolute_ttl_secs: i64,
-    /// Idle timeout.
-    pub idle_ttl_secs: i64,
-    /// Purge period.
-    pub purge_interval_secs: u64,
-    /// Rows per purge batch.
-    pub purge_batch_size: i64,
-}
-
-/// `[keys]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeySettings {
-    /// The keys folder.
-    pub dir: PathBuf,
-    /// RSA modulus size for new keys.
-    pub rsa_bits: u32,
-    /// JWKS Cache-Control max-age.
-    pub jwks_max_age_secs: i64,
-    /// How often the keys folder is re-read.
-    pub reload_interval_secs: u64,
-}
-
-/// `[passwords]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordSettings {
-    /// argon2id memory cost in KiB.
-    pub memory_kib: u32,
-    /// argon2id passes.
-    pub iterations: u32,
-    /// argon2id lanes.
-    pub parallelism: u32,
-    /// Hashes in flight at once; 0 means one per core.
-    pub max_concurrent_hashes: usize,
-    /// How long a login waits for a hashing slot.
-    pub queue_timeout_ms: u64,
-}
-
-/// `[throttle]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThrottleSettings {
-    /// Failures per account per window.
-    pub account_max_failures: i64,
-    /// Account window.
-    pub account_window_secs: i64,
-    /// Failures per address per window.
-    pub address_max_failures: i64,
-    /// Address window.
-    pub address_window_secs: i64,
-    /// Cap on an account lockout, which doubles with each lockout in a row.
-    pub account_max_lockout_secs: i64,
-}
-
-/// `[signup]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignupSettings {
-    /// Whether `POST /v1/users` is open.
-    pub enabled: bool,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: LogFormat,
-    /// tracing filter directive.
-    pub level: String,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `[demo]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DemoSettings {
-    /// Serve `/demo/`.
-    pub enabled: bool,
-}
-
-/// `[metrics]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// Where `GET /metrics` is served: empty for the main listener, or a
-    /// `host:port` of its own (then the main listener does not serve it).
-    pub listen: String,
-}
-
-/// `[audit]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    /// Audit events older than this are purged; 0 keeps them forever.
-    pub retention_days: i64,
-    /// Rows per purge batch.
-    pub purge_batch_size: i64,
 }
 
 /// Validated settings: what the code uses.
@@ -425,113 +235,6 @@ impl Settings {
     }
 }
 
-fn parse_metrics_listen(raw: &str) -> Result<Option<SocketAddr>, ConfigError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    match raw.parse() {
-        Ok(addr) => Ok(Some(addr)),
-        Err(_) => invalid(
-            "metrics.listen",
-            "must be empty or an IP address and port, e.g. 127.0.0.1:9090",
-        ),
-    }
-}
-
-fn invalid<T>(key: &'static str, problem: &str) -> Result<T, ConfigError> {
-    Err(ConfigError::Invalid {
-        key,
-        problem: problem.to_owned(),
-    })
-}
-
-/// Parses `text` as TOML first, because the `config` crate reports some
-/// syntax errors (an integer beyond 64 bits) without saying where. The error
-/// names the line and its key but never echoes a value, which may be a
-/// database password.
-fn check_syntax(text: &str) -> Result<(), ConfigError> {
-    let Err(err) = text.parse::<toml::Table>() else {
-        return Ok(());
-    };
-    let at = err.span().map_or(0, |s| s.start);
-    let line_no = text.get(..at).unwrap_or(text).matches('\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let place = match line.split_once('=').map(|(k, _)| k.trim()) {
-        Some(key) if !key.is_empty() && key.len() <= 64 => {
-            format!("line {line_no}, key `{key}`")
-        }
-        _ => format!("line {line_no}"),
-    };
-    Err(ConfigError::Syntax(format!(
-        "TOML syntax error at {place}: {}",
-        err.message()
-    )))
-}
-
-/// The largest count or duration any setting takes: ten years in seconds.
-/// Bounding every setting keeps `now + setting` and `Duration::seconds` far
-/// from overflow, so no accepted configuration can make a request panic.
-pub const MAX_SETTING: i64 = 315_360_000;
-
-fn saturate(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn check_range(key: &'static str, value: i64, min: i64, max: i64) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        invalid(key, &format!("must be between {min} and {max}"))
-    }
-}
-
-fn check_positive(key: &'static str, value: i64) -> Result<(), ConfigError> {
-    check_range(key, value, 1, MAX_SETTING)
-}
-
-fn check_non_negative(key: &'static str, value: i64) -> Result<(), ConfigError> {
-    check_range(key, value, 0, MAX_SETTING)
-}
-
-/// argon2id at least at OWASP's minimum (m=19456 KiB, t=2, p=1), and at most
-/// 1 GiB per hash, so a typo cannot make start-up allocate the machine away.
-fn check_passwords(p: &PasswordSettings) -> Result<(), ConfigError> {
-    check_range(
-        "passwords.memory_kib",
-        i64::from(p.memory_kib),
-        19456,
-        1_048_576,
-    )?;
-    check_range("passwords.iterations", i64::from(p.iterations), 2, 64)?;
-    check_range("passwords.parallelism", i64::from(p.parallelism), 1, 64)?;
-    check_range(
-        "passwords.max_concurrent_hashes",
-        saturate(p.max_concurrent_hashes as u64),
-        0,
-        1024,
-    )?;
-    check_positive("passwords.queue_timeout_ms", saturate(p.queue_timeout_ms))
-}
-
-fn check_throttle(t: &ThrottleSettings) -> Result<(), ConfigError> {
-    check_positive("throttle.account_max_failures", t.account_max_failures)?;
-    check_positive("throttle.account_window_secs", t.account_window_secs)?;
-    check_positive("throttle.address_max_failures", t.address_max_failures)?;
-    check_positive("throttle.address_window_secs", t.address_window_secs)?;
-    check_positive(
-        "throttle.account_max_lockout_secs",
-        t.account_max_lockout_secs,
-    )?;
-    if t.account_max_lockout_secs < t.account_window_secs {
-        return invalid(
-            "throttle.account_max_lockout_secs",
-            "must be at least throttle.account_window_secs",
-        );
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,7 +289,7 @@ mod tests {
 
     #[test]
     fn production_example_is_valid_and_turns_the_demo_off() {
-        let raw = raw_from(include_str!("../config/production.example.toml")).expect("parses");
+        let raw = raw_from(include_str!("../../config/production.example.toml")).expect("parses");
         let s = Settings::validate(raw).expect("valid");
         assert!(!s.raw.demo.enabled);
         assert_eq!(s.backend, Backend::Postgres);

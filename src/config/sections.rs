@@ -1,0 +1,202 @@
+//! The settings as written in the layers, one struct per `[section]`.
+
+use super::*;
+
+/// Every setting, as written in the layers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[tokens]`
+    pub tokens: TokenSettings,
+    /// `[sessions]`
+    pub sessions: SessionSettings,
+    /// `[keys]`
+    pub keys: KeySettings,
+    /// `[passwords]`
+    pub passwords: PasswordSettings,
+    /// `[throttle]`
+    pub throttle: ThrottleSettings,
+    /// `[signup]`
+    pub signup: SignupSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[demo]`
+    pub demo: DemoSettings,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+    /// `[audit]`
+    pub audit: AuditSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub host: String,
+    /// Listen port; 0 picks a free one.
+    pub port: u16,
+    /// The issuer URL (`iss`), also the base of every advertised endpoint.
+    pub issuer: String,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Grace for in-flight requests on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+/// `[database]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; may carry a password, so never printed.
+    pub url: secrecy::SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &"[redacted]")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .finish()
+    }
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Access-token and id_token lifetime.
+    pub access_token_ttl_secs: i64,
+    /// `aud` for clients without their own audience.
+    pub default_audience: String,
+    /// Verification leeway.
+    pub leeway_secs: i64,
+    /// Refresh-token grace period.
+    pub refresh_grace_secs: i64,
+}
+
+/// `[sessions]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// Absolute session lifetime.
+    pub absolute_ttl_secs: i64,
+    /// Idle timeout.
+    pub idle_ttl_secs: i64,
+    /// Purge period.
+    pub purge_interval_secs: u64,
+    /// Rows per purge batch.
+    pub purge_batch_size: i64,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// The keys folder.
+    pub dir: PathBuf,
+    /// RSA modulus size for new keys.
+    pub rsa_bits: u32,
+    /// JWKS Cache-Control max-age.
+    pub jwks_max_age_secs: i64,
+    /// How often the keys folder is re-read.
+    pub reload_interval_secs: u64,
+}
+
+/// `[passwords]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    /// argon2id passes.
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Hashes in flight at once; 0 means one per core.
+    pub max_concurrent_hashes: usize,
+    /// How long a login waits for a hashing slot.
+    pub queue_timeout_ms: u64,
+}
+
+/// `[throttle]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures per account per window.
+    pub account_max_failures: i64,
+    /// Account window.
+    pub account_window_secs: i64,
+    /// Failures per address per window.
+    pub address_max_failures: i64,
+    /// Address window.
+    pub address_window_secs: i64,
+    /// Cap on an account lockout, which doubles with each lockout in a row.
+    pub account_max_lockout_secs: i64,
+}
+
+/// `[signup]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupSettings {
+    /// Whether `POST /v1/users` is open.
+    pub enabled: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    pub format: LogFormat,
+    /// tracing filter directive.
+    pub level: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[demo]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Serve `/demo/`.
+    pub enabled: bool,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where `GET /metrics` is served: empty for the main listener, or a
+    /// `host:port` of its own (then the main listener does not serve it).
+    pub listen: String,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this are purged; 0 keeps them forever.
+    pub retention_days: i64,
+    /// Rows per purge batch.
+    pub purge_batch_size: i64,
+}
