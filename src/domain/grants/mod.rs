@@ -1,20 +1,6 @@
 //! The token endpoint's grants: password, refresh_token and
-//! client_credentials.
-//!
-//! # Refresh-token rotation
-//! A session row keeps `generation`, the number of the newest refresh token
-//! (see `tokens::refresh` for how tokens derive from it). Presenting token `g`:
-//!
-//! 1. One conditional `UPDATE … SET generation = g + 1 WHERE generation = g
-//!    AND <live, same client>` rotates it. Of N concurrent presenters of `g`,
-//!    the database lets exactly one through.
-//! 2. Everyone else reads the session and is classified: another client's
-//!    token, revoked, expired (absolute or idle), the *grace replay* (`g` is the
-//!    immediate predecessor of the newest generation and the rotation happened
-//!    within `refresh_grace_secs`: the caller gets the same newest token again,
-//!    recomputed, and a fresh access token; the chain never forks), or *reuse*
-//!    (anything older, or too late), which revokes the whole session and writes
-//!    one audit record in the same transaction (RFC 9700 §4.14.2).
+//! client_credentials. Refresh-token rotation is in `refresh`, token
+//! issuance (access token, id_token, refresh token) in `issue`.
 
 use std::sync::Arc;
 
@@ -28,6 +14,11 @@ use super::passwords::MAX_PASSWORD_BYTES;
 use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
 use super::Services;
 use crate::store::{AuditEvent, ClientRecord, SessionRecord};
+
+pub use self::refresh::is_grace_replay;
+
+mod issue;
+mod refresh;
 use crate::tokens::claims::{AccessClaims, IdClaims};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
@@ -254,159 +245,6 @@ impl Services {
         self.user_tokens(client, &session, &scope, Some(&user.email), now)
     }
 
-    async fn refresh_grant(
-        &self,
-        client: &ClientRecord,
-        presented: &str,
-        scope: Option<&str>,
-        address: Option<&str>,
-    ) -> Result<(TokenPair, RefreshOutcome), DomainError> {
-        let refused = DomainError::RefreshRefused;
-        // Garbage and forgeries are refused here, without a store query.
-        let parsed = self
-            .refresh_secret
-            .parse(presented)
-            .map_err(|_| refused(RefreshFailure::Unknown))?;
-        let now = self.now();
-        // A narrower scope is checked before the token is used up, so a bad
-        // request changes nothing.
-        let narrowed = match scope {
-            Some(raw) => Some(self.narrow_scope(parsed.sid, raw).await?),
-            None => None,
-        };
-        let idle_cutoff = self.idle_cutoff(now);
-        if let Some(session) = self
-            .store
-            .rotate_session(parsed.sid, client.id, parsed.generation, now, idle_cutoff)
-            .await?
-        {
-            let scope =
-                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
-            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
-            return Ok((tokens, RefreshOutcome::Rotated));
-        }
-        let session = self
-            .store
-            .find_session(parsed.sid)
-            .await?
-            .ok_or(refused(RefreshFailure::Unknown))?;
-        if session.client_id != client.id {
-            return Err(refused(RefreshFailure::WrongClient));
-        }
-        if session.revoked_at.is_some() {
-            return Err(refused(RefreshFailure::Revoked));
-        }
-        if session.expires_at <= now || session.last_used_at <= idle_cutoff {
-            return Err(refused(RefreshFailure::Expired));
-        }
-        let grace = Duration::seconds(self.settings.raw.tokens.refresh_grace_secs);
-        if is_grace_replay(parsed.generation, &session, now, grace) {
-            let scope =
-                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
-            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
-            return Ok((tokens, RefreshOutcome::GraceReplay));
-        }
-        if parsed.generation < session.generation {
-            let mut ev = AuditEvent::new("refresh_token_reused", now);
-            ev.user_id = Some(session.user_id);
-            ev.client_id = Some(client.id);
-            ev.session_id = Some(session.id);
-            ev.reason = Some(format!(
-                "generation {} presented; newest is {}",
-                parsed.generation, session.generation
-            ));
-            ev.address = address.map(str::to_owned);
-            if self
-                .store
-                .revoke_session(session.id, "refresh_token_reuse", &ev)
-                .await?
-            {
-                trace_audit(&ev);
-            }
-            return Err(refused(RefreshFailure::Reused));
-        }
-        Err(refused(RefreshFailure::Unknown))
-    }
-
-    async fn narrow_scope(&self, sid: SessionId, raw: &str) -> Result<Scope, DomainError> {
-        let requested = Scope::parse(raw).ok_or(DomainError::InvalidScope)?;
-        let session = self
-            .store
-            .find_session(sid)
-            .await?
-            .ok_or(DomainError::RefreshRefused(RefreshFailure::Unknown))?;
-        let original = Scope::parse(&session.scope).unwrap_or_default();
-        if requested.is_empty() {
-            return Ok(original);
-        }
-        if !requested.is_subset_of(&original) {
-            return Err(DomainError::InvalidScope);
-        }
-        Ok(requested)
-    }
-
-    async fn refreshed_tokens(
-        &self,
-        client: &ClientRecord,
-        session: &SessionRecord,
-        scope: &Scope,
-        now: DateTime<Utc>,
-    ) -> Result<TokenPair, DomainError> {
-        let email = if scope.has("openid") && scope.has("email") {
-            self.store
-                .find_user(session.user_id)
-                .await?
-                .map(|u| u.email)
-        } else {
-            None
-        };
-        self.user_tokens(client, session, scope, email.as_deref(), now)
-    }
-
-    /// Access token, refresh token (when the client may refresh) and id_token
-    /// (with `openid`) for a user's session at its newest generation.
-    fn user_tokens(
-        &self,
-        client: &ClientRecord,
-        session: &SessionRecord,
-        scope: &Scope,
-        email: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<TokenPair, DomainError> {
-        let (access_token, expires_in) = self.issue_access_token(
-            client,
-            &session.user_id.to_string(),
-            scope,
-            Some(session.id),
-            now,
-        )?;
-        let refresh_token = allows(client, GrantType::RefreshToken)
-            .then(|| self.refresh_secret.token(session.id, session.generation));
-        let refresh_expires_in = refresh_token.as_ref().map(|_| {
-            let idle_end =
-                session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
-            // Rounded up to whole seconds: the store keeps milliseconds, so
-            // a session just read back starts a fraction of a second before
-            // `now`, and flooring would shave a second off the cookie's
-            // Max-Age (the server, not the cookie, enforces the end).
-            let remaining = (session.expires_at.min(idle_end) - now).num_milliseconds();
-            (remaining + 999).div_euclid(1000).max(0)
-        });
-        let id_token = if scope.has("openid") {
-            Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
-        } else {
-            None
-        };
-        Ok(TokenPair {
-            access_token,
-            expires_in,
-            refresh_token,
-            refresh_expires_in,
-            scope: scope.to_string(),
-            id_token,
-        })
-    }
-
     fn client_credentials_grant(
         &self,
         client: &ClientRecord,
@@ -424,63 +262,6 @@ impl Services {
             scope: scope.to_string(),
             id_token: None,
         })
-    }
-
-    /// Signs an RFC 9068 access token with the key active at `now`.
-    ///
-    /// # Errors
-    /// No active key, or signing failed.
-    pub fn issue_access_token(
-        &self,
-        client: &ClientRecord,
-        sub: &str,
-        scope: &Scope,
-        sid: Option<SessionId>,
-        now: DateTime<Utc>,
-    ) -> Result<(String, i64), DomainError> {
-        let ttl = self.settings.raw.tokens.access_token_ttl_secs;
-        let claims = AccessClaims {
-            iss: self.settings.issuer.clone(),
-            sub: sub.to_owned(),
-            aud: self.audience_for(client).to_owned(),
-            exp: now.timestamp() + ttl,
-            iat: now.timestamp(),
-            jti: Uuid::new_v4().to_string(),
-            client_id: client.id.to_string(),
-            scope: scope.to_string(),
-            sid: sid.map(|s| s.to_string()),
-            nbf: None,
-        };
-        let key = self.keys.signing_key(now)?;
-        let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))?;
-        Ok((token, ttl))
-    }
-
-    fn issue_id_token(
-        &self,
-        client: &ClientRecord,
-        user: UserId,
-        session: &SessionRecord,
-        scope: &Scope,
-        email: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<String, DomainError> {
-        let with_email = scope.has("email");
-        let claims = IdClaims {
-            iss: self.settings.issuer.clone(),
-            sub: user.to_string(),
-            aud: client.id.to_string(),
-            exp: now.timestamp() + self.settings.raw.tokens.access_token_ttl_secs,
-            iat: now.timestamp(),
-            auth_time: session.created_at.timestamp(),
-            sid: session.id.to_string(),
-            email: email.filter(|_| with_email).map(str::to_owned),
-            email_verified: (with_email && email.is_some()).then_some(false),
-        };
-        let key = self.keys.signing_key(now)?;
-        jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))
     }
 }
 
@@ -502,20 +283,6 @@ fn granted_scope(client: &ClientRecord, requested: Option<&str>) -> Result<Scope
             }
         }
     }
-}
-
-/// The grace rule: only the immediate predecessor of the newest token, and
-/// only within `grace` of the rotation that replaced it. A grace of zero
-/// turns replay off: every second use is reuse.
-pub fn is_grace_replay(
-    generation: i64,
-    session: &SessionRecord,
-    now: DateTime<Utc>,
-    grace: Duration,
-) -> bool {
-    grace > Duration::zero()
-        && generation + 1 == session.generation
-        && now - session.rotated_at <= grace
 }
 
 #[cfg(test)]

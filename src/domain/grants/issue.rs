@@ -1,0 +1,107 @@
+//! Issuing tokens: the access token, the id_token, and the refresh token of
+//! a session at its newest generation.
+
+use super::*;
+
+impl Services {
+    /// Access token, refresh token (when the client may refresh) and id_token
+    /// (with `openid`) for a user's session at its newest generation.
+    pub(super) fn user_tokens(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
+        let (access_token, expires_in) = self.issue_access_token(
+            client,
+            &session.user_id.to_string(),
+            scope,
+            Some(session.id),
+            now,
+        )?;
+        let refresh_token = allows(client, GrantType::RefreshToken)
+            .then(|| self.refresh_secret.token(session.id, session.generation));
+        let refresh_expires_in = refresh_token.as_ref().map(|_| {
+            let idle_end =
+                session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+            // Rounded up to whole seconds: the store keeps milliseconds, so
+            // a session just read back starts a fraction of a second before
+            // `now`, and flooring would shave a second off the cookie's
+            // Max-Age (the server, not the cookie, enforces the end).
+            let remaining = (session.expires_at.min(idle_end) - now).num_milliseconds();
+            (remaining + 999).div_euclid(1000).max(0)
+        });
+        let id_token = if scope.has("openid") {
+            Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
+        } else {
+            None
+        };
+        Ok(TokenPair {
+            access_token,
+            expires_in,
+            refresh_token,
+            refresh_expires_in,
+            scope: scope.to_string(),
+            id_token,
+        })
+    }
+
+    /// Signs an RFC 9068 access token with the key active at `now`.
+    ///
+    /// # Errors
+    /// No active key, or signing failed.
+    pub fn issue_access_token(
+        &self,
+        client: &ClientRecord,
+        sub: &str,
+        scope: &Scope,
+        sid: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, i64), DomainError> {
+        let ttl = self.settings.raw.tokens.access_token_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: sub.to_owned(),
+            aud: self.audience_for(client).to_owned(),
+            exp: now.timestamp() + ttl,
+            iat: now.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            client_id: client.id.to_string(),
+            scope: scope.to_string(),
+            sid: sid.map(|s| s.to_string()),
+            nbf: None,
+        };
+        let key = self.keys.signing_key(now)?;
+        let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)
+            .map_err(|_| DomainError::Internal("signing failed"))?;
+        Ok((token, ttl))
+    }
+
+    pub(super) fn issue_id_token(
+        &self,
+        client: &ClientRecord,
+        user: UserId,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<String, DomainError> {
+        let with_email = scope.has("email");
+        let claims = IdClaims {
+            iss: self.settings.issuer.clone(),
+            sub: user.to_string(),
+            aud: client.id.to_string(),
+            exp: now.timestamp() + self.settings.raw.tokens.access_token_ttl_secs,
+            iat: now.timestamp(),
+            auth_time: session.created_at.timestamp(),
+            sid: session.id.to_string(),
+            email: email.filter(|_| with_email).map(str::to_owned),
+            email_verified: (with_email && email.is_some()).then_some(false),
+        };
+        let key = self.keys.signing_key(now)?;
+        jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
+            .map_err(|_| DomainError::Internal("signing failed"))
+    }
+}

@@ -1,0 +1,147 @@
+//! The refresh_token grant.
+//!
+//! # Refresh-token rotation
+//! A session row keeps `generation`, the number of the newest refresh token
+//! (see `tokens::refresh` for how tokens derive from it). Presenting token `g`:
+//!
+//! 1. One conditional `UPDATE … SET generation = g + 1 WHERE generation = g
+//!    AND <live, same client>` rotates it. Of N concurrent presenters of `g`,
+//!    the database lets exactly one through.
+//! 2. Everyone else reads the session and is classified: another client's
+//!    token, revoked, expired (absolute or idle), the *grace replay* (`g` is the
+//!    immediate predecessor of the newest generation and the rotation happened
+//!    within `refresh_grace_secs`: the caller gets the same newest token again,
+//!    recomputed, and a fresh access token; the chain never forks), or *reuse*
+//!    (anything older, or too late), which revokes the whole session and writes
+//!    one audit record in the same transaction (RFC 9700 §4.14.2).
+
+use super::*;
+
+impl Services {
+    pub(super) async fn refresh_grant(
+        &self,
+        client: &ClientRecord,
+        presented: &str,
+        scope: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(TokenPair, RefreshOutcome), DomainError> {
+        let refused = DomainError::RefreshRefused;
+        // Garbage and forgeries are refused here, without a store query.
+        let parsed = self
+            .refresh_secret
+            .parse(presented)
+            .map_err(|_| refused(RefreshFailure::Unknown))?;
+        let now = self.now();
+        // A narrower scope is checked before the token is used up, so a bad
+        // request changes nothing.
+        let narrowed = match scope {
+            Some(raw) => Some(self.narrow_scope(parsed.sid, raw).await?),
+            None => None,
+        };
+        let idle_cutoff = self.idle_cutoff(now);
+        if let Some(session) = self
+            .store
+            .rotate_session(parsed.sid, client.id, parsed.generation, now, idle_cutoff)
+            .await?
+        {
+            let scope =
+                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            return Ok((tokens, RefreshOutcome::Rotated));
+        }
+        let session = self
+            .store
+            .find_session(parsed.sid)
+            .await?
+            .ok_or(refused(RefreshFailure::Unknown))?;
+        if session.client_id != client.id {
+            return Err(refused(RefreshFailure::WrongClient));
+        }
+        if session.revoked_at.is_some() {
+            return Err(refused(RefreshFailure::Revoked));
+        }
+        if session.expires_at <= now || session.last_used_at <= idle_cutoff {
+            return Err(refused(RefreshFailure::Expired));
+        }
+        let grace = Duration::seconds(self.settings.raw.tokens.refresh_grace_secs);
+        if is_grace_replay(parsed.generation, &session, now, grace) {
+            let scope =
+                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            return Ok((tokens, RefreshOutcome::GraceReplay));
+        }
+        if parsed.generation < session.generation {
+            let mut ev = AuditEvent::new("refresh_token_reused", now);
+            ev.user_id = Some(session.user_id);
+            ev.client_id = Some(client.id);
+            ev.session_id = Some(session.id);
+            ev.reason = Some(format!(
+                "generation {} presented; newest is {}",
+                parsed.generation, session.generation
+            ));
+            ev.address = address.map(str::to_owned);
+            if self
+                .store
+                .revoke_session(session.id, "refresh_token_reuse", &ev)
+                .await?
+            {
+                trace_audit(&ev);
+            }
+            return Err(refused(RefreshFailure::Reused));
+        }
+        Err(refused(RefreshFailure::Unknown))
+    }
+
+    pub(super) async fn narrow_scope(
+        &self,
+        sid: SessionId,
+        raw: &str,
+    ) -> Result<Scope, DomainError> {
+        let requested = Scope::parse(raw).ok_or(DomainError::InvalidScope)?;
+        let session = self
+            .store
+            .find_session(sid)
+            .await?
+            .ok_or(DomainError::RefreshRefused(RefreshFailure::Unknown))?;
+        let original = Scope::parse(&session.scope).unwrap_or_default();
+        if requested.is_empty() {
+            return Ok(original);
+        }
+        if !requested.is_subset_of(&original) {
+            return Err(DomainError::InvalidScope);
+        }
+        Ok(requested)
+    }
+
+    pub(super) async fn refreshed_tokens(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
+        let email = if scope.has("openid") && scope.has("email") {
+            self.store
+                .find_user(session.user_id)
+                .await?
+                .map(|u| u.email)
+        } else {
+            None
+        };
+        self.user_tokens(client, session, scope, email.as_deref(), now)
+    }
+}
+
+/// The grace rule: only the immediate predecessor of the newest token, and
+/// only within `grace` of the rotation that replaced it. A grace of zero
+/// turns replay off: every second use is reuse.
+pub fn is_grace_replay(
+    generation: i64,
+    session: &SessionRecord,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> bool {
+    grace > Duration::zero()
+        && generation + 1 == session.generation
+        && now - session.rotated_at <= grace
+}
