@@ -75,9 +75,10 @@ async fn every_scenario_runs_without_errors_and_writes_csv() {
             .arg(&csv)
             .env("LATCHKEY_LOAD_CLIENT_SECRET", &secret);
         // Waiting for the child blocks a thread; not this runtime's only
-        // one, which also runs tasks of the server under test (sqlx returns
-        // pooled connections to the pool on a task of the runtime that
-        // used them).
+        // one, which also runs the server's background tasks. The session
+        // purge among them takes SQLite's write gate: handed the gate while
+        // this thread sat blocked, it would hold it unpolled, and every
+        // write (the driver's sign-ups) would time out with 503.
         let output = tokio::task::spawn_blocking(move || command.output())
             .await
             .expect("joins")
