@@ -68,7 +68,7 @@ pub async fn build_services(
         // one that no token will ever be checked against.
         match files::load_refresh_secret(&dir).context("loading the refresh-token secret")? {
             Some(secret) => secret,
-            None => throwaway_secret()?,
+            None => files::new_refresh_secret()?.to_vec(),
         }
     };
     let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
@@ -291,14 +291,4 @@ fn spawn_background(services: &Services) {
             metrics.run_upkeep();
         }
     });
-}
-
-/// 32 random bytes held only in memory.
-fn throwaway_secret() -> anyhow::Result<Vec<u8>> {
-    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-    let mut bytes = vec![0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("no randomness"))?;
-    Ok(bytes)
 }

@@ -83,7 +83,7 @@ pub(super) fn check_passwords(p: &PasswordSettings) -> Result<(), ConfigError> {
         "passwords.memory_kib",
         i64::from(p.memory_kib),
         19456,
-        1_048_576,
+        i64::from(crate::domain::passwords::MAX_MEMORY_KIB),
     )?;
     check_range("passwords.iterations", i64::from(p.iterations), 2, 64)?;
     check_range("passwords.parallelism", i64::from(p.parallelism), 1, 64)?;

@@ -45,9 +45,13 @@ pub fn check_policy(password: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The most argon2 memory a stored hash may ask for, in 1 KiB blocks: the
-/// largest `passwords.memory_kib` the configuration accepts.
-const MAX_STORED_HASH_BLOCKS: usize = 1_048_576;
+/// The most argon2 memory one hash may use, in KiB (1 GiB): the largest
+/// `passwords.memory_kib` the configuration accepts, and the most a stored
+/// hash may ask for.
+pub const MAX_MEMORY_KIB: u32 = 1_048_576;
+
+/// `MAX_MEMORY_KIB` in argon2's 1 KiB blocks.
+const MAX_STORED_HASH_BLOCKS: usize = MAX_MEMORY_KIB as usize;
 
 /// Bounded argon2id hashing and verification.
 #[derive(Debug, Clone)]
@@ -87,6 +91,7 @@ impl MemoryPool {
     }
 
     /// Buffers held right now.
+    #[cfg(test)]
     fn buffers(&self) -> usize {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
@@ -187,7 +192,8 @@ impl Passwords {
     }
 
     /// argon2 buffers held for reuse (at most one per slot).
-    pub fn buffers(&self) -> usize {
+    #[cfg(test)]
+    fn buffers(&self) -> usize {
         self.memory.buffers()
     }
 

@@ -196,6 +196,18 @@ pub fn load_refresh_secret(dir: &Path) -> Result<Option<Vec<u8>>, KeyError> {
     }
 }
 
+/// 32 fresh random bytes: a refresh-token secret.
+///
+/// # Errors
+/// The system has no randomness to give.
+pub fn new_refresh_secret() -> Result<[u8; 32], KeyError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| KeyError::Invalid("no randomness".into()))?;
+    Ok(bytes)
+}
+
 /// Reads the refresh-token secret, creating 32 random bytes when absent.
 ///
 /// # Errors
@@ -203,10 +215,7 @@ pub fn load_refresh_secret(dir: &Path) -> Result<Option<Vec<u8>>, KeyError> {
 pub fn load_or_create_refresh_secret(dir: &Path) -> Result<Vec<u8>, KeyError> {
     let path = dir.join(REFRESH_SECRET);
     if !path.exists() {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| KeyError::Invalid("no randomness".into()))?;
+        let bytes = new_refresh_secret()?;
         // Create-if-absent, so instances starting together share one secret.
         let tmp_name = format!(".{REFRESH_SECRET}.new-{}", std::process::id());
         let tmp = write_secret_file(dir, &tmp_name, hex::encode(bytes).as_bytes())?;

@@ -53,6 +53,16 @@ async fn assert_throttled(res: reqwest::Response) -> i64 {
     retry
 }
 
+/// One failed login (a different unknown account each time) forwarded
+/// from each of `addresses` in turn, through the trusted proxy.
+async fn fail_from_each(app: &TestApp, client: &TestClient, addresses: &[&str]) {
+    for (i, address) in addresses.iter().enumerate() {
+        let email = format!("unknown-{i}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let res = login_from(app, client, &email, "wrong password!", Some(address)).await;
+        assert_eq!(res.status(), 400);
+    }
+}
+
 async fn fail_times(app: &TestApp, client: &TestClient, email: &str, n: usize) {
     for _ in 0..n {
         let res = app.login(client, email, "wrong password!", None).await;
@@ -205,17 +215,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
         app.signup("proxied@example.com", PASSWORD).await.status(),
         201
     );
-    for i in 0..2 {
-        let res = login_from(
-            &app,
-            &client,
-            &format!("a{i}@example.com"),
-            "wrong password!",
-            Some("203.0.113.7"),
-        )
-        .await;
-        assert_eq!(res.status(), 400);
-    }
+    fail_from_each(&app, &client, &["203.0.113.7", "203.0.113.7"]).await;
     let res = login_from(
         &app,
         &client,
@@ -253,20 +253,7 @@ async fn an_ipv6_client_is_limited_per_64_whatever_address_it_picks() {
     let app = app_with(1000, 2, &["127.0.0.1"]).await;
     let client = app.public_client().await;
     assert_eq!(app.signup("six@example.com", PASSWORD).await.status(), 201);
-    for (i, address) in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]
-        .iter()
-        .enumerate()
-    {
-        let res = login_from(
-            &app,
-            &client,
-            &format!("b{i}@example.com"),
-            "wrong password!",
-            Some(address),
-        )
-        .await;
-        assert_eq!(res.status(), 400);
-    }
+    fail_from_each(&app, &client, &["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]).await;
     // A third address in the same /64 is the same client.
     let res = login_from(
         &app,

@@ -47,9 +47,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// One writer at a time from this process; see the module docs.
     writes: Arc<Mutex<()>>,
-    /// How long a writer waits for its turn before the store counts as
-    /// unavailable: the pool's acquire timeout.
-    write_wait: Duration,
 }
 
 fn e(err: sqlx::Error) -> StoreError {
@@ -119,13 +116,15 @@ impl SqliteStore {
         Ok(Self {
             pool: pool.connect_lazy_with(options),
             writes: Arc::default(),
-            write_wait: acquire_timeout,
         })
     }
 
     /// Waits for this process's turn to write; held until the write commits.
+    /// A writer waits as long as for a pooled connection before the store
+    /// counts as unavailable.
     async fn write_turn(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
-        tokio::time::timeout(self.write_wait, self.writes.lock())
+        let wait = self.pool.options().get_acquire_timeout();
+        tokio::time::timeout(wait, self.writes.lock())
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))
     }
