@@ -6,9 +6,10 @@
 //!   wait and a key published ahead of use is known before it signs;
 //! - one fetch at a time (a gate, and an attempt counter so whoever waited
 //!   behind a fetch does not repeat it);
-//! - an unknown `kid` triggers at most one fetch per interval, decided
+//! - an unknown `kid` triggers at most one fetch per interval, claimed
 //!   before any queueing: a flood of forged `kid`s costs the issuer one
-//!   request per interval;
+//!   request per interval; requests that arrive while that fetch is in
+//!   flight wait for it (the first tokens of a new key come together);
 //! - a failed fetch keeps the last good set for a bounded time
 //!   (stale-if-error) and is retried no sooner than the retry interval.
 //!
@@ -88,6 +89,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     state: RwLock<State>,
     gate: tokio::sync::Mutex<()>,
+    /// Whether a fetch caused by an unknown `kid` is in flight.
+    unknown_kid_fetch: tokio::sync::watch::Sender<bool>,
     counters: Counters,
     pub(super) runtime: tokio::runtime::Handle,
 }
@@ -125,6 +128,7 @@ impl Inner {
                 last_unknown_kid_fetch: None,
             }),
             gate: tokio::sync::Mutex::new(()),
+            unknown_kid_fetch: tokio::sync::watch::Sender::new(false),
             counters: Counters::default(),
             runtime: tokio::runtime::Handle::current(),
         });
@@ -179,20 +183,41 @@ impl Inner {
     /// The interval is checked and claimed before queueing at the gate, so
     /// a flood neither fetches nor piles up behind a fetch.
     async fn fetch_for_unknown_kid(self: &Arc<Self>, attempts: u64, now: Duration) {
-        {
+        let claimed = {
             let mut s = self.write();
             if s.attempts != attempts {
                 // A fetch finished since we looked; its set is the answer.
                 return;
             }
-            if s.last_unknown_kid_fetch
-                .is_some_and(|t| now < t.saturating_add(self.settings.unknown_kid_interval))
-            {
-                return;
+            let within_interval = s
+                .last_unknown_kid_fetch
+                .is_some_and(|t| now < t.saturating_add(self.settings.unknown_kid_interval));
+            if !within_interval {
+                s.last_unknown_kid_fetch = Some(now);
+                // Set under the state lock, so whoever sees the claim also
+                // sees the fetch in flight.
+                self.unknown_kid_fetch.send_replace(true);
             }
-            s.last_unknown_kid_fetch = Some(now);
+            !within_interval
+        };
+        if claimed {
+            self.run(attempts, Reason::UnknownKid).await;
+        } else {
+            self.wait_for_unknown_kid_fetch().await;
         }
-        self.run(attempts, Reason::UnknownKid).await;
+    }
+
+    /// A request that lost the claim waits for the fetch in flight, if
+    /// any, rather than refuse a key that fetch is about to bring: the
+    /// first tokens of a new key arrive together. It adds no fetch, and the
+    /// wait is bounded by the request timeout.
+    async fn wait_for_unknown_kid_fetch(&self) {
+        let mut in_flight = self.unknown_kid_fetch.subscribe();
+        let _ = tokio::time::timeout(
+            self.settings.http_timeout,
+            in_flight.wait_for(|busy| !*busy),
+        )
+        .await;
     }
 
     /// Runs a fetch on the verifier's runtime unless one happened since
@@ -201,14 +226,17 @@ impl Inner {
         let inner = self.clone();
         let task = self.runtime.spawn(async move {
             let _gate = inner.gate.lock().await;
-            {
+            let skip = {
                 let s = inner.read();
-                let now = inner.clock.now();
-                if s.attempts != attempts || now < s.retry_not_before {
-                    return;
-                }
+                s.attempts != attempts || inner.clock.now() < s.retry_not_before
+            };
+            if !skip {
+                inner.clone().fetch_now(reason).await;
             }
-            inner.clone().fetch_now(reason).await;
+            // Cleared here, not by the caller, who may have gone away.
+            if reason == Reason::UnknownKid {
+                inner.unknown_kid_fetch.send_replace(false);
+            }
         });
         // A panic in the task cannot happen on input; if the runtime is
         // gone the cached set simply stays as it is.

@@ -149,6 +149,26 @@ async fn a_new_kid_is_fetched_at_once_not_after_the_cache_expires() {
 }
 
 #[tokio::test]
+async fn requests_racing_for_a_new_kid_all_wait_for_its_one_fetch() {
+    let (issuer, verifier, _clock) = issuer_and_verifier(300).await;
+    issuer.rotate_to(TestKey::generate(TestAlgorithm::Rs256));
+    let token = issuer.token(AUD).sign();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let v = verifier.clone();
+            let t = token.clone();
+            tokio::spawn(async move { v.verify(&t).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("the new key is found by every request");
+    }
+    assert_eq!(issuer.jwks_requests(), 2, "one fetch for all of them");
+}
+
+#[tokio::test]
 async fn many_requests_at_expiry_share_one_fetch() {
     let (issuer, verifier, clock) = issuer_and_verifier(30).await;
     clock.advance(Duration::from_secs(31));
