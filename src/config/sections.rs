@@ -106,6 +106,8 @@ pub struct SessionSettings {
 pub struct KeySettings {
     /// The keys folder.
     pub dir: PathBuf,
+    /// Algorithm of new keys: `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
     /// RSA modulus size for new keys.
     pub rsa_bits: u32,
     /// JWKS Cache-Control max-age.

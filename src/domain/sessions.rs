@@ -218,11 +218,14 @@ impl Services {
             return self.refresh_secret.parse(token).ok().map(|p| p.sid);
         }
         let header = jwt::peek_header(token, ACCESS_TOKEN_TYP).ok()?;
-        let key = self.keys.verification_key(&header.kid, self.now())?;
+        let key = self
+            .keys
+            .verification_key(&header.kid, header.alg, self.now())?;
         // Revocation accepts an expired token: ending its session is harmless.
         let claims: crate::tokens::claims::AccessClaims = jwt::verify(
             token,
             &key.decoding,
+            key.algorithm(),
             &self.settings.issuer,
             None,
             self.now().timestamp(),

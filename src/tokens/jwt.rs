@@ -1,15 +1,15 @@
-//! RS256 JWS: signing with a key pair parsed once and cached (the hot path of
-//! every grant), and verification with the algorithm pinned to RS256 whatever
-//! the token's header claims. Time checks take `now` from the caller, so the
-//! injected clock governs them.
+//! JWS: signing with a key pair parsed once and cached (the hot path of every
+//! grant), and verification with the algorithm pinned to the verifying key's
+//! own (RS256, ES256 or EdDSA) whatever the token's header claims. Time checks
+//! take `now` from the caller, so the injected clock governs them.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub use super::keypair::{Algorithm, KeyPair};
 
 /// Tokens longer than this are refused before any parsing: a latchkey token is
 /// under 1 KiB, and parsing attacker-sized input is work we need not do.
@@ -27,7 +27,8 @@ pub enum JwtError {
     /// Empty, too long, not three segments, or not base64url/JSON.
     #[error("malformed token")]
     Malformed,
-    /// The header names an algorithm other than RS256.
+    /// The header names an algorithm latchkey does not sign with, or not the
+    /// one of the key its `kid` names.
     #[error("algorithm not allowed")]
     Algorithm,
     /// The header's `typ` is not the one expected.
@@ -47,30 +48,35 @@ pub enum JwtError {
     NotYetValid,
 }
 
-/// Signs `claims` as a compact JWS with `alg: RS256`, the given `typ` and `kid`.
+/// Signs `claims` as a compact JWS with the key's own `alg`, the given `typ`
+/// and `kid`.
 ///
 /// # Errors
 /// Only if the key pair cannot sign, which a loaded key never fails to do.
 pub fn sign<T: Serialize>(
-    pair: &RsaKeyPair,
+    pair: &KeyPair,
     kid: &str,
     typ: &str,
     claims: &T,
 ) -> Result<String, aws_lc_rs::error::Unspecified> {
-    let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": kid });
+    #[derive(Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        typ: &'a str,
+        kid: &'a str,
+    }
+    let header = Header {
+        alg: pair.algorithm().name(),
+        typ,
+        kid,
+    };
     let header = serde_json::to_vec(&header).map_err(|_| aws_lc_rs::error::Unspecified)?;
     let payload = serde_json::to_vec(claims).map_err(|_| aws_lc_rs::error::Unspecified)?;
     let mut out = String::with_capacity(1024);
     URL_SAFE_NO_PAD.encode_string(header, &mut out);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-    let mut sig = vec![0u8; pair.public_modulus_len()];
-    pair.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        out.as_bytes(),
-        &mut sig,
-    )?;
+    let sig = pair.sign(out.as_bytes())?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(sig, &mut out);
     Ok(out)
@@ -79,14 +85,18 @@ pub fn sign<T: Serialize>(
 /// The parts of a token's header that verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeekedHeader {
+    /// The `alg`: one latchkey signs with. The key `kid` names must have
+    /// this very algorithm, or the token is refused.
+    pub alg: Algorithm,
     /// The `kid`, which must name a published key.
     pub kid: String,
 }
 
 /// Checks the shape and header of a token before any key lookup: size, three
-/// segments, `alg` exactly RS256 (RFC 8725 §3.1: never trust the header's
-/// choice), the expected `typ` (RFC 9068 §4: an id_token is not an access
-/// token), and a `kid`.
+/// segments, `alg` one that latchkey signs with (the caller then requires it
+/// to be the algorithm of the key `kid` names: RFC 8725 §3.1, never trust the
+/// header's choice), the expected `typ` (RFC 9068 §4: an id_token is not an
+/// access token), and a `kid`.
 ///
 /// # Errors
 /// The first rule the token breaks.
@@ -104,9 +114,13 @@ pub fn peek_header(token: &str, expected_typ: &str) -> Result<PeekedHeader, JwtE
     let header: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|_| JwtError::Malformed)?;
     let header = header.as_object().ok_or(JwtError::Malformed)?;
-    if header.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
+    let Some(alg) = header
+        .get("alg")
+        .and_then(|v| v.as_str())
+        .and_then(Algorithm::from_name)
+    else {
         return Err(JwtError::Algorithm);
-    }
+    };
     let typ = header.get("typ").and_then(|v| v.as_str()).unwrap_or("");
     if !typ.eq_ignore_ascii_case(expected_typ)
         && !typ.eq_ignore_ascii_case(&format!("application/{expected_typ}"))
@@ -119,6 +133,7 @@ pub fn peek_header(token: &str, expected_typ: &str) -> Result<PeekedHeader, JwtE
     }
     match header.get("kid").and_then(|v| v.as_str()) {
         Some(kid) if !kid.is_empty() && kid.len() <= 128 => Ok(PeekedHeader {
+            alg,
             kid: kid.to_owned(),
         }),
         _ => Err(JwtError::UnknownKey),
@@ -147,9 +162,9 @@ impl TimeClaims for super::claims::AccessClaims {
     }
 }
 
-/// Verifies signature (RS256 only), `iss`, and `aud` when `audiences` is
-/// given (otherwise the caller checks it), then `exp`, `nbf` and `iat` against
-/// `now` with `leeway_secs`.
+/// Verifies signature (with `alg` only: the verifying key's own algorithm),
+/// `iss`, and `aud` when `audiences` is given (otherwise the caller checks
+/// it), then `exp`, `nbf` and `iat` against `now` with `leeway_secs`.
 ///
 /// # Errors
 /// `Invalid` for a bad signature, issuer or audience; `Expired`,
@@ -157,13 +172,14 @@ impl TimeClaims for super::claims::AccessClaims {
 pub fn verify<T: DeserializeOwned + TimeClaims>(
     token: &str,
     key: &DecodingKey,
+    alg: Algorithm,
     issuer: &str,
     audiences: Option<&[&str]>,
     now: i64,
     leeway_secs: i64,
 ) -> Result<T, JwtError> {
-    let mut v = Validation::new(Algorithm::RS256);
-    v.algorithms = vec![Algorithm::RS256];
+    let mut v = Validation::new(alg.to_jsonwebtoken());
+    v.algorithms = vec![alg.to_jsonwebtoken()];
     v.set_issuer(&[issuer]);
     match audiences {
         Some(a) => v.set_audience(a),
@@ -204,7 +220,7 @@ mod tests {
 
     #[test]
     fn peek_rejects_other_algorithms() {
-        for alg in ["none", "HS256", "RS512", "ES256", "PS256"] {
+        for alg in ["none", "HS256", "RS512", "ES384", "PS256", "es256", "EDDSA"] {
             let t = format!(
                 "{}.e30.sig",
                 encode(serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": "k"}))
@@ -238,7 +254,10 @@ mod tests {
         );
         assert_eq!(
             peek_header(&ok, ACCESS_TOKEN_TYP),
-            Ok(PeekedHeader { kid: "k".into() })
+            Ok(PeekedHeader {
+                alg: Algorithm::Rs256,
+                kid: "k".into()
+            })
         );
     }
 
@@ -250,9 +269,9 @@ mod tests {
         kid: &Option<String>,
         crit: bool,
     ) -> Result<PeekedHeader, JwtError> {
-        if alg.as_deref() != Some("RS256") {
+        let Some(alg) = alg.as_deref().and_then(Algorithm::from_name) else {
             return Err(JwtError::Algorithm);
-        }
+        };
         let typ = typ.as_deref().unwrap_or("");
         if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
             return Err(JwtError::Type);
@@ -261,7 +280,10 @@ mod tests {
             return Err(JwtError::Malformed);
         }
         match kid {
-            Some(k) if !k.is_empty() && k.len() <= 128 => Ok(PeekedHeader { kid: k.clone() }),
+            Some(k) if !k.is_empty() && k.len() <= 128 => Ok(PeekedHeader {
+                alg,
+                kid: k.clone(),
+            }),
             _ => Err(JwtError::UnknownKey),
         }
     }
@@ -294,7 +316,7 @@ mod tests {
 
         #[test]
         fn header_objects_are_judged_by_the_rules(
-            alg in maybe(&["RS256", "none", "HS256", "rs256", "RS512", "PS256"]),
+            alg in maybe(&["RS256", "ES256", "EdDSA", "none", "HS256", "rs256", "RS512", "PS256"]),
             typ in maybe(&["at+jwt", "AT+JWT", "application/at+jwt", "JWT", "jwt"]),
             kid in maybe(&["k1", ""]),
             crit in any::<bool>(),
