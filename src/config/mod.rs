@@ -425,6 +425,7 @@ mod tests {
             ("tokens", "default_audience"),
             ("tokens", "leeway_secs"),
             ("tokens", "refresh_grace_secs"),
+            ("tokens", "id_token_on_refresh"),
             ("sessions", "absolute_ttl_secs"),
             ("sessions", "idle_ttl_secs"),
             ("sessions", "purge_interval_secs"),

@@ -84,6 +84,9 @@ pub struct TokenSettings {
     pub leeway_secs: i64,
     /// Refresh-token grace period.
     pub refresh_grace_secs: i64,
+    /// Whether a refresh with `openid` also returns a new id_token (OIDC
+    /// Core §12.2 allows leaving it out).
+    pub id_token_on_refresh: bool,
 }
 
 /// `[sessions]`
