@@ -111,12 +111,14 @@ impl UserStore for MeteredStore {
         &self,
         id: UserId,
         password_hash: &str,
+        expected_version: Option<i64>,
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         self.timed(
             "update_password",
-            self.inner.update_password(id, password_hash, keep, audit),
+            self.inner
+                .update_password(id, password_hash, expected_version, keep, audit),
         )
         .await
     }
@@ -141,9 +143,16 @@ impl ClientStore for MeteredStore {
 
 #[async_trait]
 impl SessionStore for MeteredStore {
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        self.timed("insert_session", self.inner.insert_session(session))
-            .await
+    async fn start_session(
+        &self,
+        session: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "start_session",
+            self.inner.start_session(session, credentials_version),
+        )
+        .await
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {

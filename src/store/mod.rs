@@ -67,8 +67,10 @@ pub trait UserStore: Send + Sync {
     /// Backend failures.
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Enables or disables a user; disabling also revokes every session of
-    /// theirs, in the same transaction, and writes `audit`.
+    /// Enables or disables a user; disabling also bumps the user's
+    /// credentials version and revokes every session of theirs, in the same
+    /// transaction, and writes `audit`. A login that read the user before
+    /// cannot start a session afterwards (see `start_session`).
     ///
     /// # Errors
     /// `NotFound` for an unknown user.
@@ -79,15 +81,21 @@ pub trait UserStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    /// Replaces a password hash and revokes every session of the user but
-    /// `keep`, in one transaction, and writes `audit`.
+    /// Replaces a password hash, bumps the user's credentials version and
+    /// revokes every session of the user but `keep`, in one transaction, and
+    /// writes `audit`. With `expected_version`, only while the user's
+    /// credentials version is still that one (the caller verified the
+    /// password it read with that version); a password reset passes `None`
+    /// and `keep: None`. Returns how many sessions it revoked.
     ///
     /// # Errors
-    /// `NotFound` for an unknown user.
+    /// `NotFound` for an unknown user; `Conflict` when the credentials version
+    /// moved on.
     async fn update_password(
         &self,
         id: UserId,
         password_hash: &str,
+        expected_version: Option<i64>,
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
@@ -120,11 +128,20 @@ pub trait ClientStore: Send + Sync {
 /// each one conditional statement the database decides.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Starts a session.
+    /// Starts a session, in one statement, only while its user is enabled and
+    /// still at `credentials_version` (the version read with the password
+    /// hash the login verified). Everything that ends a user's sessions
+    /// wholesale bumps that version in the transaction that revokes them, so
+    /// a login in flight either committed its session before (and it was
+    /// revoked) or is refused here. Returns whether the session started.
     ///
     /// # Errors
     /// Backend failures.
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn start_session(
+        &self,
+        session: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError>;
 
     /// The session with this id.
     ///
@@ -135,7 +152,8 @@ pub trait SessionStore: Send + Sync {
     /// Rotates the refresh token of `id` from `generation` to `generation +
     /// 1` in one conditional `UPDATE`: only when that generation is still the
     /// newest, the session belongs to `client_id`, is not revoked, has not
-    /// reached `expires_at` and was used after `idle_cutoff`. Of any number of
+    /// reached `expires_at`, was used after `idle_cutoff` and its user is not
+    /// disabled. Of any number of
     /// concurrent callers with the same generation, exactly one gets
     /// `Some(updated session)`.
     ///
@@ -163,8 +181,9 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every live session of `user` except `except`; writes `audit`
-    /// in the same transaction. Returns how many.
+    /// Revokes every live session of `user` except `except` and bumps the
+    /// user's credentials version, so no login in flight starts a session
+    /// afterwards; writes `audit` in the same transaction. Returns how many.
     ///
     /// # Errors
     /// Backend failures.

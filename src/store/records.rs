@@ -71,6 +71,10 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Disabled users cannot log in or refresh.
     pub disabled: bool,
+    /// Bumped whenever the user's sessions end wholesale (password change,
+    /// disabling, revoking them all); a session starts only from the version
+    /// its login read.
+    pub credentials_version: i64,
     /// When they signed up.
     pub created_at: DateTime<Utc>,
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for UserRecord {
             .field("email", &self.email)
             .field("password_hash", &"[redacted]")
             .field("disabled", &self.disabled)
+            .field("credentials_version", &self.credentials_version)
             .field("created_at", &self.created_at)
             .finish()
     }

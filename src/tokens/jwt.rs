@@ -1,22 +1,25 @@
 //! RS256 JWS: signing with a key pair parsed once and cached (the hot path of
 //! every grant), and verification with the algorithm pinned to RS256 whatever
 //! the token's header claims. Time checks take `now` from the caller, so the
-//! injected clock governs them.
+//! injected clock governs them. The rules that do not depend on our keys
+//! (size, header shape, `typ`, `crit`, `kid`, times) come from
+//! `latchkey_verify::rules`, the same code services verify our tokens with.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use latchkey_verify::rules::{self, RuleError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Tokens longer than this are refused before any parsing: a latchkey token is
-/// under 1 KiB, and parsing attacker-sized input is work we need not do.
-pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Tokens longer than this are refused before any parsing (the rule lives in
+/// `latchkey_verify::rules`, shared with the services that verify our tokens).
+pub const MAX_TOKEN_BYTES: usize = rules::MAX_TOKEN_BYTES;
 
 /// The JOSE `typ` of RFC 9068 access tokens.
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub const ACCESS_TOKEN_TYP: &str = rules::ACCESS_TOKEN_TYP;
 /// The JOSE `typ` of id_tokens.
 pub const ID_TOKEN_TYP: &str = "JWT";
 
@@ -45,6 +48,18 @@ pub enum JwtError {
     /// `nbf` or `iat` lies in the future, beyond the leeway.
     #[error("token not yet valid")]
     NotYetValid,
+}
+
+impl From<RuleError> for JwtError {
+    fn from(e: RuleError) -> Self {
+        match e {
+            RuleError::Malformed => Self::Malformed,
+            RuleError::Type => Self::Type,
+            RuleError::Kid => Self::UnknownKey,
+            RuleError::Expired => Self::Expired,
+            RuleError::NotYetValid => Self::NotYetValid,
+        }
+    }
 }
 
 /// Signs `claims` as a compact JWS with `alg: RS256`, the given `typ` and `kid`.
@@ -91,38 +106,18 @@ pub struct PeekedHeader {
 /// # Errors
 /// The first rule the token breaks.
 pub fn peek_header(token: &str, expected_typ: &str) -> Result<PeekedHeader, JwtError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
-        return Err(JwtError::Malformed);
-    }
-    let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let raw = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
-    let header: serde_json::Value =
-        serde_json::from_slice(&raw).map_err(|_| JwtError::Malformed)?;
-    let header = header.as_object().ok_or(JwtError::Malformed)?;
-    if header.get("alg").and_then(|v| v.as_str()) != Some("RS256") {
+    let header = rules::decode_header(token)?;
+    if header.alg.as_deref() != Some("RS256") {
         return Err(JwtError::Algorithm);
     }
-    let typ = header.get("typ").and_then(|v| v.as_str()).unwrap_or("");
-    if !typ.eq_ignore_ascii_case(expected_typ)
-        && !typ.eq_ignore_ascii_case(&format!("application/{expected_typ}"))
-    {
+    if !rules::is_typ(header.typ.as_deref(), expected_typ) {
         return Err(JwtError::Type);
     }
-    if header.contains_key("crit") {
-        // RFC 7515 §4.1.11: we understand no extensions, so must reject.
-        return Err(JwtError::Malformed);
-    }
-    match header.get("kid").and_then(|v| v.as_str()) {
-        Some(kid) if !kid.is_empty() && kid.len() <= 128 => Ok(PeekedHeader {
-            kid: kid.to_owned(),
-        }),
-        _ => Err(JwtError::UnknownKey),
-    }
+    rules::refuse_crit(&header)?;
+    let kid = rules::usable_kid(&header)?;
+    Ok(PeekedHeader {
+        kid: kid.to_owned(),
+    })
 }
 
 /// Time claims every verified token is checked against.
@@ -181,16 +176,7 @@ pub fn verify<T: DeserializeOwned + TimeClaims>(
         }
     })?;
     let claims = data.claims;
-    if claims.exp().saturating_add(leeway_secs) < now {
-        return Err(JwtError::Expired);
-    }
-    if claims
-        .nbf()
-        .is_some_and(|nbf| nbf.saturating_sub(leeway_secs) > now)
-        || claims.iat().saturating_sub(leeway_secs) > now
-    {
-        return Err(JwtError::NotYetValid);
-    }
+    rules::check_times(claims.exp(), claims.nbf(), claims.iat(), now, leeway_secs)?;
     Ok(claims)
 }
 

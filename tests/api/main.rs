@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod cli;
 mod cookies;
+mod credentials;
 mod discovery;
 mod forged;
 mod hashing;

@@ -66,6 +66,7 @@ fn user(email: &str) -> UserRecord {
         email: email.into(),
         password_hash: "$argon2id$x".into(),
         disabled: false,
+        credentials_version: 0,
         created_at: t0(),
     }
 }
@@ -103,7 +104,7 @@ async fn seeded(s: &dyn Store) -> (UserRecord, ClientRecord, SessionRecord) {
         revoked_at: None,
         revoked_reason: None,
     };
-    s.insert_session(&sess).await.expect("session");
+    assert!(s.start_session(&sess, 0).await.expect("session"));
     (u, c, sess)
 }
 
@@ -313,11 +314,12 @@ async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
     let (u, c, keep) = seeded(s.as_ref()).await;
     let mut other = keep.clone();
     other.id = SessionId::new_random();
-    s.insert_session(&other).await.expect("second session");
+    assert!(s.start_session(&other, 0).await.expect("second session"));
     let n = s
         .update_password(
             u.id,
             "$argon2id$new",
+            Some(0),
             Some(keep.id),
             &AuditEvent::new("password_changed", t0()),
         )
@@ -355,7 +357,7 @@ async fn purge_deletes_in_bounded_batches(s: Arc<dyn Store>) {
     for _ in 0..5 {
         let mut other = sess.clone();
         other.id = SessionId::new_random();
-        s.insert_session(&other).await.expect("session");
+        assert!(s.start_session(&other, 0).await.expect("session"));
     }
     let later = t0() + Duration::days(31);
     let idle = later - Duration::days(14);
@@ -485,3 +487,97 @@ async fn pool_stats_report_the_configured_limit(s: Arc<dyn Store>) {
     assert!(stats.idle <= stats.size, "{stats:?}");
 }
 store_case!(pool_stats_report_the_configured_limit);
+
+async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let fresh = |s: &SessionRecord| SessionRecord {
+        id: SessionId::new_random(),
+        ..s.clone()
+    };
+    let v = s
+        .find_user(u.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .credentials_version;
+    assert!(s.start_session(&fresh(&sess), v).await.expect("start"));
+    // Each wholesale end of sessions moves the version on, so a login that
+    // read the old one starts nothing.
+    s.revoke_user_sessions(u.id, None, "test", &AuditEvent::new("x", t0()))
+        .await
+        .expect("revoke");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    let v = v + 1;
+    s.update_password(
+        u.id,
+        "$argon2id$new",
+        Some(v),
+        None,
+        &AuditEvent::new("x", t0()),
+    )
+    .await
+    .expect("password");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    let v = v + 1;
+    assert!(matches!(
+        s.update_password(
+            u.id,
+            "$argon2id$other",
+            Some(v - 1),
+            None,
+            &AuditEvent::new("x", t0())
+        )
+        .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.update_password(
+            UserId::new_random(),
+            "h",
+            None,
+            None,
+            &AuditEvent::new("x", t0())
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    s.set_user_disabled(u.id, true, &AuditEvent::new("x", t0()))
+        .await
+        .expect("disable");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    s.set_user_disabled(u.id, false, &AuditEvent::new("x", t0()))
+        .await
+        .expect("enable");
+    let user = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(user.password_hash, "$argon2id$new");
+    assert_eq!(user.credentials_version, v + 1);
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    assert!(s.start_session(&fresh(&sess), v + 1).await.expect("start"));
+}
+store_case!(sessions_start_only_from_current_credentials);
+
+async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let starts: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, mut new) = (s.clone(), sess.clone());
+            new.id = SessionId::new_random();
+            tokio::spawn(async move { (new.id, s.start_session(&new, 0).await.expect("start")) })
+        })
+        .collect();
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    for start in starts {
+        let (id, _) = start.await.expect("task");
+        if let Some(found) = s.find_session(id).await.expect("find") {
+            assert!(found.revoked_at.is_some(), "a session outlived the disable");
+        }
+    }
+    let refreshed = s
+        .rotate_session(sess.id, sess.client_id, 0, t0(), t0() - Duration::days(1))
+        .await
+        .expect("rotate");
+    assert!(refreshed.is_none());
+}
+store_case!(sessions_started_while_a_user_is_disabled_all_end);

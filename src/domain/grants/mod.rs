@@ -235,7 +235,16 @@ impl Services {
             revoked_at: None,
             revoked_reason: None,
         };
-        self.store.insert_session(&session).await?;
+        // The credentials verified above may have changed while the hash
+        // ran (a password change, a disable, every session revoked): the
+        // store starts the session only if they are still current.
+        if !self
+            .store
+            .start_session(&session, user.credentials_version)
+            .await?
+        {
+            return Err(DomainError::InvalidCredentials);
+        }
         let mut ev = AuditEvent::new("login_succeeded", now);
         ev.user_id = Some(user.id);
         ev.client_id = Some(client.id);

@@ -71,6 +71,21 @@ impl PgStore {
         &self.pool
     }
 
+    /// Bumps a user's credentials version inside `tx`, before it revokes
+    /// their sessions: the row lock taken here orders the revocation against
+    /// every login's `start_session`.
+    async fn bump_credentials_version(
+        tx: &mut Transaction<'_, Postgres>,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = $1")
+            .bind(user.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(e)?;
+        Ok(())
+    }
+
     async fn audit_in(
         tx: &mut Transaction<'_, Postgres>,
         ev: &AuditEvent,

@@ -8,6 +8,7 @@ pub(super) struct UserRow {
     email: String,
     password_hash: String,
     disabled: bool,
+    credentials_version: i64,
     created_at: DateTime<Utc>,
 }
 
@@ -18,6 +19,7 @@ impl From<UserRow> for UserRecord {
             email: r.email,
             password_hash: r.password_hash,
             disabled: r.disabled,
+            credentials_version: r.credentials_version,
             created_at: r.created_at,
         }
     }

@@ -129,6 +129,21 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))
     }
 
+    /// Bumps a user's credentials version inside `tx`, before it revokes
+    /// their sessions: the row lock taken here orders the revocation against
+    /// every login's `start_session`.
+    async fn bump_credentials_version(
+        tx: &mut Transaction<'_, Sqlite>,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = ?1")
+            .bind(user.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(e)?;
+        Ok(())
+    }
+
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_events (at, kind, user_id, client_id, session_id, reason, address) \

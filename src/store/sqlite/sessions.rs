@@ -4,11 +4,18 @@ use super::*;
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+    async fn start_session(
+        &self,
+        s: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        sqlx::query(
+        // One statement: SQLite runs one writer at a time, so the user row
+        // cannot change between the check and the insert.
+        let done = sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM users \
+             WHERE id = ?2 AND credentials_version = ?10 AND NOT disabled",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -19,10 +26,11 @@ impl SessionStore for SqliteStore {
         .bind(ms(s.expires_at))
         .bind(s.generation)
         .bind(ms(s.rotated_at))
+        .bind(credentials_version)
         .execute(&self.pool)
         .await
         .map_err(e)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -49,6 +57,7 @@ impl SessionStore for SqliteStore {
             "UPDATE sessions SET generation = generation + 1, rotated_at = ?4, last_used_at = ?4 \
              WHERE id = ?1 AND client_id = ?2 AND generation = ?3 AND revoked_at IS NULL \
                AND expires_at > ?4 AND last_used_at > ?5 \
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
              RETURNING {SESSION_COLUMNS}"
         ))
         .bind(id.to_string())
@@ -94,6 +103,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
+        Self::bump_credentials_version(&mut tx, user).await?;
         let n = sqlx::query(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
              WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
