@@ -276,10 +276,7 @@ mod tests {
         );
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("a&amp;b"), "{html}");
-        assert!(
-            html.contains("base/assets/latchkey.css"),
-            "{html}"
-        );
+        assert!(html.contains("base/assets/latchkey.css"), "{html}");
     }
 
     #[test]
