@@ -465,6 +465,7 @@ mod tests {
             ("log", "format"),
             ("log", "level"),
             ("demo", "enabled"),
+            ("pages", "templates_dir"),
             ("server", "prot"),
             ("tokens", "ttl"),
             ("bogus", "key"),

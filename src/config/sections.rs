@@ -30,6 +30,8 @@ pub struct RawSettings {
     pub metrics: MetricsSettings,
     /// `[audit]`
     pub audit: AuditSettings,
+    /// `[pages]`
+    pub pages: PageSettings,
 }
 
 /// `[server]`
@@ -201,4 +203,13 @@ pub struct AuditSettings {
     pub retention_days: i64,
     /// Rows per purge batch.
     pub purge_batch_size: i64,
+}
+
+/// `[pages]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSettings {
+    /// A folder whose files replace the built-in page templates and
+    /// stylesheet of the same name; a missing folder means none replaced.
+    pub templates_dir: String,
 }
