@@ -3,6 +3,7 @@
 //! and opaque refresh tokens.
 
 pub mod claims;
+pub mod csrf;
 pub mod jwt;
 pub mod keypair;
 pub mod refresh;
