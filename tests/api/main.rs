@@ -7,6 +7,7 @@ mod algorithms;
 mod audit;
 mod bad_input;
 mod cli;
+mod client_changes;
 mod cookies;
 mod credentials;
 mod discovery;
