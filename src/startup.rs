@@ -202,6 +202,7 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let public_metrics = services.settings.metrics_listen.is_none();
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(&services.settings),
+        pages: load_pages(&services)?,
         services,
     });
     let server = HttpServer::new(move || {
@@ -228,11 +229,20 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     Ok(server)
 }
 
+/// The page templates, with the deployment's overrides.
+fn load_pages(services: &Services) -> anyhow::Result<Arc<http::pages::Pages>> {
+    let dir = std::path::Path::new(&services.settings.raw.pages.templates_dir);
+    let pages = http::pages::Pages::load(dir, &services.settings.issuer, &services.refresh_secret)
+        .context("loading the page templates")?;
+    Ok(Arc::new(pages))
+}
+
 /// The metrics listener: `GET /metrics` and nothing else, on one worker.
 fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let shutdown = services.settings.raw.server.shutdown_timeout_secs;
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(&services.settings),
+        pages: load_pages(&services)?,
         services,
     });
     let server = HttpServer::new(move || {

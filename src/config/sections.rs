@@ -30,6 +30,8 @@ pub struct RawSettings {
     pub metrics: MetricsSettings,
     /// `[audit]`
     pub audit: AuditSettings,
+    /// `[pages]`
+    pub pages: PageSettings,
 }
 
 /// `[server]`
@@ -42,8 +44,10 @@ pub struct ServerSettings {
     pub port: u16,
     /// The issuer URL (`iss`), also the base of every advertised endpoint.
     pub issuer: String,
-    /// Proxies whose `X-Forwarded-For` is believed.
+    /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<String>,
+    /// Which header those proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: String,
     /// Grace for in-flight requests on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 means one per core.
@@ -199,4 +203,13 @@ pub struct AuditSettings {
     pub retention_days: i64,
     /// Rows per purge batch.
     pub purge_batch_size: i64,
+}
+
+/// `[pages]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSettings {
+    /// A folder whose files replace the built-in page templates and
+    /// stylesheet of the same name; a missing folder means none replaced.
+    pub templates_dir: String,
 }

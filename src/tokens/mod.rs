@@ -2,6 +2,7 @@
 //! and verification with the algorithm pinned, and opaque refresh tokens.
 
 pub mod claims;
+pub mod csrf;
 pub mod jwt;
 pub mod refresh;
 
