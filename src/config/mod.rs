@@ -255,6 +255,18 @@ impl Settings {
         let metrics_listen = parse_metrics_listen(&raw.metrics.listen)?;
         check_non_negative("audit.retention_days", raw.audit.retention_days)?;
         check_positive("audit.purge_batch_size", raw.audit.purge_batch_size)?;
+        check_range(
+            "clients.change_poll_ms",
+            saturate(raw.clients.change_poll_ms),
+            10,
+            60_000,
+        )?;
+        check_range(
+            "clients.cache_ttl_secs",
+            raw.clients.cache_ttl_secs,
+            1,
+            86_400,
+        )?;
         Ok(Self {
             raw,
             issuer,
@@ -434,6 +446,8 @@ mod tests {
             ("server", "issuer"),
             ("server", "trusted_proxies"),
             ("server", "forwarded_header"),
+            ("clients", "change_poll_ms"),
+            ("clients", "cache_ttl_secs"),
             ("server", "shutdown_timeout_secs"),
             ("server", "workers"),
             ("database", "url"),

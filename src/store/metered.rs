@@ -139,6 +139,23 @@ impl ClientStore for MeteredStore {
         self.timed("list_browser_clients", self.inner.list_browser_clients())
             .await
     }
+
+    async fn clients_version(&self) -> Result<i64, StoreError> {
+        self.timed("clients_version", self.inner.clients_version())
+            .await
+    }
+
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "update_client_secret",
+            self.inner.update_client_secret(id, secret_hash),
+        )
+        .await
+    }
 }
 
 #[async_trait]

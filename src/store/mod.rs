@@ -117,11 +117,29 @@ pub trait ClientStore: Send + Sync {
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Every client that registered at least one browser origin (for CORS
-    /// and cookie mode). Clients never change, so callers may cache this.
+    /// and cookie mode). Callers may cache this until `clients_version` moves.
     ///
     /// # Errors
     /// Backend failures.
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// A number that moves whenever any client is added, changed or removed
+    /// (moved by the database itself, in the changing transaction). Cheap:
+    /// one row, read by every instance every few seconds.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn clients_version(&self) -> Result<i64, StoreError>;
+
+    /// Replaces a confidential client's secret digest.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such client.
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError>;
 }
 
 /// Sessions and their refresh-token chains. Rotation and revocation are

@@ -6,6 +6,7 @@ mod process;
 mod audit;
 mod bad_input;
 mod cli;
+mod client_changes;
 mod cookies;
 mod credentials;
 mod discovery;

@@ -171,6 +171,40 @@ async fn browser_clients_are_those_with_origins(s: Arc<dyn Store>) {
 }
 store_case!(browser_clients_are_those_with_origins);
 
+async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
+    let v0 = s.clients_version().await.expect("version");
+    let c = client();
+    s.insert_client(&c).await.expect("insert");
+    let v1 = s.clients_version().await.expect("version");
+    assert_ne!(v1, v0, "an insert moves it");
+    assert_eq!(
+        s.clients_version().await.expect("version"),
+        v1,
+        "reads do not"
+    );
+
+    s.update_client_secret(c.id, &[9, 9, 9])
+        .await
+        .expect("update");
+    let v2 = s.clients_version().await.expect("version");
+    assert_ne!(v2, v1, "a new secret moves it");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(f.secret_hash.as_deref(), Some(&[9u8, 9, 9][..]));
+
+    // Nothing to change: NotFound, and the version stays.
+    let missing = s.update_client_secret(ClientId::new_random(), &[1]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let mut public = client();
+    public.kind = ClientKind::Public;
+    public.secret_hash = None;
+    s.insert_client(&public).await.expect("insert");
+    let v3 = s.clients_version().await.expect("version");
+    let refused = s.update_client_secret(public.id, &[1]).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(s.clients_version().await.expect("version"), v3);
+}
+store_case!(every_client_change_moves_the_clients_version);
+
 async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     assert_eq!(
