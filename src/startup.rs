@@ -51,10 +51,10 @@ pub async fn build_services(
     let dir = settings.raw.keys.dir.clone();
     let mut first_key = None;
     if create_keys {
-        first_key = admin::ensure_initial_key(&dir, settings.raw.keys.rsa_bits, clock.now())
+        first_key = admin::ensure_initial_key(&dir, settings.key_spec(), clock.now())
             .context("creating the first signing key")?;
         if let Some(kid) = &first_key {
-            tracing::info!(key.id = %kid, dir = %dir.display(), "signing key ready");
+            tracing::info!(key.id = %kid, key.alg = %settings.key_spec().algorithm, dir = %dir.display(), "signing key ready");
         }
     }
     let keys = Arc::new(
@@ -202,6 +202,7 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let public_metrics = services.settings.metrics_listen.is_none();
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(&services.settings),
+        pages: load_pages(&services)?,
         services,
     });
     let server = HttpServer::new(move || {
@@ -228,11 +229,20 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     Ok(server)
 }
 
+/// The page templates, with the deployment's overrides.
+fn load_pages(services: &Services) -> anyhow::Result<Arc<http::pages::Pages>> {
+    let dir = std::path::Path::new(&services.settings.raw.pages.templates_dir);
+    let pages = http::pages::Pages::load(dir, &services.settings.issuer, &services.refresh_secret)
+        .context("loading the page templates")?;
+    Ok(Arc::new(pages))
+}
+
 /// The metrics listener: `GET /metrics` and nothing else, on one worker.
 fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
     let shutdown = services.settings.raw.server.shutdown_timeout_secs;
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(&services.settings),
+        pages: load_pages(&services)?,
         services,
     });
     let server = HttpServer::new(move || {
@@ -249,7 +259,8 @@ fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Serv
     Ok(server)
 }
 
-/// Key reload, session and audit purge, and metrics upkeep, on intervals,
+/// Key reload, session and audit purge, the client change poll, and metrics
+/// upkeep, on intervals,
 /// for the life of the process.
 fn spawn_background(services: &Services) {
     let keys = services.keys.clone();
@@ -280,6 +291,21 @@ fn spawn_background(services: &Services) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired audit events purged"),
                 Err(err) => tracing::warn!(?err, "audit purge failed"),
+            }
+        }
+    });
+    let s = services.clone();
+    let every = StdDuration::from_millis(services.settings.raw.clients.change_poll_ms);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        // A slow store must not make polls pile up and fire in a burst.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match s.poll_client_changes().await {
+                Ok(true) => tracing::debug!("clients changed; cached clients dropped"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(?err, "client change poll failed"),
             }
         }
     });

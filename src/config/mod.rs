@@ -15,6 +15,8 @@ use self::checks::{
     invalid, parse_metrics_listen, saturate,
 };
 pub use self::sections::*;
+use crate::keys::admin::KeySpec;
+use crate::tokens::keypair::Algorithm;
 
 mod checks;
 mod sections;
@@ -48,12 +50,51 @@ pub struct Settings {
     pub raw: RawSettings,
     /// `server.issuer` without a trailing slash.
     pub issuer: String,
-    /// Parsed `server.trusted_proxies`.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Parsed `server.trusted_proxies` and `server.forwarded_header`.
+    pub trusted_proxies: TrustedProxies,
     /// Which store `database.url` names.
     pub backend: Backend,
     /// Parsed `metrics.listen`: `None` serves `/metrics` on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Which header trusted proxies write the client's address into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (the de-facto standard).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The reverse proxies whose forwarding header is believed, and which header
+/// that is. Only that one header is read: a client can send the other one
+/// through a proxy that leaves it untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    /// The proxies' own addresses.
+    pub addresses: Vec<IpAddr>,
+    /// The header they write.
+    pub header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the trusted proxies (an IPv4 address mapped
+    /// into IPv6 is the same address).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.addresses.iter().any(|p| p.to_canonical() == ip)
+    }
+}
+
+impl FromIterator<IpAddr> for TrustedProxies {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
+        Self {
+            addresses: iter.into_iter().collect(),
+            header: ForwardedHeader::default(),
+        }
+    }
 }
 
 /// The store behind `database.url`.
@@ -152,6 +193,20 @@ impl Settings {
                 }
             }
         }
+        let header = match raw.server.forwarded_header.as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            _ => {
+                return invalid(
+                    "server.forwarded_header",
+                    "must be \"x-forwarded-for\" or \"forwarded\"",
+                )
+            }
+        };
+        let trusted_proxies = TrustedProxies {
+            addresses: trusted_proxies,
+            header,
+        };
         check_positive(
             "database.max_connections",
             i64::from(raw.database.max_connections),
@@ -176,6 +231,12 @@ impl Settings {
             saturate(raw.sessions.purge_interval_secs),
         )?;
         check_positive("sessions.purge_batch_size", raw.sessions.purge_batch_size)?;
+        if Algorithm::from_name(&raw.keys.algorithm).is_none() {
+            return invalid(
+                "keys.algorithm",
+                "must be \"RS256\", \"ES256\" or \"EdDSA\"",
+            );
+        }
         if ![2048, 3072, 4096].contains(&raw.keys.rsa_bits) {
             return invalid("keys.rsa_bits", "must be 2048, 3072 or 4096");
         }
@@ -202,6 +263,18 @@ impl Settings {
         let metrics_listen = parse_metrics_listen(&raw.metrics.listen)?;
         check_non_negative("audit.retention_days", raw.audit.retention_days)?;
         check_positive("audit.purge_batch_size", raw.audit.purge_batch_size)?;
+        check_range(
+            "clients.change_poll_ms",
+            saturate(raw.clients.change_poll_ms),
+            10,
+            60_000,
+        )?;
+        check_range(
+            "clients.cache_ttl_secs",
+            raw.clients.cache_ttl_secs,
+            1,
+            86_400,
+        )?;
         Ok(Self {
             raw,
             issuer,
@@ -224,6 +297,16 @@ impl Settings {
     /// JWKS max-age.
     pub fn jwks_max_age(&self) -> Duration {
         Duration::seconds(self.raw.keys.jwks_max_age_secs)
+    }
+
+    /// What kind of key `keys generate`, `keys rotate` and a first start
+    /// create. Validation has checked `keys.algorithm`; should a caller have
+    /// set something else since, the default RS256 applies.
+    pub fn key_spec(&self) -> KeySpec {
+        KeySpec {
+            algorithm: Algorithm::from_name(&self.raw.keys.algorithm).unwrap_or(Algorithm::Rs256),
+            rsa_bits: self.raw.keys.rsa_bits,
+        }
     }
 
     /// Hashing slots: the configured number, or one per core.
@@ -253,6 +336,24 @@ mod tests {
         assert_eq!(s.backend, Backend::Sqlite);
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.access_token_ttl(), Duration::minutes(15));
+    }
+
+    #[test]
+    fn key_algorithm_is_one_of_three_exact_names() {
+        assert_eq!(
+            Settings::defaults().expect("defaults").key_spec().algorithm,
+            Algorithm::Rs256
+        );
+        for (name, alg) in [("ES256", Algorithm::Es256), ("EdDSA", Algorithm::EdDsa)] {
+            let s =
+                Settings::from_toml(&format!("[keys]\nalgorithm = \"{name}\"\n")).expect("valid");
+            assert_eq!(s.key_spec().algorithm, alg);
+        }
+        for bad in ["HS256", "es256", "ES384", ""] {
+            let err = Settings::from_toml(&format!("[keys]\nalgorithm = \"{bad}\"\n"))
+                .expect_err("invalid");
+            assert!(err.to_string().contains("keys.algorithm"), "{err}");
+        }
     }
 
     #[test]
@@ -380,6 +481,9 @@ mod tests {
             ("server", "port"),
             ("server", "issuer"),
             ("server", "trusted_proxies"),
+            ("server", "forwarded_header"),
+            ("clients", "change_poll_ms"),
+            ("clients", "cache_ttl_secs"),
             ("server", "shutdown_timeout_secs"),
             ("server", "workers"),
             ("database", "url"),
@@ -389,11 +493,13 @@ mod tests {
             ("tokens", "default_audience"),
             ("tokens", "leeway_secs"),
             ("tokens", "refresh_grace_secs"),
+            ("tokens", "id_token_on_refresh"),
             ("sessions", "absolute_ttl_secs"),
             ("sessions", "idle_ttl_secs"),
             ("sessions", "purge_interval_secs"),
             ("sessions", "purge_batch_size"),
             ("keys", "dir"),
+            ("keys", "algorithm"),
             ("keys", "rsa_bits"),
             ("keys", "jwks_max_age_secs"),
             ("keys", "reload_interval_secs"),
@@ -411,6 +517,7 @@ mod tests {
             ("log", "format"),
             ("log", "level"),
             ("demo", "enabled"),
+            ("pages", "templates_dir"),
             ("server", "prot"),
             ("tokens", "ttl"),
             ("bogus", "key"),

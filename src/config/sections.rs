@@ -30,6 +30,10 @@ pub struct RawSettings {
     pub metrics: MetricsSettings,
     /// `[audit]`
     pub audit: AuditSettings,
+    /// `[pages]`
+    pub pages: PageSettings,
+    /// `[clients]`
+    pub clients: ClientSettings,
 }
 
 /// `[server]`
@@ -42,8 +46,10 @@ pub struct ServerSettings {
     pub port: u16,
     /// The issuer URL (`iss`), also the base of every advertised endpoint.
     pub issuer: String,
-    /// Proxies whose `X-Forwarded-For` is believed.
+    /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<String>,
+    /// Which header those proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: String,
     /// Grace for in-flight requests on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 means one per core.
@@ -84,6 +90,9 @@ pub struct TokenSettings {
     pub leeway_secs: i64,
     /// Refresh-token grace period.
     pub refresh_grace_secs: i64,
+    /// Whether a refresh with `openid` also returns a new id_token (OIDC
+    /// Core §12.2 allows leaving it out).
+    pub id_token_on_refresh: bool,
 }
 
 /// `[sessions]`
@@ -106,6 +115,8 @@ pub struct SessionSettings {
 pub struct KeySettings {
     /// The keys folder.
     pub dir: PathBuf,
+    /// Algorithm of new keys: `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
     /// RSA modulus size for new keys.
     pub rsa_bits: u32,
     /// JWKS Cache-Control max-age.
@@ -199,4 +210,24 @@ pub struct AuditSettings {
     pub retention_days: i64,
     /// Rows per purge batch.
     pub purge_batch_size: i64,
+}
+
+/// `[clients]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// How often each instance asks the store whether any client changed.
+    pub change_poll_ms: u64,
+    /// The longest a cached client is used without being read again, even
+    /// when the change poll cannot reach the store.
+    pub cache_ttl_secs: i64,
+}
+
+/// `[pages]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageSettings {
+    /// A folder whose files replace the built-in page templates and
+    /// stylesheet of the same name; a missing folder means none replaced.
+    pub templates_dir: String,
 }

@@ -38,6 +38,7 @@ impl Services {
             email: email.as_str().to_owned(),
             password_hash,
             disabled: false,
+            credentials_version: 0,
             created_at: now,
         };
         self.store.insert_user(&user).await.map_err(|e| match e {
@@ -109,7 +110,7 @@ impl Services {
             .ok_or(DomainError::NotFound)?;
         if !self
             .passwords
-            .verify(current_password.0, Some(user.password_hash))
+            .verify(current_password.0, Some(user.password_hash.clone()))
             .await?
         {
             return Err(DomainError::InvalidCredentials);
@@ -119,10 +120,23 @@ impl Services {
         ev.user_id = Some(user_id);
         ev.session_id = Some(current);
         ev.address = address.map(str::to_owned);
+        // Only if no other change landed since the current password was
+        // read: two changes racing each verified the same old password, and
+        // only the first may replace it.
         let revoked = self
             .store
-            .update_password(user_id, &hash, Some(current), &ev)
-            .await?;
+            .update_password(
+                user_id,
+                &hash,
+                Some(user.credentials_version),
+                Some(current),
+                &ev,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => DomainError::InvalidCredentials,
+                other => other.into(),
+            })?;
         trace_audit(&ev);
         Ok(revoked)
     }

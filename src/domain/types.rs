@@ -227,6 +227,22 @@ impl fmt::Debug for Password {
     }
 }
 
+/// `bytes` bytes from the system's CSPRNG, base64url without padding: for
+/// opaque one-time secrets (authorization codes, browser sessions, CSRF
+/// bindings).
+///
+/// # Errors
+/// `Internal` when the system has no randomness to give.
+pub fn random_token(bytes: usize) -> Result<String, super::error::DomainError> {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| super::error::DomainError::Internal("no randomness"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

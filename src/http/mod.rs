@@ -12,6 +12,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod observe;
 pub mod ops;
+pub mod pages;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub services: Services,
     /// The discovery document, rendered once at start-up.
     pub discovery: Bytes,
+    /// The page templates, loaded once at start-up.
+    pub pages: std::sync::Arc<pages::Pages>,
 }
 
 /// Headers every response carries (OWASP secure headers).
@@ -92,6 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/demo/demo.js").get(demo::get_demo_js))
         .service(web::resource("/demo/demo.css").get(demo::get_demo_css))
         .service(web::resource("/demo/config.json").get(demo::get_demo_config))
+        .service(web::resource("/assets/latchkey.css").get(pages::get_stylesheet))
         .service(web::resource("/healthz").get(ops::get_healthz))
         .service(web::resource("/readyz").get(ops::get_readyz))
         .default_service(web::to(not_found));

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout, PoolStats,
-    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
-    UserStore,
+    RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
+    UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -111,12 +111,14 @@ impl UserStore for MeteredStore {
         &self,
         id: UserId,
         password_hash: &str,
+        expected_version: Option<i64>,
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         self.timed(
             "update_password",
-            self.inner.update_password(id, password_hash, keep, audit),
+            self.inner
+                .update_password(id, password_hash, expected_version, keep, audit),
         )
         .await
     }
@@ -137,13 +139,37 @@ impl ClientStore for MeteredStore {
         self.timed("list_browser_clients", self.inner.list_browser_clients())
             .await
     }
+
+    async fn clients_version(&self) -> Result<i64, StoreError> {
+        self.timed("clients_version", self.inner.clients_version())
+            .await
+    }
+
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "update_client_secret",
+            self.inner.update_client_secret(id, secret_hash),
+        )
+        .await
+    }
 }
 
 #[async_trait]
 impl SessionStore for MeteredStore {
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        self.timed("insert_session", self.inner.insert_session(session))
-            .await
+    async fn start_session(
+        &self,
+        session: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "start_session",
+            self.inner.start_session(session, credentials_version),
+        )
+        .await
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -165,6 +191,14 @@ impl SessionStore for MeteredStore {
                 .rotate_session(id, client_id, generation, now, idle_cutoff),
         )
         .await
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        self.timed("find_rotated_session", self.inner.find_rotated_session(id))
+            .await
     }
 
     async fn revoke_session(
@@ -210,6 +244,17 @@ impl SessionStore for MeteredStore {
     async fn session_status(&self, id: SessionId) -> Result<Option<SessionStatus>, StoreError> {
         self.timed("session_status", self.inner.session_status(id))
             .await
+    }
+
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        self.timed(
+            "find_session_with_user_status",
+            self.inner.find_session_with_user_status(id),
+        )
+        .await
     }
 
     async fn purge_sessions(

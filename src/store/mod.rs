@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord, SessionStatus,
-    StoreError, UserRecord,
+    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord,
+    SessionStatus, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -67,8 +67,10 @@ pub trait UserStore: Send + Sync {
     /// Backend failures.
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Enables or disables a user; disabling also revokes every session of
-    /// theirs, in the same transaction, and writes `audit`.
+    /// Enables or disables a user; disabling also bumps the user's
+    /// credentials version and revokes every session of theirs, in the same
+    /// transaction, and writes `audit`. A login that read the user before
+    /// cannot start a session afterwards (see `start_session`).
     ///
     /// # Errors
     /// `NotFound` for an unknown user.
@@ -79,15 +81,21 @@ pub trait UserStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
-    /// Replaces a password hash and revokes every session of the user but
-    /// `keep`, in one transaction, and writes `audit`.
+    /// Replaces a password hash, bumps the user's credentials version and
+    /// revokes every session of the user but `keep`, in one transaction, and
+    /// writes `audit`. With `expected_version`, only while the user's
+    /// credentials version is still that one (the caller verified the
+    /// password it read with that version); a password reset passes `None`
+    /// and `keep: None`. Returns how many sessions it revoked.
     ///
     /// # Errors
-    /// `NotFound` for an unknown user.
+    /// `NotFound` for an unknown user; `Conflict` when the credentials version
+    /// moved on.
     async fn update_password(
         &self,
         id: UserId,
         password_hash: &str,
+        expected_version: Option<i64>,
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
@@ -109,22 +117,49 @@ pub trait ClientStore: Send + Sync {
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Every client that registered at least one browser origin (for CORS
-    /// and cookie mode). Clients never change, so callers may cache this.
+    /// and cookie mode). Callers may cache this until `clients_version` moves.
     ///
     /// # Errors
     /// Backend failures.
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// A number that moves whenever any client is added, changed or removed
+    /// (moved by the database itself, in the changing transaction). Cheap:
+    /// one row, read by every instance every few seconds.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn clients_version(&self) -> Result<i64, StoreError>;
+
+    /// Replaces a confidential client's secret digest.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such client.
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError>;
 }
 
 /// Sessions and their refresh-token chains. Rotation and revocation are
 /// each one conditional statement the database decides.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Starts a session.
+    /// Starts a session, in one statement, only while its user is enabled and
+    /// still at `credentials_version` (the version read with the password
+    /// hash the login verified). Everything that ends a user's sessions
+    /// wholesale bumps that version in the transaction that revokes them, so
+    /// a login in flight either committed its session before (and it was
+    /// revoked) or is refused here. Returns whether the session started.
     ///
     /// # Errors
     /// Backend failures.
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn start_session(
+        &self,
+        session: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError>;
 
     /// The session with this id.
     ///
@@ -133,9 +168,11 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Rotates the refresh token of `id` from `generation` to `generation +
-    /// 1` in one conditional `UPDATE`: only when that generation is still the
+    /// 1` in one conditional `UPDATE` that stamps `rotated_at` with the
+    /// database's clock (see `find_rotated_session`): only when that generation is still the
     /// newest, the session belongs to `client_id`, is not revoked, has not
-    /// reached `expires_at` and was used after `idle_cutoff`. Of any number of
+    /// reached `expires_at`, was used after `idle_cutoff` and its user is not
+    /// disabled. Of any number of
     /// concurrent callers with the same generation, exactly one gets
     /// `Some(updated session)`.
     ///
@@ -150,6 +187,18 @@ pub trait SessionStore: Send + Sync {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError>;
 
+    /// The session with this id and the time since it last rotated, read in
+    /// one statement against the database's clock: grace replay is decided
+    /// on it, so instances whose clocks disagree cannot turn two racing
+    /// tabs into reuse, nor forgive a late replay.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError>;
+
     /// Revokes a session that is not yet revoked and, only if this call
     /// revoked it, writes `audit` in the same transaction. Returns whether it
     /// did.
@@ -163,8 +212,9 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every live session of `user` except `except`; writes `audit`
-    /// in the same transaction. Returns how many.
+    /// Revokes every live session of `user` except `except` and bumps the
+    /// user's credentials version, so no login in flight starts a session
+    /// afterwards; writes `audit` in the same transaction. Returns how many.
     ///
     /// # Errors
     /// Backend failures.
@@ -193,6 +243,17 @@ pub trait SessionStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn session_status(&self, id: SessionId) -> Result<Option<SessionStatus>, StoreError>;
+
+    /// The session and whether its user is disabled, in one lookup by primary
+    /// key: what refresh-token introspection needs, without a second round
+    /// trip. `None` when the session is unknown (or purged).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError>;
 
     /// Deletes up to `batch` sessions that ended (absolute expiry, idle
     /// timeout, or revoked before `revoked_before`). Returns how many.

@@ -71,6 +71,10 @@ pub struct UserRecord {
     pub password_hash: String,
     /// Disabled users cannot log in or refresh.
     pub disabled: bool,
+    /// Bumped whenever the user's sessions end wholesale (password change,
+    /// disabling, revoking them all); a session starts only from the version
+    /// its login read.
+    pub credentials_version: i64,
     /// When they signed up.
     pub created_at: DateTime<Utc>,
 }
@@ -82,6 +86,7 @@ impl std::fmt::Debug for UserRecord {
             .field("email", &self.email)
             .field("password_hash", &"[redacted]")
             .field("disabled", &self.disabled)
+            .field("credentials_version", &self.credentials_version)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -137,6 +142,17 @@ pub struct SessionRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+}
+
+/// A session with the time since its newest refresh token was issued,
+/// measured by the database's clock (which also wrote `rotated_at`), so every
+/// instance judges a replay alike, whatever its own clock says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSession {
+    /// The session as it is now.
+    pub session: SessionRecord,
+    /// How long ago, by the database's clock, it last rotated.
+    pub since_rotation: chrono::Duration,
 }
 
 /// What verification needs to know about a token's session: one indexed

@@ -53,6 +53,14 @@ impl RefreshSecret {
         Self(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
 
+    /// A key for another purpose, derived from this secret under `label`
+    /// (HMAC as a PRF), so one secret in `keys/` serves several MACs that
+    /// can never be confused with one another or with refresh tokens.
+    pub fn derive(&self, label: &str) -> hmac::Key {
+        let tag = hmac::sign(&self.0, format!("latchkey-derive-v1:{label}").as_bytes());
+        hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref())
+    }
+
     fn mac(&self, sid: SessionId, generation: i64) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(&self.0);
         ctx.update(b"latchkey-rt-v1");

@@ -3,10 +3,13 @@
 mod helpers;
 mod process;
 
+mod algorithms;
 mod audit;
 mod bad_input;
 mod cli;
+mod client_changes;
 mod cookies;
+mod credentials;
 mod discovery;
 mod forged;
 mod hashing;
@@ -19,11 +22,13 @@ mod metrics;
 mod multi_instance;
 mod outage;
 mod password_grant;
+mod proxies;
 mod races;
 mod refresh;
 mod request_id;
 mod sessions;
 mod shutdown;
 mod signup;
+mod skew;
 mod throttle;
 mod userinfo;

@@ -66,6 +66,7 @@ fn user(email: &str) -> UserRecord {
         email: email.into(),
         password_hash: "$argon2id$x".into(),
         disabled: false,
+        credentials_version: 0,
         created_at: t0(),
     }
 }
@@ -103,7 +104,7 @@ async fn seeded(s: &dyn Store) -> (UserRecord, ClientRecord, SessionRecord) {
         revoked_at: None,
         revoked_reason: None,
     };
-    s.insert_session(&sess).await.expect("session");
+    assert!(s.start_session(&sess, 0).await.expect("session"));
     (u, c, sess)
 }
 
@@ -170,6 +171,40 @@ async fn browser_clients_are_those_with_origins(s: Arc<dyn Store>) {
 }
 store_case!(browser_clients_are_those_with_origins);
 
+async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
+    let v0 = s.clients_version().await.expect("version");
+    let c = client();
+    s.insert_client(&c).await.expect("insert");
+    let v1 = s.clients_version().await.expect("version");
+    assert_ne!(v1, v0, "an insert moves it");
+    assert_eq!(
+        s.clients_version().await.expect("version"),
+        v1,
+        "reads do not"
+    );
+
+    s.update_client_secret(c.id, &[9, 9, 9])
+        .await
+        .expect("update");
+    let v2 = s.clients_version().await.expect("version");
+    assert_ne!(v2, v1, "a new secret moves it");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(f.secret_hash.as_deref(), Some(&[9u8, 9, 9][..]));
+
+    // Nothing to change: NotFound, and the version stays.
+    let missing = s.update_client_secret(ClientId::new_random(), &[1]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let mut public = client();
+    public.kind = ClientKind::Public;
+    public.secret_hash = None;
+    s.insert_client(&public).await.expect("insert");
+    let v3 = s.clients_version().await.expect("version");
+    let refused = s.update_client_secret(public.id, &[1]).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(s.clients_version().await.expect("version"), v3);
+}
+store_case!(every_client_change_moves_the_clients_version);
+
 async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     assert_eq!(
@@ -200,7 +235,7 @@ async fn concurrent_rotations_of_one_generation_let_exactly_one_through(s: Arc<d
     assert_eq!(winners, 1);
     let after = s.find_session(sess.id).await.expect("find").expect("some");
     assert_eq!(after.generation, 1);
-    assert_eq!(after.rotated_at, now);
+    assert_eq!(after.last_used_at, now);
 }
 store_case!(concurrent_rotations_of_one_generation_let_exactly_one_through);
 
@@ -309,15 +344,43 @@ async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
 }
 store_case!(session_status_sees_revocation_and_disabled_users);
 
+async fn session_with_user_status_is_one_lookup_of_both(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(found, sess);
+    assert!(!disabled);
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert!(disabled);
+    assert!(found.revoked_at.is_some(), "disabling revokes the sessions");
+    assert!(s
+        .find_session_with_user_status(SessionId::new_random())
+        .await
+        .expect("lookup")
+        .is_none());
+}
+store_case!(session_with_user_status_is_one_lookup_of_both);
+
 async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
     let (u, c, keep) = seeded(s.as_ref()).await;
     let mut other = keep.clone();
     other.id = SessionId::new_random();
-    s.insert_session(&other).await.expect("second session");
+    assert!(s.start_session(&other, 0).await.expect("second session"));
     let n = s
         .update_password(
             u.id,
             "$argon2id$new",
+            Some(0),
             Some(keep.id),
             &AuditEvent::new("password_changed", t0()),
         )
@@ -355,7 +418,7 @@ async fn purge_deletes_in_bounded_batches(s: Arc<dyn Store>) {
     for _ in 0..5 {
         let mut other = sess.clone();
         other.id = SessionId::new_random();
-        s.insert_session(&other).await.expect("session");
+        assert!(s.start_session(&other, 0).await.expect("session"));
     }
     let later = t0() + Duration::days(31);
     let idle = later - Duration::days(14);
@@ -485,3 +548,124 @@ async fn pool_stats_report_the_configured_limit(s: Arc<dyn Store>) {
     assert!(stats.idle <= stats.size, "{stats:?}");
 }
 store_case!(pool_stats_report_the_configured_limit);
+
+async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let fresh = |s: &SessionRecord| SessionRecord {
+        id: SessionId::new_random(),
+        ..s.clone()
+    };
+    let v = s
+        .find_user(u.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .credentials_version;
+    assert!(s.start_session(&fresh(&sess), v).await.expect("start"));
+    // Each wholesale end of sessions moves the version on, so a login that
+    // read the old one starts nothing.
+    s.revoke_user_sessions(u.id, None, "test", &AuditEvent::new("x", t0()))
+        .await
+        .expect("revoke");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    let v = v + 1;
+    s.update_password(
+        u.id,
+        "$argon2id$new",
+        Some(v),
+        None,
+        &AuditEvent::new("x", t0()),
+    )
+    .await
+    .expect("password");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    let v = v + 1;
+    assert!(matches!(
+        s.update_password(
+            u.id,
+            "$argon2id$other",
+            Some(v - 1),
+            None,
+            &AuditEvent::new("x", t0())
+        )
+        .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.update_password(
+            UserId::new_random(),
+            "h",
+            None,
+            None,
+            &AuditEvent::new("x", t0())
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    s.set_user_disabled(u.id, true, &AuditEvent::new("x", t0()))
+        .await
+        .expect("disable");
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    s.set_user_disabled(u.id, false, &AuditEvent::new("x", t0()))
+        .await
+        .expect("enable");
+    let user = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(user.password_hash, "$argon2id$new");
+    assert_eq!(user.credentials_version, v + 1);
+    assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
+    assert!(s.start_session(&fresh(&sess), v + 1).await.expect("start"));
+}
+store_case!(sessions_start_only_from_current_credentials);
+
+async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let starts: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, mut new) = (s.clone(), sess.clone());
+            new.id = SessionId::new_random();
+            tokio::spawn(async move { (new.id, s.start_session(&new, 0).await.expect("start")) })
+        })
+        .collect();
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    for start in starts {
+        let (id, _) = start.await.expect("task");
+        if let Some(found) = s.find_session(id).await.expect("find") {
+            assert!(found.revoked_at.is_some(), "a session outlived the disable");
+        }
+    }
+    let refreshed = s
+        .rotate_session(sess.id, sess.client_id, 0, t0(), t0() - Duration::days(1))
+        .await
+        .expect("rotate");
+    assert!(refreshed.is_none());
+}
+store_case!(sessions_started_while_a_user_is_disabled_all_end);
+
+async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
+    // `t0()` is far from the real time: the instance's notion of now does
+    // not enter the grace measure, only the database's clock does.
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    s.rotate_session(sess.id, c.id, 0, t0(), t0() - Duration::days(1))
+        .await
+        .expect("rotate")
+        .expect("rotated");
+    let found = s
+        .find_rotated_session(sess.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.session.generation, 1);
+    assert!(
+        found.since_rotation >= Duration::zero() && found.since_rotation < Duration::seconds(30),
+        "{:?}",
+        found.since_rotation
+    );
+    assert!(s
+        .find_rotated_session(SessionId::new_random())
+        .await
+        .expect("find")
+        .is_none());
+}
+store_case!(rotation_is_stamped_and_aged_by_the_database_clock);

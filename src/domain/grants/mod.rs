@@ -13,7 +13,7 @@ use super::error::{DomainError, RefreshFailure};
 use super::passwords::MAX_PASSWORD_BYTES;
 use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
 use super::Services;
-use crate::store::{AuditEvent, ClientRecord, SessionRecord};
+use crate::store::{AuditEvent, ClientRecord, RotatedSession, SessionRecord};
 
 pub use self::refresh::is_grace_replay;
 
@@ -235,14 +235,31 @@ impl Services {
             revoked_at: None,
             revoked_reason: None,
         };
-        self.store.insert_session(&session).await?;
+        // The credentials verified above may have changed while the hash
+        // ran (a password change, a disable, every session revoked): the
+        // store starts the session only if they are still current.
+        if !self
+            .store
+            .start_session(&session, user.credentials_version)
+            .await?
+        {
+            return Err(DomainError::InvalidCredentials);
+        }
         let mut ev = AuditEvent::new("login_succeeded", now);
         ev.user_id = Some(user.id);
         ev.client_id = Some(client.id);
         ev.session_id = Some(session.id);
         ev.address = address.map(str::to_owned);
         self.insert_audit(&ev).await?;
-        self.user_tokens(client, &session, &scope, Some(&user.email), now)
+        let with_id_token = scope.has("openid");
+        self.user_tokens(
+            client,
+            &session,
+            &scope,
+            Some(&user.email),
+            with_id_token,
+            now,
+        )
     }
 
     fn client_credentials_grant(
@@ -328,11 +345,12 @@ mod tests {
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
         let s = session(5, t0);
         let grace = Duration::seconds(10);
-        assert!(is_grace_replay(4, &s, t0 + Duration::seconds(10), grace));
-        assert!(!is_grace_replay(4, &s, t0 + Duration::seconds(11), grace));
-        assert!(!is_grace_replay(3, &s, t0, grace));
-        assert!(!is_grace_replay(5, &s, t0, grace));
-        assert!(!is_grace_replay(4, &s, t0, Duration::zero()));
+        let (now, late) = (Duration::zero(), Duration::seconds(11));
+        assert!(is_grace_replay(4, &s, Duration::seconds(10), grace));
+        assert!(!is_grace_replay(4, &s, late, grace));
+        assert!(!is_grace_replay(3, &s, now, grace));
+        assert!(!is_grace_replay(5, &s, now, grace));
+        assert!(!is_grace_replay(4, &s, now, Duration::zero()));
     }
 
     #[test]

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{
     split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
-    PoolStats, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -39,8 +39,15 @@ fn e(err: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(err)
 }
 
+/// The database's clock, read when the statement evaluates it (not at the
+/// start of its transaction).
+const DB_NOW: &str = "clock_timestamp()";
+
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";
+/// `SESSION_COLUMNS` qualified with the alias `s`, for joins.
+const SESSION_COLUMNS_OF_S: &str =
+    "s.id, s.user_id, s.client_id, s.scope, s.created_at, s.last_used_at, s.expires_at, s.generation, s.rotated_at, s.revoked_at, s.revoked_reason";
 
 impl PgStore {
     /// Connects a pool. Connections are opened lazily, so start-up and a
@@ -69,6 +76,21 @@ impl PgStore {
     /// The pool, for tests and metrics.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Bumps a user's credentials version inside `tx`, before it revokes
+    /// their sessions: the row lock taken here orders the revocation against
+    /// every login's `start_session`.
+    async fn bump_credentials_version(
+        tx: &mut Transaction<'_, Postgres>,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = $1")
+            .bind(user.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(e)?;
+        Ok(())
     }
 
     async fn audit_in(

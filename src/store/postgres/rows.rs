@@ -8,6 +8,7 @@ pub(super) struct UserRow {
     email: String,
     password_hash: String,
     disabled: bool,
+    credentials_version: i64,
     created_at: DateTime<Utc>,
 }
 
@@ -18,6 +19,7 @@ impl From<UserRow> for UserRecord {
             email: r.email,
             password_hash: r.password_hash,
             disabled: r.disabled,
+            credentials_version: r.credentials_version,
             created_at: r.created_at,
         }
     }
@@ -70,6 +72,14 @@ pub(super) struct SessionRow {
     revoked_reason: Option<String>,
 }
 
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
+}
+
 impl From<SessionRow> for SessionRecord {
     fn from(r: SessionRow) -> Self {
         Self {
@@ -84,6 +94,22 @@ impl From<SessionRow> for SessionRecord {
             rotated_at: r.rotated_at,
             revoked_at: r.revoked_at,
             revoked_reason: r.revoked_reason,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct RotatedRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    since_rotation_ms: i64,
+}
+
+impl From<RotatedRow> for RotatedSession {
+    fn from(r: RotatedRow) -> Self {
+        Self {
+            session: r.session.into(),
+            since_rotation: chrono::Duration::milliseconds(r.since_rotation_ms),
         }
     }
 }

@@ -4,10 +4,19 @@ use super::*;
 
 #[async_trait]
 impl SessionStore for PgStore {
-    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
+    async fn start_session(
+        &self,
+        s: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError> {
+        // FOR SHARE waits for a credential change in flight (it holds the
+        // user row) and then re-reads the row, so this insert either commits
+        // before the change's revocation runs (and is revoked by it) or sees
+        // the bumped version and inserts nothing.
+        let done = sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM users \
+             WHERE id = $2 AND credentials_version = $10 AND NOT disabled FOR SHARE",
         )
         .bind(s.id.0)
         .bind(s.user_id.0)
@@ -18,10 +27,11 @@ impl SessionStore for PgStore {
         .bind(s.expires_at)
         .bind(s.generation)
         .bind(s.rotated_at)
+        .bind(credentials_version)
         .execute(&self.pool)
         .await
         .map_err(e)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -44,9 +54,10 @@ impl SessionStore for PgStore {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row: Option<SessionRow> = sqlx::query_as(&format!(
-            "UPDATE sessions SET generation = generation + 1, rotated_at = $4, last_used_at = $4 \
+            "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW}, last_used_at = $4 \
              WHERE id = $1 AND client_id = $2 AND generation = $3 AND revoked_at IS NULL \
                AND expires_at > $4 AND last_used_at > $5 \
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
              RETURNING {SESSION_COLUMNS}"
         ))
         .bind(id.0)
@@ -54,6 +65,22 @@ impl SessionStore for PgStore {
         .bind(generation)
         .bind(now)
         .bind(idle_cutoff)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        let row: Option<RotatedRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}, \
+               (EXTRACT(EPOCH FROM {DB_NOW} - rotated_at) * 1000)::bigint AS since_rotation_ms \
+             FROM sessions WHERE id = $1"
+        ))
+        .bind(id.0)
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;
@@ -90,6 +117,7 @@ impl SessionStore for PgStore {
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(e)?;
+        Self::bump_credentials_version(&mut tx, user).await?;
         let n = sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
@@ -139,6 +167,21 @@ impl SessionStore for PgStore {
             revoked,
             user_disabled,
         }))
+    }
+
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let row: Option<SessionWithUserRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS_OF_S}, u.disabled AS user_disabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(|r| (r.session.into(), r.user_disabled)))
     }
 
     async fn purge_sessions(

@@ -32,8 +32,8 @@ use uuid::Uuid;
 
 use super::{
     split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
-    PoolStats, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -65,8 +65,15 @@ fn uuid(s: &str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(s).map_err(|_| StoreError::Corrupt("uuid"))
 }
 
+/// The database's clock in milliseconds since the epoch. For SQLite that is
+/// the host's clock, which every process sharing the file shares.
+const DB_NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
+
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";
+/// `SESSION_COLUMNS` qualified with the alias `s`, for joins.
+const SESSION_COLUMNS_OF_S: &str =
+    "s.id, s.user_id, s.client_id, s.scope, s.created_at, s.last_used_at, s.expires_at, s.generation, s.rotated_at, s.revoked_at, s.revoked_reason";
 
 impl SqliteStore {
     /// Opens the database file, creating it and its folder if needed.
@@ -127,6 +134,21 @@ impl SqliteStore {
         tokio::time::timeout(wait, self.writes.lock())
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+    }
+
+    /// Bumps a user's credentials version inside `tx`, before it revokes
+    /// their sessions: the row lock taken here orders the revocation against
+    /// every login's `start_session`.
+    async fn bump_credentials_version(
+        tx: &mut Transaction<'_, Sqlite>,
+        user: UserId,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = ?1")
+            .bind(user.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(e)?;
+        Ok(())
     }
 
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ pub(super) struct UserRow {
     email: String,
     password_hash: String,
     disabled: bool,
+    credentials_version: i64,
     created_at: i64,
 }
 
@@ -19,6 +20,7 @@ impl TryFrom<UserRow> for UserRecord {
             email: r.email,
             password_hash: r.password_hash,
             disabled: r.disabled,
+            credentials_version: r.credentials_version,
             created_at: at(r.created_at)?,
         })
     }
@@ -71,6 +73,14 @@ pub(super) struct SessionRow {
     revoked_reason: Option<String>,
 }
 
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
+}
+
 impl TryFrom<SessionRow> for SessionRecord {
     type Error = StoreError;
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
@@ -86,6 +96,23 @@ impl TryFrom<SessionRow> for SessionRecord {
             rotated_at: at(r.rotated_at)?,
             revoked_at: r.revoked_at.map(at).transpose()?,
             revoked_reason: r.revoked_reason,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct RotatedRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    since_rotation_ms: i64,
+}
+
+impl TryFrom<RotatedRow> for RotatedSession {
+    type Error = StoreError;
+    fn try_from(r: RotatedRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            session: r.session.try_into()?,
+            since_rotation: chrono::Duration::milliseconds(r.since_rotation_ms),
         })
     }
 }

@@ -4,11 +4,18 @@ use super::*;
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+    async fn start_session(
+        &self,
+        s: &SessionRecord,
+        credentials_version: i64,
+    ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        sqlx::query(
+        // One statement: SQLite runs one writer at a time, so the user row
+        // cannot change between the check and the insert.
+        let done = sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM users \
+             WHERE id = ?2 AND credentials_version = ?10 AND NOT disabled",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -19,10 +26,11 @@ impl SessionStore for SqliteStore {
         .bind(ms(s.expires_at))
         .bind(s.generation)
         .bind(ms(s.rotated_at))
+        .bind(credentials_version)
         .execute(&self.pool)
         .await
         .map_err(e)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -46,9 +54,10 @@ impl SessionStore for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let _turn = self.write_turn().await?;
         let row: Option<SessionRow> = sqlx::query_as(&format!(
-            "UPDATE sessions SET generation = generation + 1, rotated_at = ?4, last_used_at = ?4 \
+            "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW_MS}, last_used_at = ?4 \
              WHERE id = ?1 AND client_id = ?2 AND generation = ?3 AND revoked_at IS NULL \
                AND expires_at > ?4 AND last_used_at > ?5 \
+               AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
              RETURNING {SESSION_COLUMNS}"
         ))
         .bind(id.to_string())
@@ -56,6 +65,21 @@ impl SessionStore for SqliteStore {
         .bind(generation)
         .bind(ms(now))
         .bind(ms(idle_cutoff))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        let row: Option<RotatedRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}, {DB_NOW_MS} - rotated_at AS since_rotation_ms \
+             FROM sessions WHERE id = ?1"
+        ))
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;
@@ -94,6 +118,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
+        Self::bump_credentials_version(&mut tx, user).await?;
         let n = sqlx::query(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
              WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
@@ -143,6 +168,22 @@ impl SessionStore for SqliteStore {
             revoked,
             user_disabled,
         }))
+    }
+
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let row: Option<SessionWithUserRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS_OF_S}, u.disabled AS user_disabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(|r| Ok((r.session.try_into()?, r.user_disabled)))
+            .transpose()
     }
 
     async fn purge_sessions(

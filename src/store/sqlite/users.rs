@@ -6,11 +6,12 @@ use super::*;
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, credentials_version, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .bind(u.id.to_string())
             .bind(&u.email)
             .bind(&u.password_hash)
             .bind(u.disabled)
+            .bind(u.credentials_version)
             .bind(ms(u.created_at))
             .execute(&self.pool)
             .await
@@ -20,7 +21,7 @@ impl UserStore for SqliteStore {
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, created_at FROM users WHERE email = ?1",
+            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE email = ?1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -31,7 +32,7 @@ impl UserStore for SqliteStore {
 
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, created_at FROM users WHERE id = ?1",
+            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE id = ?1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -48,12 +49,16 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
-        let done = sqlx::query("UPDATE users SET disabled = ?2 WHERE id = ?1")
-            .bind(id.to_string())
-            .bind(disabled)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+        let done = sqlx::query(
+            "UPDATE users SET disabled = ?2, \
+             credentials_version = credentials_version + CASE WHEN ?2 THEN 1 ELSE 0 END \
+             WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(disabled)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -73,19 +78,35 @@ impl UserStore for SqliteStore {
         &self,
         id: UserId,
         password_hash: &str,
+        expected_version: Option<i64>,
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
-        let done = sqlx::query("UPDATE users SET password_hash = ?2 WHERE id = ?1")
-            .bind(id.to_string())
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+        // The user row first: on PostgreSQL its lock orders this change
+        // against every login's `start_session`, which locks it too.
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = ?2, credentials_version = credentials_version + 1 \
+             WHERE id = ?1 AND (?3 IS NULL OR credentials_version = ?3)",
+        )
+        .bind(id.to_string())
+        .bind(password_hash)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            let exists: Option<(i64,)> =
+                sqlx::query_as("SELECT credentials_version FROM users WHERE id = ?1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(e)?;
+            return Err(match exists {
+                Some(_) => StoreError::Conflict,
+                None => StoreError::NotFound,
+            });
         }
         let revoked = sqlx::query(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = 'password_changed' \
