@@ -10,6 +10,8 @@
 //! Both binaries come from the workspace's target directory, which a plain
 //! `cargo test` at the workspace root builds (the server's binary and this
 //! crate's examples). JWKS max-age is 1 s, so the rotation takes seconds.
+//! The rotation also changes the algorithm (RS256 to ES256), and a second
+//! test checks tokens of every algorithm latchkey signs.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -87,6 +89,10 @@ struct Latchkey {
 
 impl Latchkey {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // The issuer URL must be known before start-up: take a free port.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -116,6 +122,7 @@ impl Latchkey {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
         let mut cmd = Command::new(binary("latchkey"));
         cmd.envs(env.iter().cloned())
@@ -131,13 +138,14 @@ impl Latchkey {
     }
 
     fn cli(&self, args: &[&str]) -> Value {
-        self.cli_with_stdin(args, "")
+        self.cli_with(args, "", &[])
     }
 
-    fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Value {
+    fn cli_with(&self, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Value {
         use std::io::Write;
         let mut child = Command::new(binary("latchkey"))
             .envs(self.env.iter().cloned())
+            .envs(extra_env.iter().copied())
             .env_remove("DATABASE_URL")
             .args(args)
             .stdin(Stdio::piped())
@@ -161,11 +169,13 @@ impl Latchkey {
     }
 }
 
-fn kid_of(token: &str) -> String {
+fn header_of(token: &str) -> Value {
     let header = token.split('.').next().expect("header");
-    let header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
-    header["kid"].as_str().expect("kid").to_owned()
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json")
+}
+
+fn kid_of(token: &str) -> String {
+    header_of(token)["kid"].as_str().expect("kid").to_owned()
 }
 
 async fn token_endpoint(http: &reqwest::Client, issuer: &str) -> String {
@@ -283,7 +293,13 @@ async fn rotation_under_load_fails_no_request_and_fetches_only_as_cache_control_
         .collect();
 
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rotated = latchkey.cli(&["keys", "rotate", "--json"]);
+    // The new key is ES256: the algorithm changes with the key, and the
+    // service pins each key to its own.
+    let rotated = latchkey.cli_with(
+        &["keys", "rotate", "--json"],
+        "",
+        &[("LATCHKEY__KEYS__ALGORITHM", "ES256")],
+    );
     let new_kid = rotated["kid"].as_str().expect("kid").to_owned();
     assert_ne!(new_kid, old_kid);
 
@@ -368,7 +384,7 @@ async fn introspection_sees_a_revocation_that_local_verification_cannot() {
     ]);
     let id = client["client_id"].as_str().expect("client_id").to_owned();
     let secret = client["client_secret"].as_str().expect("secret").to_owned();
-    latchkey.cli_with_stdin(
+    latchkey.cli_with(
         &[
             "users",
             "create",
@@ -378,6 +394,7 @@ async fn introspection_sees_a_revocation_that_local_verification_cannot() {
             "--json",
         ],
         "correct horse battery\n",
+        &[],
     );
 
     let http = reqwest::Client::new();
@@ -449,4 +466,57 @@ async fn introspection_sees_a_revocation_that_local_verification_cannot() {
     let before = fresh.stats().introspections;
     assert!(fresh.introspect("not.a.token").await.is_err());
     assert_eq!(fresh.stats().introspections, before);
+}
+
+async fn one_token(latchkey: &Latchkey) -> String {
+    let client = latchkey.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "orders-cc",
+        "--kind",
+        "confidential",
+        "--grants",
+        "client_credentials",
+        "--scopes",
+        "orders:read",
+        "--audience",
+        AUD,
+        "--json",
+    ]);
+    let http = reqwest::Client::new();
+    let endpoint = token_endpoint(&http, &latchkey.url).await;
+    client_credentials_token(
+        &http,
+        &endpoint,
+        client["client_id"].as_str().expect("client_id"),
+        client["client_secret"].as_str().expect("secret"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn tokens_of_every_algorithm_latchkey_signs_verify() {
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let latchkey = Latchkey::start_with(&[("LATCHKEY__KEYS__ALGORITHM", alg)]);
+        let token = one_token(&latchkey).await;
+        assert_eq!(header_of(&token)["alg"], alg);
+        let verifier = latchkey_verify::Verifier::discover(&latchkey.url, AUD)
+            .await
+            .expect("discovery");
+        let claims = verifier.verify(&token).await.expect("verifies");
+        assert!(claims.has_scope("orders:read"), "{alg}");
+        assert_eq!(
+            claims.sid, None,
+            "client_credentials tokens have no session"
+        );
+        let wrong_audience = latchkey_verify::Verifier::discover(&latchkey.url, "billing")
+            .await
+            .expect("discovery");
+        assert_eq!(
+            wrong_audience.verify(&token).await.err(),
+            Some(latchkey_verify::Error::Audience),
+            "{alg}"
+        );
+    }
 }
