@@ -65,6 +65,9 @@ impl Services {
                 audience: None,
                 cookie_mode: true,
                 origins: vec![origin],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                first_party: false,
             },
             id,
         )?;

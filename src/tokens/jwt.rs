@@ -142,6 +142,18 @@ impl TimeClaims for super::claims::AccessClaims {
     }
 }
 
+impl TimeClaims for super::claims::IdClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn nbf(&self) -> Option<i64> {
+        None
+    }
+}
+
 /// Verifies signature (RS256 only), `iss`, and `aud` when `audiences` is
 /// given (otherwise the caller checks it), then `exp`, `nbf` and `iat` against
 /// `now` with `leeway_secs`.

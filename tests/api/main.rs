@@ -4,6 +4,7 @@ mod helpers;
 mod process;
 
 mod audit;
+mod authorize;
 mod bad_input;
 mod cli;
 mod cookies;

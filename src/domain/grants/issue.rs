@@ -14,6 +14,20 @@ impl Services {
         email: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
+        self.user_tokens_with_nonce(client, session, scope, email, None, now)
+    }
+
+    /// As `user_tokens`, with the authorization request's `nonce` (and
+    /// `at_hash`) in the id_token.
+    pub(crate) fn user_tokens_with_nonce(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        nonce: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
         let (access_token, expires_in) = self.issue_access_token(
             client,
             &session.user_id.to_string(),
@@ -34,7 +48,11 @@ impl Services {
             (remaining + 999).div_euclid(1000).max(0)
         });
         let id_token = if scope.has("openid") {
-            Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
+            let bound = IdBinding {
+                nonce,
+                access_token: &access_token,
+            };
+            Some(self.issue_id_token(client, session.user_id, session, scope, email, bound, now)?)
         } else {
             None
         };
@@ -79,6 +97,7 @@ impl Services {
         Ok((token, ttl))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn issue_id_token(
         &self,
         client: &ClientRecord,
@@ -86,6 +105,7 @@ impl Services {
         session: &SessionRecord,
         scope: &Scope,
         email: Option<&str>,
+        bound: IdBinding<'_>,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
         let with_email = scope.has("email");
@@ -99,9 +119,26 @@ impl Services {
             sid: session.id.to_string(),
             email: email.filter(|_| with_email).map(str::to_owned),
             email_verified: (with_email && email.is_some()).then_some(false),
+            nonce: bound.nonce.map(str::to_owned),
+            at_hash: bound.nonce.map(|_| at_hash(bound.access_token)),
         };
         let key = self.keys.signing_key(now)?;
         jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
             .map_err(|_| DomainError::Internal("signing failed"))
     }
+}
+
+/// What an id_token is bound to besides the session: the authorization
+/// request's `nonce` and the access token issued with it.
+pub(super) struct IdBinding<'a> {
+    pub(super) nonce: Option<&'a str>,
+    pub(super) access_token: &'a str,
+}
+
+/// OIDC Core §3.1.3.8: base64url of the left half of SHA-256 (RS256) of the
+/// access token.
+fn at_hash(access_token: &str) -> String {
+    use base64::Engine;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
 }
