@@ -48,12 +48,51 @@ pub struct Settings {
     pub raw: RawSettings,
     /// `server.issuer` without a trailing slash.
     pub issuer: String,
-    /// Parsed `server.trusted_proxies`.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Parsed `server.trusted_proxies` and `server.forwarded_header`.
+    pub trusted_proxies: TrustedProxies,
     /// Which store `database.url` names.
     pub backend: Backend,
     /// Parsed `metrics.listen`: `None` serves `/metrics` on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Which header trusted proxies write the client's address into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (the de-facto standard).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// The reverse proxies whose forwarding header is believed, and which header
+/// that is. Only that one header is read: a client can send the other one
+/// through a proxy that leaves it untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    /// The proxies' own addresses.
+    pub addresses: Vec<IpAddr>,
+    /// The header they write.
+    pub header: ForwardedHeader,
+}
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the trusted proxies (an IPv4 address mapped
+    /// into IPv6 is the same address).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.addresses.iter().any(|p| p.to_canonical() == ip)
+    }
+}
+
+impl FromIterator<IpAddr> for TrustedProxies {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(iter: I) -> Self {
+        Self {
+            addresses: iter.into_iter().collect(),
+            header: ForwardedHeader::default(),
+        }
+    }
 }
 
 /// The store behind `database.url`.
@@ -152,6 +191,20 @@ impl Settings {
                 }
             }
         }
+        let header = match raw.server.forwarded_header.as_str() {
+            "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+            "forwarded" => ForwardedHeader::Forwarded,
+            _ => {
+                return invalid(
+                    "server.forwarded_header",
+                    "must be \"x-forwarded-for\" or \"forwarded\"",
+                )
+            }
+        };
+        let trusted_proxies = TrustedProxies {
+            addresses: trusted_proxies,
+            header,
+        };
         check_positive(
             "database.max_connections",
             i64::from(raw.database.max_connections),
@@ -399,6 +452,7 @@ mod tests {
             ("server", "port"),
             ("server", "issuer"),
             ("server", "trusted_proxies"),
+            ("server", "forwarded_header"),
             ("server", "shutdown_timeout_secs"),
             ("server", "workers"),
             ("database", "url"),

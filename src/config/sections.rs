@@ -46,8 +46,10 @@ pub struct ServerSettings {
     pub port: u16,
     /// The issuer URL (`iss`), also the base of every advertised endpoint.
     pub issuer: String,
-    /// Proxies whose `X-Forwarded-For` is believed.
+    /// Proxies whose forwarding header is believed.
     pub trusted_proxies: Vec<String>,
+    /// Which header those proxies write: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: String,
     /// Grace for in-flight requests on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Worker threads; 0 means one per core.

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::config::{ForwardedHeader, TrustedProxies};
 use crate::domain::clients::ClientCredentials;
 use crate::domain::error::DomainError;
 
@@ -274,29 +275,218 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted
-/// proxy, the right-most `X-Forwarded-For` entry that is not itself trusted
-/// (entries further left are whatever the client chose to send).
-pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<String> {
+/// proxy, the nearest address in the configured forwarding header that is not
+/// itself a trusted proxy.
+pub fn client_address(req: &HttpRequest, trusted: &TrustedProxies) -> Option<String> {
     let peer = req.peer_addr()?.ip();
-    if !trusted.contains(&peer) {
-        return Some(peer.to_string());
-    }
-    let forwarded = req
+    let name = match trusted.header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    // A header line that is not visible ASCII cannot be read; it is kept as
+    // an unreadable entry, so it stops the walk instead of being skipped.
+    let lines: Vec<&str> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let hop = forwarded
-        .rsplit(',')
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .find(|ip| !trusted.contains(ip));
-    Some(hop.unwrap_or(peer).to_string())
+        .get_all(name)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect();
+    Some(forwarded_client(peer, &lines, trusted))
+}
+
+/// The longest unreadable forwarding entry kept as a client's identity.
+const MAX_OPAQUE_CLIENT: usize = 64;
+
+/// The client behind `peer`, given the forwarding header's lines in the order
+/// received. Every line is one list (a proxy may append its own line rather
+/// than extend the last one), so the lines are joined. Walking from the right,
+/// entries that are trusted proxies are passed over; the first other entry is
+/// the client. An entry that does not parse as an address is the client as it
+/// stands: skipping it would let the client choose the next one to the left.
+/// Empty list elements carry nothing and are ignored (RFC 9110 §5.6.1).
+pub fn forwarded_client(peer: IpAddr, lines: &[&str], trusted: &TrustedProxies) -> String {
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let entries: Vec<&str> = lines
+        .iter()
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let mut client = Hop::Address(peer);
+    for entry in entries.iter().rev() {
+        client = match trusted.header {
+            ForwardedHeader::XForwardedFor => parse_node(entry),
+            ForwardedHeader::Forwarded => forwarded_for(entry),
+        };
+        match client {
+            Hop::Address(ip) if trusted.contains(&ip) => continue,
+            _ => break,
+        }
+    }
+    match client {
+        Hop::Address(ip) => ip.to_canonical().to_string(),
+        Hop::Opaque(text) => text,
+    }
+}
+
+/// One forwarding entry: an address, or something that is not one.
+#[derive(Debug, PartialEq, Eq)]
+enum Hop {
+    Address(IpAddr),
+    Opaque(String),
+}
+
+/// An address as proxies write it: `203.0.113.7`, `203.0.113.7:4711`,
+/// `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:4711`.
+fn parse_node(entry: &str) -> Hop {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Hop::Address(ip);
+    }
+    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
+        return Hop::Address(socket.ip());
+    }
+    if let Some(inner) = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
+        if let Ok(ip) = inner.parse::<std::net::Ipv6Addr>() {
+            return Hop::Address(IpAddr::V6(ip));
+        }
+    }
+    Hop::Opaque(opaque(entry))
+}
+
+/// The `for=` node of one RFC 7239 `forwarded-element`
+/// (`for=192.0.2.60;proto=https;by=203.0.113.43`), its value possibly a
+/// quoted string (`for="[2001:db8::1]:4711"`). An element without `for` is
+/// opaque.
+fn forwarded_for(element: &str) -> Hop {
+    let value = element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim())
+    });
+    match value {
+        Some(v) => {
+            let unquoted = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .map(|v| v.replace('\\', ""))
+                .unwrap_or_else(|| v.to_owned());
+            parse_node(&unquoted)
+        }
+        None => Hop::Opaque(opaque(element)),
+    }
+}
+
+/// An unreadable entry, bounded and printable, to key throttling on.
+fn opaque(entry: &str) -> String {
+    let text: String = entry
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .take(MAX_OPAQUE_CLIENT)
+        .collect();
+    format!("unparsed:{text}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn proxies(header: ForwardedHeader, list: &[&str]) -> TrustedProxies {
+        TrustedProxies {
+            addresses: list.iter().map(|p| p.parse().expect("ip")).collect(),
+            header,
+        }
+    }
+
+    fn xff(peer: &str, lines: &[&str]) -> String {
+        let trusted = proxies(ForwardedHeader::XForwardedFor, &["10.0.0.1", "10.0.0.2"]);
+        forwarded_client(peer.parse().expect("ip"), lines, &trusted)
+    }
+
+    fn fwd(lines: &[&str]) -> String {
+        let trusted = proxies(ForwardedHeader::Forwarded, &["10.0.0.1", "2001:db8::a"]);
+        forwarded_client("10.0.0.1".parse().expect("ip"), lines, &trusted)
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(xff("192.0.2.1", &["203.0.113.9"]), "192.0.2.1");
+    }
+
+    #[test]
+    fn x_forwarded_for_is_walked_from_the_right_across_every_line() {
+        assert_eq!(xff("10.0.0.1", &[]), "10.0.0.1");
+        assert_eq!(xff("10.0.0.1", &["203.0.113.9"]), "203.0.113.9");
+        assert_eq!(xff("10.0.0.1", &["1.1.1.1, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(xff("10.0.0.1", &["1.1.1.1", "203.0.113.9"]), "203.0.113.9");
+        assert_eq!(
+            xff("10.0.0.1", &["1.1.1.1, 203.0.113.9", "10.0.0.2,"]),
+            "203.0.113.9"
+        );
+        // Only trusted proxies: the left-most of them.
+        assert_eq!(xff("10.0.0.1", &["10.0.0.2"]), "10.0.0.2");
+    }
+
+    #[test]
+    fn ports_and_brackets_are_read() {
+        assert_eq!(
+            xff("10.0.0.1", &["1.1.1.1, 203.0.113.9:4711"]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            xff("10.0.0.1", &["1.1.1.1", "[2001:db8::9]:4711"]),
+            "2001:db8::9"
+        );
+        assert_eq!(xff("10.0.0.1", &["[2001:db8::9]"]), "2001:db8::9");
+        assert_eq!(xff("10.0.0.1", &["::ffff:203.0.113.9"]), "203.0.113.9");
+        assert_eq!(xff("10.0.0.1", &["1.1.1.1, 10.0.0.2:80"]), "1.1.1.1");
+    }
+
+    #[test]
+    fn an_unparsable_entry_is_the_client_never_skipped() {
+        assert_eq!(xff("10.0.0.1", &["1.1.1.1, unknown"]), "unparsed:unknown");
+        assert_eq!(
+            xff("10.0.0.1", &["1.1.1.1", "bad entry"]),
+            "unparsed:bad?entry"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(xff("10.0.0.1", &[&long]).len(), "unparsed:".len() + 64);
+    }
+
+    #[test]
+    fn forwarded_for_parameters_are_read() {
+        assert_eq!(
+            fwd(&["for=1.1.1.1, for=203.0.113.9;proto=https"]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            fwd(&["for=1.1.1.1", "For=\"[2001:db8::9]:4711\""]),
+            "2001:db8::9"
+        );
+        assert_eq!(
+            fwd(&["proto=http;for=203.0.113.9:80;by=10.0.0.1"]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            fwd(&["for=203.0.113.9", "for=\"[2001:db8::a]\";by=x"]),
+            "203.0.113.9"
+        );
+        assert_eq!(fwd(&["for=1.1.1.1, for=_hidden"]), "unparsed:_hidden");
+        assert_eq!(fwd(&["for=1.1.1.1, proto=https"]), "unparsed:proto=https");
+        assert_eq!(fwd(&["for=unknown"]), "unparsed:unknown");
+    }
+
+    proptest! {
+        /// Whatever a client writes to the left, the address the trusted
+        /// proxy appended wins.
+        #[test]
+        fn nothing_to_the_left_moves_the_client(junk in "[ -~]{0,40}") {
+            let line = format!("{junk}, 203.0.113.9");
+            prop_assert_eq!(xff("10.0.0.1", &[&junk, &line]), "203.0.113.9");
+        }
+    }
 
     #[test]
     fn parses_and_decodes() {

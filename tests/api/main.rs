@@ -21,6 +21,7 @@ mod metrics;
 mod multi_instance;
 mod outage;
 mod password_grant;
+mod proxies;
 mod races;
 mod refresh;
 mod request_id;
