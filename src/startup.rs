@@ -259,7 +259,8 @@ fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Serv
     Ok(server)
 }
 
-/// Key reload, session and audit purge, and metrics upkeep, on intervals,
+/// Key reload, session and audit purge, the client change poll, and metrics
+/// upkeep, on intervals,
 /// for the life of the process.
 fn spawn_background(services: &Services) {
     let keys = services.keys.clone();
@@ -290,6 +291,21 @@ fn spawn_background(services: &Services) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired audit events purged"),
                 Err(err) => tracing::warn!(?err, "audit purge failed"),
+            }
+        }
+    });
+    let s = services.clone();
+    let every = StdDuration::from_millis(services.settings.raw.clients.change_poll_ms);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        // A slow store must not make polls pile up and fire in a burst.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match s.poll_client_changes().await {
+                Ok(true) => tracing::debug!("clients changed; cached clients dropped"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(?err, "client change poll failed"),
             }
         }
     });

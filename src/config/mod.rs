@@ -263,6 +263,18 @@ impl Settings {
             "browser_sessions.idle_ttl_secs",
             raw.browser_sessions.idle_ttl_secs,
         )?;
+        check_range(
+            "clients.change_poll_ms",
+            saturate(raw.clients.change_poll_ms),
+            10,
+            60_000,
+        )?;
+        check_range(
+            "clients.cache_ttl_secs",
+            raw.clients.cache_ttl_secs,
+            1,
+            86_400,
+        )?;
         Ok(Self {
             raw,
             issuer,
@@ -453,6 +465,8 @@ mod tests {
             ("server", "issuer"),
             ("server", "trusted_proxies"),
             ("server", "forwarded_header"),
+            ("clients", "change_poll_ms"),
+            ("clients", "cache_ttl_secs"),
             ("server", "shutdown_timeout_secs"),
             ("server", "workers"),
             ("database", "url"),

@@ -34,6 +34,8 @@ pub struct RawSettings {
     pub pages: PageSettings,
     /// `[browser_sessions]`
     pub browser_sessions: BrowserSessionSettings,
+    /// `[clients]`
+    pub clients: ClientSettings,
 }
 
 /// `[server]`
@@ -205,6 +207,17 @@ pub struct AuditSettings {
     pub retention_days: i64,
     /// Rows per purge batch.
     pub purge_batch_size: i64,
+}
+
+/// `[clients]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// How often each instance asks the store whether any client changed.
+    pub change_poll_ms: u64,
+    /// The longest a cached client is used without being read again, even
+    /// when the change poll cannot reach the store.
+    pub cache_ttl_secs: i64,
 }
 
 /// `[pages]`

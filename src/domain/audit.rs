@@ -8,7 +8,7 @@
 //! `user_signed_up`, `login_succeeded`, `login_failed`, `refresh_token_reused`
 //! (grants, accounts); `session_revoked`, `sessions_revoked`,
 //! `password_changed`, `user_disabled`, `user_enabled` (sessions, accounts);
-//! `client_created` (clients); `key_generated`, `key_rotated`, `key_retired`
+//! `client_created`, `client_secret_rotated` (clients); `key_generated`, `key_rotated`, `key_retired`
 //! (the `keys` commands, which change files, record them here through
 //! `record_key_change`).
 

@@ -7,7 +7,10 @@ use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
 
 use super::error::DomainError;
 use super::types::{ClientId, ClientKind, GrantType, Scope};
@@ -108,6 +111,69 @@ pub fn parse_origin(raw: &str) -> Result<String, DomainError> {
         _ => Err(DomainError::InvalidRequest(
             "an origin is scheme://host[:port], e.g. https://app.example",
         )),
+    }
+}
+
+/// The clients this process has looked up. `epoch` moves on every clear,
+/// under the same lock as the map, so a lookup that read the store before a
+/// clear cannot put its stale record back afterwards.
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    entries: RwLock<CacheEntries>,
+    /// The store's client version at the last poll.
+    seen_version: Mutex<Option<i64>>,
+}
+
+#[derive(Debug, Default)]
+struct CacheEntries {
+    epoch: u64,
+    clients: HashMap<ClientId, (Arc<ClientRecord>, DateTime<Utc>)>,
+}
+
+impl ClientCache {
+    /// The cached client, unless it was read `ttl` or longer ago.
+    pub fn get(
+        &self,
+        id: ClientId,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Option<Arc<ClientRecord>> {
+        let entries = self.entries.read().ok()?;
+        let (client, read_at) = entries.clients.get(&id)?;
+        (*read_at <= now && now - *read_at < ttl).then(|| client.clone())
+    }
+
+    /// The current epoch, to pass to `insert` after reading the store.
+    pub fn epoch(&self) -> u64 {
+        self.entries.read().map(|e| e.epoch).unwrap_or(u64::MAX)
+    }
+
+    /// Caches `client`, read from the store at `epoch`, unless the cache was
+    /// cleared since.
+    pub fn insert(&self, epoch: u64, client: Arc<ClientRecord>, now: DateTime<Utc>) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.epoch == epoch {
+                entries.clients.insert(client.id, (client, now));
+            }
+        }
+    }
+
+    /// Drops every cached client.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clients.clear();
+            entries.epoch = entries.epoch.wrapping_add(1);
+        }
+    }
+
+    /// Records the store's client version; whether it differs from the one
+    /// seen last (the first poll always counts as a change: the cache may
+    /// have been filled before it).
+    pub fn note_version(&self, version: i64) -> bool {
+        match self.seen_version.lock() {
+            Ok(mut seen) => seen.replace(version) != Some(version),
+            Err(_) => true,
+        }
     }
 }
 
@@ -212,6 +278,25 @@ impl Services {
         Ok(CreatedClient { client, secret })
     }
 
+    /// Gives a confidential client a new secret (returned, shown once); the
+    /// old one stops working on every instance within
+    /// `clients.change_poll_ms`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown or public client; store failures.
+    pub async fn rotate_client_secret(&self, id: ClientId) -> Result<String, DomainError> {
+        let secret = generate_secret()?;
+        self.store
+            .update_client_secret(id, &secret_digest(&secret))
+            .await?;
+        // This instance need not wait for its own poll.
+        self.clients.clear();
+        let mut ev = AuditEvent::new("client_secret_rotated", self.now());
+        ev.client_id = Some(id);
+        self.insert_audit(&ev).await?;
+        Ok(secret)
+    }
+
     /// Authenticates the caller (RFC 6749 §2.3): confidential clients by
     /// secret, public clients by id alone.
     ///
@@ -272,6 +357,62 @@ fn generate_secret() -> Result<String, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record() -> Arc<ClientRecord> {
+        Arc::new(ClientRecord {
+            id: ClientId::new_random(),
+            name: "c".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            grants: vec![],
+            scopes: vec![],
+            audience: None,
+            cookie_mode: false,
+            origins: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
+            created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
+        })
+    }
+
+    #[test]
+    fn a_read_from_before_a_clear_is_not_cached_after_it() {
+        let cache = ClientCache::default();
+        let c = record();
+        let now = c.created_at;
+        let ttl = Duration::seconds(60);
+        let epoch = cache.epoch();
+        cache.clear();
+        cache.insert(epoch, c.clone(), now);
+        assert!(cache.get(c.id, now, ttl).is_none());
+        cache.insert(cache.epoch(), c.clone(), now);
+        assert!(cache.get(c.id, now, ttl).is_some());
+        cache.clear();
+        assert!(cache.get(c.id, now, ttl).is_none());
+    }
+
+    #[test]
+    fn cached_clients_expire_after_the_ttl() {
+        let cache = ClientCache::default();
+        let c = record();
+        let now = c.created_at;
+        let ttl = Duration::seconds(60);
+        cache.insert(cache.epoch(), c.clone(), now);
+        assert!(cache.get(c.id, now + Duration::seconds(59), ttl).is_some());
+        assert!(cache.get(c.id, now + Duration::seconds(60), ttl).is_none());
+        // A clock that went back does not extend it either.
+        assert!(cache.get(c.id, now - Duration::seconds(1), ttl).is_none());
+    }
+
+    #[test]
+    fn the_first_poll_and_every_moved_version_count_as_changes() {
+        let cache = ClientCache::default();
+        assert!(cache.note_version(7));
+        assert!(!cache.note_version(7));
+        assert!(cache.note_version(8));
+        assert!(!cache.note_version(8));
+    }
 
     #[test]
     fn secrets_are_long_prefixed_and_distinct() {

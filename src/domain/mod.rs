@@ -17,11 +17,11 @@ pub mod throttle;
 pub mod types;
 pub mod verify;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
+use self::clients::ClientCache;
 use self::error::DomainError;
 use self::origins::OriginCache;
 use self::passwords::Passwords;
@@ -50,9 +50,10 @@ pub struct Services {
     pub refresh_secret: Arc<RefreshSecret>,
     /// The metrics registry behind `GET /metrics`.
     pub metrics: Metrics,
-    /// Clients never change once registered, so they are cached after the
-    /// first lookup: client authentication costs no store round trip.
-    clients: Arc<RwLock<HashMap<ClientId, Arc<ClientRecord>>>>,
+    /// Clients, cached after the first lookup so client authentication
+    /// costs no store round trip; dropped when the store's client version
+    /// moves, and read again after `clients.cache_ttl_secs` whatever happens.
+    clients: Arc<ClientCache>,
     /// Registered browser origins, for CORS and cookie mode.
     origins: Arc<OriginCache>,
 }
@@ -105,17 +106,37 @@ impl Services {
         &self,
         id: ClientId,
     ) -> Result<Option<Arc<ClientRecord>>, DomainError> {
-        if let Some(c) = self.clients.read().ok().and_then(|m| m.get(&id).cloned()) {
+        let now = self.now();
+        let ttl = Duration::seconds(self.settings.raw.clients.cache_ttl_secs);
+        if let Some(c) = self.clients.get(id, now, ttl) {
             return Ok(Some(c));
         }
+        // Taken before the read: a change noticed while the read is in
+        // flight keeps what it read out of the cache.
+        let epoch = self.clients.epoch();
         let Some(client) = self.store.find_client(id).await? else {
             return Ok(None);
         };
         let client = Arc::new(client);
-        if let Ok(mut m) = self.clients.write() {
-            m.insert(id, client.clone());
-        }
+        self.clients.insert(epoch, client.clone(), now);
         Ok(Some(client))
+    }
+
+    /// Asks the store whether any client changed since the last poll and, if
+    /// so, drops every cached client and origin. Run every
+    /// `clients.change_poll_ms` by each instance; returns whether anything
+    /// was dropped.
+    ///
+    /// # Errors
+    /// Store failures (the cache is then bounded by its TTL alone).
+    pub async fn poll_client_changes(&self) -> Result<bool, DomainError> {
+        let version = self.store.clients_version().await?;
+        if !self.clients.note_version(version) {
+            return Ok(false);
+        }
+        self.clients.clear();
+        self.origins.clear();
+        Ok(true)
     }
 
     /// The audience of access tokens issued to `client`.

@@ -13,10 +13,11 @@ use super::Services;
 use crate::store::ClientRecord;
 
 /// How long a snapshot of the registered origins answers a miss before the
-/// store is asked again. Clients never change, so a hit is good forever; a
-/// miss may be a client registered since (by the CLI or another instance),
-/// and re-reading at most this often bounds the store queries that a flood
-/// of requests from unknown origins can cause.
+/// store is asked again. A hit is good until a client change is noticed
+/// (`Services::poll_client_changes` clears the snapshot); a miss may be a
+/// client registered since (by the CLI or another instance), and re-reading
+/// at most this often bounds the store queries that a flood of requests from
+/// unknown origins can cause.
 pub const ORIGINS_RELOAD_SECS: i64 = 5;
 
 /// What a registered origin may do cross-origin.
@@ -41,6 +42,9 @@ pub struct OriginCache {
 struct Snapshot {
     origins: HashMap<String, OriginAccess>,
     loaded_at: Option<DateTime<Utc>>,
+    /// Moves on every `clear`, so a reload that read the store before a
+    /// clear does not put its stale list back.
+    epoch: u64,
 }
 
 impl OriginCache {
@@ -51,30 +55,47 @@ impl OriginCache {
             .and_then(|s| s.origins.get(origin).copied())
     }
 
-    fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+    /// Whether the snapshot was read less than `age` ago.
+    fn is_younger_than(&self, now: DateTime<Utc>, age: Duration) -> bool {
         self.snapshot
             .read()
             .ok()
             .and_then(|s| s.loaded_at)
-            .is_some_and(|at| now - at < Duration::seconds(ORIGINS_RELOAD_SECS) && at <= now)
+            .is_some_and(|at| now - at < age && at <= now)
     }
 
-    fn replace(&self, clients: &[ClientRecord], now: DateTime<Utc>) {
+    fn epoch(&self) -> u64 {
+        self.snapshot.read().map(|s| s.epoch).unwrap_or(u64::MAX)
+    }
+
+    fn replace(&self, clients: &[ClientRecord], now: DateTime<Utc>, epoch: u64) {
         let mut origins = HashMap::new();
         for c in clients {
             add_client(&mut origins, c);
         }
         if let Ok(mut s) = self.snapshot.write() {
-            *s = Snapshot {
-                origins,
-                loaded_at: Some(now),
-            };
+            if s.epoch == epoch {
+                *s = Snapshot {
+                    origins,
+                    loaded_at: Some(now),
+                    epoch,
+                };
+            }
         }
     }
 
     fn mark_attempt(&self, now: DateTime<Utc>) {
         if let Ok(mut s) = self.snapshot.write() {
             s.loaded_at = Some(now);
+        }
+    }
+
+    /// Forgets every origin, so the next request reads them again (a client
+    /// changed somewhere).
+    pub fn clear(&self) {
+        if let Ok(mut s) = self.snapshot.write() {
+            *s = Snapshot::default();
+            s.epoch = s.epoch.wrapping_add(1);
         }
     }
 
@@ -116,15 +137,22 @@ impl Services {
     /// Store failures while re-reading the registered origins.
     pub async fn origin_access(&self, origin: &str) -> Result<Option<OriginAccess>, DomainError> {
         let hit = self.origins.get(origin);
-        // Credentialed is the most an origin can get: no reload can add to it.
-        if hit == Some(OriginAccess::Credentialed) || self.origins.is_fresh(self.now()) {
+        let now = self.now();
+        let reload_after = Duration::seconds(ORIGINS_RELOAD_SECS);
+        let ttl = Duration::seconds(self.settings.raw.clients.cache_ttl_secs);
+        // Credentialed is the most an origin can get: no reload can add to
+        // it, so it holds until a client change clears it, or the TTL.
+        if (hit == Some(OriginAccess::Credentialed) && self.origins.is_younger_than(now, ttl))
+            || self.origins.is_younger_than(now, reload_after)
+        {
             return Ok(hit);
         }
         let _one_reload = self.origins.reload.lock().await;
         let now = self.now();
-        if !self.origins.is_fresh(now) {
+        if !self.origins.is_younger_than(now, reload_after) {
+            let epoch = self.origins.epoch();
             match self.store.list_browser_clients().await {
-                Ok(clients) => self.origins.replace(&clients, now),
+                Ok(clients) => self.origins.replace(&clients, now, epoch),
                 Err(e) => {
                     // Keep the old origins and wait out the interval before
                     // the next try: while the store is down, requests queued

@@ -13,9 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
-    ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, SessionRecord,
-    SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord, UserStore,
+    AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -139,6 +137,23 @@ impl ClientStore for MeteredStore {
         self.timed("list_browser_clients", self.inner.list_browser_clients())
             .await
     }
+
+    async fn clients_version(&self) -> Result<i64, StoreError> {
+        self.timed("clients_version", self.inner.clients_version())
+            .await
+    }
+
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "update_client_secret",
+            self.inner.update_client_secret(id, secret_hash),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -174,6 +189,14 @@ impl SessionStore for MeteredStore {
                 .rotate_session(id, client_id, generation, now, idle_cutoff),
         )
         .await
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        self.timed("find_rotated_session", self.inner.find_rotated_session(id))
+            .await
     }
 
     async fn revoke_session(

@@ -15,8 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
-    FailureCount, Lockout, PoolStats, SessionRecord, SessionStatus, StoreError, UserRecord,
+    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -125,11 +124,29 @@ pub trait ClientStore: Send + Sync {
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
     /// Every client that registered at least one browser origin (for CORS
-    /// and cookie mode). Clients never change, so callers may cache this.
+    /// and cookie mode). Callers may cache this until `clients_version` moves.
     ///
     /// # Errors
     /// Backend failures.
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// A number that moves whenever any client is added, changed or removed
+    /// (moved by the database itself, in the changing transaction). Cheap:
+    /// one row, read by every instance every few seconds.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn clients_version(&self) -> Result<i64, StoreError>;
+
+    /// Replaces a confidential client's secret digest.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such client.
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError>;
 }
 
 /// Sessions and their refresh-token chains. Rotation and revocation are
@@ -158,7 +175,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Rotates the refresh token of `id` from `generation` to `generation +
-    /// 1` in one conditional `UPDATE`: only when that generation is still the
+    /// 1` in one conditional `UPDATE` that stamps `rotated_at` with the
+    /// database's clock (see `find_rotated_session`): only when that generation is still the
     /// newest, the session belongs to `client_id`, is not revoked, has not
     /// reached `expires_at`, was used after `idle_cutoff` and its user is not
     /// disabled. Of any number of
@@ -175,6 +193,18 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The session with this id and the time since it last rotated, read in
+    /// one statement against the database's clock: grace replay is decided
+    /// on it, so instances whose clocks disagree cannot turn two racing
+    /// tabs into reuse, nor forgive a late replay.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError>;
 
     /// Revokes a session that is not yet revoked and, only if this call
     /// revoked it, writes `audit` in the same transaction. Returns whether it

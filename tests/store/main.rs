@@ -175,6 +175,40 @@ async fn browser_clients_are_those_with_origins(s: Arc<dyn Store>) {
 }
 store_case!(browser_clients_are_those_with_origins);
 
+async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
+    let v0 = s.clients_version().await.expect("version");
+    let c = client();
+    s.insert_client(&c).await.expect("insert");
+    let v1 = s.clients_version().await.expect("version");
+    assert_ne!(v1, v0, "an insert moves it");
+    assert_eq!(
+        s.clients_version().await.expect("version"),
+        v1,
+        "reads do not"
+    );
+
+    s.update_client_secret(c.id, &[9, 9, 9])
+        .await
+        .expect("update");
+    let v2 = s.clients_version().await.expect("version");
+    assert_ne!(v2, v1, "a new secret moves it");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(f.secret_hash.as_deref(), Some(&[9u8, 9, 9][..]));
+
+    // Nothing to change: NotFound, and the version stays.
+    let missing = s.update_client_secret(ClientId::new_random(), &[1]).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let mut public = client();
+    public.kind = ClientKind::Public;
+    public.secret_hash = None;
+    s.insert_client(&public).await.expect("insert");
+    let v3 = s.clients_version().await.expect("version");
+    let refused = s.update_client_secret(public.id, &[1]).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(s.clients_version().await.expect("version"), v3);
+}
+store_case!(every_client_change_moves_the_clients_version);
+
 async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     assert_eq!(
@@ -205,7 +239,7 @@ async fn concurrent_rotations_of_one_generation_let_exactly_one_through(s: Arc<d
     assert_eq!(winners, 1);
     let after = s.find_session(sess.id).await.expect("find").expect("some");
     assert_eq!(after.generation, 1);
-    assert_eq!(after.rotated_at, now);
+    assert_eq!(after.last_used_at, now);
 }
 store_case!(concurrent_rotations_of_one_generation_let_exactly_one_through);
 
@@ -745,3 +779,30 @@ async fn withdrawing_consent_revokes_that_clients_sessions(s: Arc<dyn Store>) {
     assert!(s.find_consent(u.id, c.id).await.expect("find").is_none());
 }
 store_case!(withdrawing_consent_revokes_that_clients_sessions);
+
+async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
+    // `t0()` is far from the real time: the instance's notion of now does
+    // not enter the grace measure, only the database's clock does.
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    s.rotate_session(sess.id, c.id, 0, t0(), t0() - Duration::days(1))
+        .await
+        .expect("rotate")
+        .expect("rotated");
+    let found = s
+        .find_rotated_session(sess.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.session.generation, 1);
+    assert!(
+        found.since_rotation >= Duration::zero() && found.since_rotation < Duration::seconds(30),
+        "{:?}",
+        found.since_rotation
+    );
+    assert!(s
+        .find_rotated_session(SessionId::new_random())
+        .await
+        .expect("find")
+        .is_none());
+}
+store_case!(rotation_is_stamped_and_aged_by_the_database_clock);

@@ -20,10 +20,7 @@ use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
-    BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout,
-    PoolStats, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -40,6 +37,10 @@ pub struct PgStore {
 fn e(err: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(err)
 }
+
+/// The database's clock, read when the statement evaluates it (not at the
+/// start of its transaction).
+const DB_NOW: &str = "clock_timestamp()";
 
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";

@@ -49,4 +49,33 @@ impl ClientStore for SqliteStore {
         .map_err(e)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+
+    async fn clients_version(&self) -> Result<i64, StoreError> {
+        let (version,): (i64,) =
+            sqlx::query_as("SELECT version FROM change_markers WHERE name = 'clients'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(e)?;
+        Ok(version)
+    }
+
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = ?2 WHERE id = ?1 AND kind = 'confidential'",
+        )
+        .bind(id.to_string())
+        .bind(secret_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }
