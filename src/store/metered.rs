@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord, UserStore,
+    AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
+    ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession,
+    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
+    UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;

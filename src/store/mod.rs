@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, StoreError, UserRecord,
+    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
+    FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, StoreError,
+    UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 

@@ -32,7 +32,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord, UserStore,
+    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
+    BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout,
+    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
