@@ -3,6 +3,7 @@
 mod helpers;
 mod process;
 
+mod algorithms;
 mod audit;
 mod authorize;
 mod bad_input;

@@ -125,6 +125,7 @@ impl Services {
             &session,
             &scope,
             Some(&user.email),
+            scope.has("openid"),
             record.nonce.as_deref(),
             now,
         )

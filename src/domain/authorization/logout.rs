@@ -96,10 +96,11 @@ impl Services {
     fn id_token_audience(&self, token: &str) -> Option<ClientId> {
         let header = jwt::peek_header(token, ID_TOKEN_TYP).ok()?;
         let now = self.now();
-        let key = self.keys.verification_key(&header.kid, now)?;
+        let key = self.keys.verification_key(&header.kid, header.alg, now)?;
         let claims: IdClaims = jwt::verify(
             token,
             &key.decoding,
+            key.algorithm(),
             &self.settings.issuer,
             None,
             now.timestamp(),

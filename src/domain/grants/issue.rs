@@ -4,27 +4,32 @@
 use super::*;
 
 impl Services {
-    /// Access token, refresh token (when the client may refresh) and id_token
-    /// (with `openid`) for a user's session at its newest generation.
+    /// Access token, refresh token (when the client may refresh) and, with
+    /// `with_id_token` (the caller decides: `openid` in the scope, and for a
+    /// refresh the `tokens.id_token_on_refresh` setting), an id_token for a
+    /// user's session at its newest generation.
     pub(super) fn user_tokens(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
         email: Option<&str>,
+        with_id_token: bool,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
-        self.user_tokens_with_nonce(client, session, scope, email, None, now)
+        self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, now)
     }
 
     /// As `user_tokens`, with the authorization request's `nonce` (and
     /// `at_hash`) in the id_token.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn user_tokens_with_nonce(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
         email: Option<&str>,
+        with_id_token: bool,
         nonce: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
@@ -47,7 +52,7 @@ impl Services {
             let remaining = (session.expires_at.min(idle_end) - now).num_milliseconds();
             (remaining + 999).div_euclid(1000).max(0)
         });
-        let id_token = if scope.has("openid") {
+        let id_token = if with_id_token {
             let bound = IdBinding {
                 nonce,
                 access_token: &access_token,
@@ -109,6 +114,8 @@ impl Services {
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
         let with_email = scope.has("email");
+        let key = self.keys.signing_key(now)?;
+        let algorithm = key.algorithm();
         let claims = IdClaims {
             iss: self.settings.issuer.clone(),
             sub: user.to_string(),
@@ -120,9 +127,8 @@ impl Services {
             email: email.filter(|_| with_email).map(str::to_owned),
             email_verified: (with_email && email.is_some()).then_some(false),
             nonce: bound.nonce.map(str::to_owned),
-            at_hash: bound.nonce.map(|_| at_hash(bound.access_token)),
+            at_hash: bound.nonce.map(|_| at_hash(bound.access_token, algorithm)),
         };
-        let key = self.keys.signing_key(now)?;
         jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
             .map_err(|_| DomainError::Internal("signing failed"))
     }
@@ -135,10 +141,19 @@ pub(super) struct IdBinding<'a> {
     pub(super) access_token: &'a str,
 }
 
-/// OIDC Core §3.1.3.8: base64url of the left half of SHA-256 (RS256) of the
-/// access token.
-fn at_hash(access_token: &str) -> String {
+/// OIDC Core §3.1.3.8: base64url of the left half of the access token's
+/// hash under the id_token's `alg`: SHA-256 for RS256 and ES256, SHA-512 for
+/// EdDSA over Ed25519 (the OpenID Foundation's reading for `EdDSA`).
+fn at_hash(access_token: &str, algorithm: crate::tokens::keypair::Algorithm) -> String {
+    use crate::tokens::keypair::Algorithm;
+    use aws_lc_rs::digest;
     use base64::Engine;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
+    let d = match algorithm {
+        Algorithm::Rs256 | Algorithm::Es256 => {
+            digest::digest(&digest::SHA256, access_token.as_bytes())
+        }
+        Algorithm::EdDsa => digest::digest(&digest::SHA512, access_token.as_bytes()),
+    };
+    let half = &d.as_ref()[..d.as_ref().len() / 2];
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half)
 }
