@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout, PoolStats,
-    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
-    UserStore,
+    RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
+    UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -191,6 +191,14 @@ impl SessionStore for MeteredStore {
                 .rotate_session(id, client_id, generation, now, idle_cutoff),
         )
         .await
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        self.timed("find_rotated_session", self.inner.find_rotated_session(id))
+            .await
     }
 
     async fn revoke_session(

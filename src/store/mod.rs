@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, SessionRecord, SessionStatus,
-    StoreError, UserRecord,
+    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord,
+    SessionStatus, StoreError, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -168,7 +168,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, id: SessionId) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Rotates the refresh token of `id` from `generation` to `generation +
-    /// 1` in one conditional `UPDATE`: only when that generation is still the
+    /// 1` in one conditional `UPDATE` that stamps `rotated_at` with the
+    /// database's clock (see `find_rotated_session`): only when that generation is still the
     /// newest, the session belongs to `client_id`, is not revoked, has not
     /// reached `expires_at`, was used after `idle_cutoff` and its user is not
     /// disabled. Of any number of
@@ -185,6 +186,18 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The session with this id and the time since it last rotated, read in
+    /// one statement against the database's clock: grace replay is decided
+    /// on it, so instances whose clocks disagree cannot turn two racing
+    /// tabs into reuse, nor forgive a late replay.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError>;
 
     /// Revokes a session that is not yet revoked and, only if this call
     /// revoked it, writes `audit` in the same transaction. Returns whether it

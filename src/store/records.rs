@@ -146,6 +146,17 @@ pub struct SessionRecord {
     pub revoked_reason: Option<String>,
 }
 
+/// A session with the time since its newest refresh token was issued,
+/// measured by the database's clock (which also wrote `rotated_at`), so every
+/// instance judges a replay alike, whatever its own clock says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedSession {
+    /// The session as it is now.
+    pub session: SessionRecord,
+    /// How long ago, by the database's clock, it last rotated.
+    pub since_rotation: chrono::Duration,
+}
+
 /// What verification needs to know about a token's session: one indexed
 /// lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -109,6 +109,16 @@ pub async fn spawn_instance(
     shared: &Arc<SharedHandle>,
     tweak: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn_instance_with_clock(shared, shared.clock.clone(), tweak).await
+}
+
+/// Starts one more instance on `shared`'s database and keys folder, with its
+/// own clock (for instances whose clocks disagree).
+pub async fn spawn_instance_with_clock(
+    shared: &Arc<SharedHandle>,
+    clock: TestClock,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     let url = match &shared.db {
         Some(db) => db.url.clone(),
         None => format!(
@@ -118,7 +128,7 @@ pub async fn spawn_instance(
     };
     let mut settings = test_settings(&url, shared.keys_dir.path());
     tweak(&mut settings);
-    let app = Application::build(settings, Arc::new(shared.clock.clone()))
+    let app = Application::build(settings, Arc::new(clock.clone()))
         .await
         .expect("application builds");
     let port = app.port();
@@ -133,7 +143,7 @@ pub async fn spawn_instance(
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client"),
-        clock: shared.clock.clone(),
+        clock,
         services,
         _shared: shared.clone(),
         handle,

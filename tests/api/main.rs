@@ -28,5 +28,6 @@ mod request_id;
 mod sessions;
 mod shutdown;
 mod signup;
+mod skew;
 mod throttle;
 mod userinfo;

@@ -238,7 +238,7 @@ async fn concurrent_rotations_of_one_generation_let_exactly_one_through(s: Arc<d
     assert_eq!(winners, 1);
     let after = s.find_session(sess.id).await.expect("find").expect("some");
     assert_eq!(after.generation, 1);
-    assert_eq!(after.rotated_at, now);
+    assert_eq!(after.last_used_at, now);
 }
 store_case!(concurrent_rotations_of_one_generation_let_exactly_one_through);
 
@@ -618,3 +618,30 @@ async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
     assert!(refreshed.is_none());
 }
 store_case!(sessions_started_while_a_user_is_disabled_all_end);
+
+async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
+    // `t0()` is far from the real time: the instance's notion of now does
+    // not enter the grace measure, only the database's clock does.
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    s.rotate_session(sess.id, c.id, 0, t0(), t0() - Duration::days(1))
+        .await
+        .expect("rotate")
+        .expect("rotated");
+    let found = s
+        .find_rotated_session(sess.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(found.session.generation, 1);
+    assert!(
+        found.since_rotation >= Duration::zero() && found.since_rotation < Duration::seconds(30),
+        "{:?}",
+        found.since_rotation
+    );
+    assert!(s
+        .find_rotated_session(SessionId::new_random())
+        .await
+        .expect("find")
+        .is_none());
+}
+store_case!(rotation_is_stamped_and_aged_by_the_database_clock);

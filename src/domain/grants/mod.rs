@@ -13,7 +13,7 @@ use super::error::{DomainError, RefreshFailure};
 use super::passwords::MAX_PASSWORD_BYTES;
 use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
 use super::Services;
-use crate::store::{AuditEvent, ClientRecord, SessionRecord};
+use crate::store::{AuditEvent, ClientRecord, RotatedSession, SessionRecord};
 
 pub use self::refresh::is_grace_replay;
 
@@ -337,11 +337,12 @@ mod tests {
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
         let s = session(5, t0);
         let grace = Duration::seconds(10);
-        assert!(is_grace_replay(4, &s, t0 + Duration::seconds(10), grace));
-        assert!(!is_grace_replay(4, &s, t0 + Duration::seconds(11), grace));
-        assert!(!is_grace_replay(3, &s, t0, grace));
-        assert!(!is_grace_replay(5, &s, t0, grace));
-        assert!(!is_grace_replay(4, &s, t0, Duration::zero()));
+        let (now, late) = (Duration::zero(), Duration::seconds(11));
+        assert!(is_grace_replay(4, &s, Duration::seconds(10), grace));
+        assert!(!is_grace_replay(4, &s, late, grace));
+        assert!(!is_grace_replay(3, &s, now, grace));
+        assert!(!is_grace_replay(5, &s, now, grace));
+        assert!(!is_grace_replay(4, &s, now, Duration::zero()));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! 2. Everyone else reads the session and is classified: another client's
 //!    token, revoked, expired (absolute or idle), the *grace replay* (`g` is the
 //!    immediate predecessor of the newest generation and the rotation happened
-//!    within `refresh_grace_secs`: the caller gets the same newest token again,
+//!    within `refresh_grace_secs` by the database's clock, which stamped the
+//!    rotation, so skewed instances agree: the caller gets the same newest token again,
 //!    recomputed, and a fresh access token; the chain never forks), or *reuse*
 //!    (anything older, or too late), which revokes the whole session and writes
 //!    one audit record in the same transaction (RFC 9700 §4.14.2).
@@ -49,11 +50,13 @@ impl Services {
             let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
             return Ok((tokens, RefreshOutcome::Rotated));
         }
-        let session = self
-            .store
-            .find_session(parsed.sid)
-            .await?
-            .ok_or(refused(RefreshFailure::Unknown))?;
+        let Some(RotatedSession {
+            session,
+            since_rotation,
+        }) = self.store.find_rotated_session(parsed.sid).await?
+        else {
+            return Err(refused(RefreshFailure::Unknown));
+        };
         if session.client_id != client.id {
             return Err(refused(RefreshFailure::WrongClient));
         }
@@ -64,7 +67,7 @@ impl Services {
             return Err(refused(RefreshFailure::Expired));
         }
         let grace = Duration::seconds(self.settings.raw.tokens.refresh_grace_secs);
-        if is_grace_replay(parsed.generation, &session, now, grace) {
+        if is_grace_replay(parsed.generation, &session, since_rotation, grace) {
             let scope =
                 narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
             let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
@@ -133,15 +136,15 @@ impl Services {
 }
 
 /// The grace rule: only the immediate predecessor of the newest token, and
-/// only within `grace` of the rotation that replaced it. A grace of zero
-/// turns replay off: every second use is reuse.
+/// only within `grace` of the rotation that replaced it, `since_rotation`
+/// being measured by the database's clock (instances' clocks may disagree by
+/// more than the grace period). A grace of zero turns replay off: every
+/// second use is reuse.
 pub fn is_grace_replay(
     generation: i64,
     session: &SessionRecord,
-    now: DateTime<Utc>,
+    since_rotation: Duration,
     grace: Duration,
 ) -> bool {
-    grace > Duration::zero()
-        && generation + 1 == session.generation
-        && now - session.rotated_at <= grace
+    grace > Duration::zero() && generation + 1 == session.generation && since_rotation <= grace
 }

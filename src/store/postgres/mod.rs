@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::{
     split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
-    PoolStats, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -38,6 +38,10 @@ pub struct PgStore {
 fn e(err: sqlx::Error) -> StoreError {
     StoreError::from_sqlx(err)
 }
+
+/// The database's clock, read when the statement evaluates it (not at the
+/// start of its transaction).
+const DB_NOW: &str = "clock_timestamp()";
 
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";

@@ -93,6 +93,22 @@ impl From<SessionRow> for SessionRecord {
 }
 
 #[derive(FromRow)]
+pub(super) struct RotatedRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    since_rotation_ms: i64,
+}
+
+impl From<RotatedRow> for RotatedSession {
+    fn from(r: RotatedRow) -> Self {
+        Self {
+            session: r.session.into(),
+            since_rotation: chrono::Duration::milliseconds(r.since_rotation_ms),
+        }
+    }
+}
+
+#[derive(FromRow)]
 pub(super) struct AuditRow {
     at: DateTime<Utc>,
     kind: String,

@@ -54,7 +54,7 @@ impl SessionStore for PgStore {
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let row: Option<SessionRow> = sqlx::query_as(&format!(
-            "UPDATE sessions SET generation = generation + 1, rotated_at = $4, last_used_at = $4 \
+            "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW}, last_used_at = $4 \
              WHERE id = $1 AND client_id = $2 AND generation = $3 AND revoked_at IS NULL \
                AND expires_at > $4 AND last_used_at > $5 \
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
@@ -65,6 +65,22 @@ impl SessionStore for PgStore {
         .bind(generation)
         .bind(now)
         .bind(idle_cutoff)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        let row: Option<RotatedRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}, \
+               (EXTRACT(EPOCH FROM {DB_NOW} - rotated_at) * 1000)::bigint AS since_rotation_ms \
+             FROM sessions WHERE id = $1"
+        ))
+        .bind(id.0)
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;

@@ -32,8 +32,8 @@ use uuid::Uuid;
 
 use super::{
     split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
-    PoolStats, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
@@ -64,6 +64,10 @@ fn at(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 fn uuid(s: &str) -> Result<Uuid, StoreError> {
     Uuid::try_parse(s).map_err(|_| StoreError::Corrupt("uuid"))
 }
+
+/// The database's clock in milliseconds since the epoch. For SQLite that is
+/// the host's clock, which every process sharing the file shares.
+const DB_NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
 
 const SESSION_COLUMNS: &str =
     "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";

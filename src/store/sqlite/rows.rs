@@ -95,6 +95,23 @@ impl TryFrom<SessionRow> for SessionRecord {
 }
 
 #[derive(FromRow)]
+pub(super) struct RotatedRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    since_rotation_ms: i64,
+}
+
+impl TryFrom<RotatedRow> for RotatedSession {
+    type Error = StoreError;
+    fn try_from(r: RotatedRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            session: r.session.try_into()?,
+            since_rotation: chrono::Duration::milliseconds(r.since_rotation_ms),
+        })
+    }
+}
+
+#[derive(FromRow)]
 pub(super) struct AuditRow {
     at: i64,
     kind: String,

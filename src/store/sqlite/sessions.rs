@@ -54,7 +54,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Option<SessionRecord>, StoreError> {
         let _turn = self.write_turn().await?;
         let row: Option<SessionRow> = sqlx::query_as(&format!(
-            "UPDATE sessions SET generation = generation + 1, rotated_at = ?4, last_used_at = ?4 \
+            "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW_MS}, last_used_at = ?4 \
              WHERE id = ?1 AND client_id = ?2 AND generation = ?3 AND revoked_at IS NULL \
                AND expires_at > ?4 AND last_used_at > ?5 \
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
@@ -65,6 +65,21 @@ impl SessionStore for SqliteStore {
         .bind(generation)
         .bind(ms(now))
         .bind(ms(idle_cutoff))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn find_rotated_session(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<RotatedSession>, StoreError> {
+        let row: Option<RotatedRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS}, {DB_NOW_MS} - rotated_at AS since_rotation_ms \
+             FROM sessions WHERE id = ?1"
+        ))
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;
