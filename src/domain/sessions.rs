@@ -218,11 +218,14 @@ impl Services {
             return self.refresh_secret.parse(token).ok().map(|p| p.sid);
         }
         let header = jwt::peek_header(token, ACCESS_TOKEN_TYP).ok()?;
-        let key = self.keys.verification_key(&header.kid, self.now())?;
+        let key = self
+            .keys
+            .verification_key(&header.kid, header.alg, self.now())?;
         // Revocation accepts an expired token: ending its session is harmless.
         let claims: crate::tokens::claims::AccessClaims = jwt::verify(
             token,
             &key.decoding,
+            key.algorithm(),
             &self.settings.issuer,
             None,
             self.now().timestamp(),
@@ -282,7 +285,10 @@ impl Services {
         let Ok(parsed) = self.refresh_secret.parse(token) else {
             return Ok(None);
         };
-        let Some(session) = self.store.find_session(parsed.sid).await? else {
+        // One round trip: the session and its user's status together.
+        let Some((session, user_disabled)) =
+            self.store.find_session_with_user_status(parsed.sid).await?
+        else {
             return Ok(None);
         };
         let now = self.now();
@@ -290,11 +296,7 @@ impl Services {
             && session.expires_at > now
             && session.last_used_at > self.idle_cutoff(now)
             && parsed.generation == session.generation;
-        let user_ok = match self.store.session_status(session.id).await? {
-            Some(s) => !s.user_disabled,
-            None => false,
-        };
-        if !(live && user_ok) {
+        if !live || user_disabled {
             return Ok(None);
         }
         let idle_end =

@@ -347,6 +347,33 @@ async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
 }
 store_case!(session_status_sees_revocation_and_disabled_users);
 
+async fn session_with_user_status_is_one_lookup_of_both(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(found, sess);
+    assert!(!disabled);
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert!(disabled);
+    assert!(found.revoked_at.is_some(), "disabling revokes the sessions");
+    assert!(s
+        .find_session_with_user_status(SessionId::new_random())
+        .await
+        .expect("lookup")
+        .is_none());
+}
+store_case!(session_with_user_status_is_one_lookup_of_both);
+
 async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
     let (u, c, keep) = seeded(s.as_ref()).await;
     let mut other = keep.clone();

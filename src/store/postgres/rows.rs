@@ -74,6 +74,14 @@ pub(super) struct SessionRow {
     revoked_reason: Option<String>,
 }
 
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
+}
+
 impl From<SessionRow> for SessionRecord {
     fn from(r: SessionRow) -> Self {
         Self {

@@ -75,6 +75,14 @@ pub(super) struct SessionRow {
     revoked_reason: Option<String>,
 }
 
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
+}
+
 impl TryFrom<SessionRow> for SessionRecord {
     type Error = StoreError;
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
