@@ -98,6 +98,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             first_party: false,
+            introspect: false,
         })
         .await?;
     let client_id = client.client.id.to_string();

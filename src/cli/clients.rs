@@ -58,6 +58,10 @@ pub struct CreateArgs {
     /// The operator's own app: skips the consent page.
     #[arg(long)]
     pub first_party: bool,
+    /// May introspect every token, not only its own and those for its
+    /// audience (confidential clients only).
+    #[arg(long)]
+    pub introspect: bool,
 }
 
 /// Runs a client command.
@@ -89,6 +93,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
             redirect_uris: args.redirect_uris,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             first_party: args.first_party,
+            introspect: args.introspect,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -109,6 +114,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
                 "redirect_uris": c.redirect_uris,
                 "post_logout_redirect_uris": c.post_logout_redirect_uris,
                 "first_party": c.first_party,
+                "introspect": c.introspect,
             })
         );
     } else {

@@ -43,6 +43,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     /// Skips the consent page (the operator's own apps).
     pub first_party: bool,
+    /// May introspect any token (`--introspect`); confidential clients only.
+    pub introspect: bool,
 }
 
 /// A registered client and, for confidential ones, its secret (shown once;
@@ -232,6 +234,11 @@ impl Services {
                 "client_credentials needs a confidential client",
             ));
         }
+        if new.introspect && new.kind != ClientKind::Confidential {
+            return Err(DomainError::InvalidRequest(
+                "--introspect needs a confidential client",
+            ));
+        }
         if new.cookie_mode && new.origins.is_empty() {
             return Err(DomainError::InvalidRequest(
                 "cookie mode needs at least one --origin",
@@ -273,6 +280,7 @@ impl Services {
             redirect_uris,
             post_logout_redirect_uris,
             first_party: new.first_party,
+            introspect: new.introspect,
             created_at: now,
         };
         Ok(CreatedClient { client, secret })
@@ -372,6 +380,7 @@ mod tests {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             first_party: false,
+            introspect: false,
             created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
         })
     }

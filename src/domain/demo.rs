@@ -84,6 +84,7 @@ impl Services {
                 post_logout_redirect_uris: vec![],
                 // The operator's own page: no consent screen.
                 first_party: true,
+                introspect: false,
             },
             id,
         )?;

@@ -120,6 +120,8 @@ pub struct ClientRecord {
     pub post_logout_redirect_uris: Vec<String>,
     /// First-party clients skip the consent page.
     pub first_party: bool,
+    /// May introspect any token, not only its own and its audience's.
+    pub introspect: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }

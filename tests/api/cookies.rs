@@ -120,6 +120,7 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             first_party: false,
+            introspect: false,
         })
         .await
         .expect("client");
@@ -898,6 +899,7 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             first_party: false,
+            introspect: false,
         })
         .await
         .expect("client");

@@ -86,6 +86,7 @@ fn client() -> ClientRecord {
         redirect_uris: vec![],
         post_logout_redirect_uris: vec![],
         first_party: false,
+        introspect: true,
         created_at: t0(),
     }
 }
@@ -145,7 +146,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             f.scopes,
             f.audience,
             f.cookie_mode,
-            f.origins
+            f.origins,
+            f.introspect
         ),
         (
             c.kind,
@@ -154,7 +156,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             c.scopes,
             c.audience,
             c.cookie_mode,
-            c.origins
+            c.origins,
+            c.introspect
         )
     );
 }

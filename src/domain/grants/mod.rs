@@ -428,6 +428,7 @@ mod tests {
             redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
             first_party: false,
+            introspect: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
         };
         assert_eq!(

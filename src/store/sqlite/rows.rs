@@ -40,6 +40,7 @@ pub(super) struct ClientRow {
     redirect_uris: String,
     post_logout_redirect_uris: String,
     first_party: bool,
+    introspect: bool,
     created_at: i64,
 }
 
@@ -59,6 +60,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             redirect_uris: split_list(&r.redirect_uris),
             post_logout_redirect_uris: split_list(&r.post_logout_redirect_uris),
             first_party: r.first_party,
+            introspect: r.introspect,
             created_at: at(r.created_at)?,
         })
     }

@@ -315,6 +315,7 @@ async fn registration_refuses_unsafe_redirect_uris() {
                 redirect_uris: uris.iter().map(|s| (*s).to_owned()).collect(),
                 post_logout_redirect_uris: vec![],
                 first_party: false,
+                introspect: false,
             })
             .await;
         assert!(res.is_err(), "{uris:?}");

@@ -202,6 +202,7 @@ pub async fn code_client(app: &TestApp, kind: ClientKind, first_party: bool) -> 
             redirect_uris: vec![REDIRECT.into(), WEB_REDIRECT.into()],
             post_logout_redirect_uris: vec![LOGOUT_REDIRECT.into()],
             first_party,
+            introspect: false,
         })
         .await
         .expect("client");
