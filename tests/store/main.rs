@@ -82,6 +82,7 @@ fn client() -> ClientRecord {
         audience: Some("api".into()),
         cookie_mode: true,
         origins: vec!["https://app.example".into()],
+        introspect: true,
         created_at: t0(),
     }
 }
@@ -141,7 +142,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             f.scopes,
             f.audience,
             f.cookie_mode,
-            f.origins
+            f.origins,
+            f.introspect
         ),
         (
             c.kind,
@@ -150,7 +152,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             c.scopes,
             c.audience,
             c.cookie_mode,
-            c.origins
+            c.origins,
+            c.introspect
         )
     );
 }

@@ -365,6 +365,7 @@ mod tests {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            introspect: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
         };
         assert_eq!(

@@ -36,6 +36,7 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    introspect: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -52,6 +53,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            introspect: r.introspect,
             created_at: r.created_at,
         })
     }

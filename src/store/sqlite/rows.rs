@@ -37,6 +37,7 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    introspect: bool,
     created_at: i64,
 }
 
@@ -53,6 +54,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            introspect: r.introspect,
             created_at: at(r.created_at)?,
         })
     }
