@@ -5,6 +5,7 @@ mod process;
 
 mod audit;
 mod bad_input;
+mod bursts;
 mod cli;
 mod client_changes;
 mod cookies;
