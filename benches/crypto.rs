@@ -1,5 +1,5 @@
-//! The CPU cost of every hot path, measured with criterion: RS256 signing
-//! with the cached key pair (and, for comparison, `jsonwebtoken::encode`,
+//! The CPU cost of every hot path, measured with criterion: RS256, ES256 and
+//! EdDSA signing and verification with the cached key pair (and, for comparison, `jsonwebtoken::encode`,
 //! which re-parses the key on every call), verification, refresh-token
 //! derivation and parsing, argon2id with the production parameters, JWKS
 //! rendering and the claims build. `cargo bench` runs them; BENCHMARKS.md uses
@@ -9,14 +9,13 @@ use std::hint::black_box;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use latchkey::domain::types::SessionId;
 use latchkey::keys::files::generate_pem;
-use latchkey::keys::jwks::{render, RsaJwk};
+use latchkey::keys::jwks::{render, Jwk};
 use latchkey::tokens::claims::AccessClaims;
-use latchkey::tokens::jwt;
+use latchkey::tokens::jwt::{self, Algorithm as JwsAlg, KeyPair};
 use latchkey::tokens::refresh::RefreshSecret;
 
 const NOW: i64 = 1_800_000_000;
@@ -36,16 +35,16 @@ fn build_claims() -> AccessClaims {
     }
 }
 
-fn key() -> (RsaKeyPair, String, RsaJwk) {
-    let pem = generate_pem(2048).expect("key generation");
+fn key_of(alg: JwsAlg) -> (KeyPair, String, Jwk) {
+    let pem = generate_pem(alg, 2048).expect("key generation");
     let der = pem::parse(&pem).expect("pem").into_contents();
-    let pair = RsaKeyPair::from_pkcs8(&der).expect("pkcs8");
-    let public = pair.public_key();
-    let jwk = RsaJwk::from_components(
-        public.modulus().big_endian_without_leading_zero(),
-        public.exponent().big_endian_without_leading_zero(),
-    );
+    let pair = KeyPair::from_pkcs8(&der).expect("pkcs8");
+    let jwk = Jwk::from_public(&pair.public_key());
     (pair, pem, jwk)
+}
+
+fn key() -> (KeyPair, String, Jwk) {
+    key_of(JwsAlg::Rs256)
 }
 
 /// The PKCS#1 `RSAPrivateKey` inside an RSA-2048 PKCS#8 `PrivateKeyInfo`
@@ -87,13 +86,18 @@ fn signing(c: &mut Criterion) {
         })
     });
     let token = jwt::sign(&pair, &jwk.kid, jwt::ACCESS_TOKEN_TYP, &claims).expect("signs");
-    let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).expect("key");
+    let decoding = DecodingKey::from_rsa_components(
+        jwk.n.as_deref().expect("n"),
+        jwk.e.as_deref().expect("e"),
+    )
+    .expect("key");
     c.bench_function("rs256_verify", |b| {
         b.iter(|| {
             jwt::peek_header(black_box(&token), jwt::ACCESS_TOKEN_TYP).expect("header");
             jwt::verify::<AccessClaims>(
                 black_box(&token),
                 &decoding,
+                JwsAlg::Rs256,
                 "https://auth.example.com",
                 None,
                 NOW,
@@ -109,6 +113,50 @@ fn signing(c: &mut Criterion) {
     c.bench_function("jwks_render_two_keys", |b| {
         b.iter(|| render(black_box(&jwks)))
     });
+}
+
+/// ES256 and EdDSA: what `keys.algorithm` buys on the signing path.
+fn other_algorithms(c: &mut Criterion) {
+    let claims = build_claims();
+    for alg in [JwsAlg::Es256, JwsAlg::EdDsa] {
+        let (pair, _, jwk) = key_of(alg);
+        let name = alg.name().to_lowercase();
+        c.bench_function(&format!("{name}_sign_cached_key_aws_lc_rs"), |b| {
+            b.iter(|| {
+                jwt::sign(
+                    black_box(&pair),
+                    &jwk.kid,
+                    jwt::ACCESS_TOKEN_TYP,
+                    black_box(&claims),
+                )
+                .expect("signs")
+            })
+        });
+        let token = jwt::sign(&pair, &jwk.kid, jwt::ACCESS_TOKEN_TYP, &claims).expect("signs");
+        let decoding = match alg {
+            JwsAlg::Es256 => DecodingKey::from_ec_components(
+                jwk.x.as_deref().expect("x"),
+                jwk.y.as_deref().expect("y"),
+            ),
+            _ => DecodingKey::from_ed_components(jwk.x.as_deref().expect("x")),
+        }
+        .expect("key");
+        c.bench_function(&format!("{name}_verify"), |b| {
+            b.iter(|| {
+                jwt::peek_header(black_box(&token), jwt::ACCESS_TOKEN_TYP).expect("header");
+                jwt::verify::<AccessClaims>(
+                    black_box(&token),
+                    &decoding,
+                    alg,
+                    "https://auth.example.com",
+                    None,
+                    NOW,
+                    60,
+                )
+                .expect("verifies")
+            })
+        });
+    }
 }
 
 fn refresh_tokens(c: &mut Criterion) {
@@ -147,5 +195,11 @@ fn passwords(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signing, refresh_tokens, passwords);
+criterion_group!(
+    benches,
+    signing,
+    other_algorithms,
+    refresh_tokens,
+    passwords
+);
 criterion_main!(benches);

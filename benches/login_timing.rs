@@ -95,6 +95,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            introspect: false,
         })
         .await?;
     let client_id = client.client.id.to_string();

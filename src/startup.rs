@@ -51,10 +51,10 @@ pub async fn build_services(
     let dir = settings.raw.keys.dir.clone();
     let mut first_key = None;
     if create_keys {
-        first_key = admin::ensure_initial_key(&dir, settings.raw.keys.rsa_bits, clock.now())
+        first_key = admin::ensure_initial_key(&dir, settings.key_spec(), clock.now())
             .context("creating the first signing key")?;
         if let Some(kid) = &first_key {
-            tracing::info!(key.id = %kid, dir = %dir.display(), "signing key ready");
+            tracing::info!(key.id = %kid, key.alg = %settings.key_spec().algorithm, dir = %dir.display(), "signing key ready");
         }
     }
     let keys = Arc::new(

@@ -46,6 +46,10 @@ pub struct CreateArgs {
     /// Allowed browser origin (repeatable).
     #[arg(long = "origin")]
     pub origins: Vec<String>,
+    /// May introspect every token, not only its own and those for its
+    /// audience (confidential clients only).
+    #[arg(long)]
+    pub introspect: bool,
 }
 
 /// Runs a client command.
@@ -74,6 +78,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
             audience: args.audience,
             cookie_mode: args.cookie_mode,
             origins: args.origins,
+            introspect: args.introspect,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -91,6 +96,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
                 "audience": services.audience_for(c),
                 "cookie_mode": c.cookie_mode,
                 "origins": c.origins,
+                "introspect": c.introspect,
             })
         );
     } else {

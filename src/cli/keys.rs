@@ -7,21 +7,31 @@ use clap::Subcommand;
 use super::print;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::keys::admin::KeySpec;
 use crate::keys::manifest::Retention;
 use crate::keys::{admin, files};
+use crate::tokens::keypair::Algorithm;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create the first signing key, active at once, and the refresh-token
     /// secret.
-    Generate,
+    Generate {
+        /// Algorithm of the key (default: `keys.algorithm`).
+        #[arg(long, value_parser = parse_algorithm)]
+        algorithm: Option<Algorithm>,
+    },
     /// Publish a new key now; it starts signing after twice the JWKS max-age
     /// (or --activate-in seconds), and the current key retires then.
     Rotate {
         /// Seconds until the new key signs.
         #[arg(long)]
         activate_in: Option<i64>,
+        /// Algorithm of the new key (default: `keys.algorithm`); moving to
+        /// another algorithm follows the same schedule.
+        #[arg(long, value_parser = parse_algorithm)]
+        algorithm: Option<Algorithm>,
     },
     /// List keys with their states and times.
     List,
@@ -35,6 +45,19 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
+}
+
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::from_name(name).ok_or_else(|| "must be RS256, ES256 or EdDSA".to_owned())
+}
+
+/// The kind of key to create: `--algorithm` when given, else the settings'.
+fn spec(settings: &Settings, algorithm: Option<Algorithm>) -> KeySpec {
+    let mut spec = settings.key_spec();
+    if let Some(alg) = algorithm {
+        spec.algorithm = alg;
+    }
+    spec
 }
 
 /// The retention window keys get under `settings`.
@@ -63,8 +86,9 @@ pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<
     let dir = &settings.raw.keys.dir;
     let now = SystemClock.now();
     match cmd {
-        KeysCommand::Generate => {
-            let kid = admin::generate(dir, settings.raw.keys.rsa_bits, now)?;
+        KeysCommand::Generate { algorithm } => {
+            let spec = spec(settings, algorithm);
+            let kid = admin::generate(dir, spec, now)?;
             // The refresh-token secret too, so that instances started on a
             // read-only copy of this folder all share it: one created by
             // each instance at start-up would make every instance refuse
@@ -72,34 +96,36 @@ pub fn run(cmd: KeysCommand, settings: &Settings, json: bool) -> anyhow::Result<
             files::load_or_create_refresh_secret(dir)?;
             print(
                 json,
-                &serde_json::json!({ "kid": kid, "state": "active" }),
-                &format!("generated key {kid} (active)"),
+                &serde_json::json!({ "kid": kid, "alg": spec.algorithm.name(), "state": "active" }),
+                &format!("generated {} key {kid} (active)", spec.algorithm),
             );
             Ok(Some(KeyChange {
                 kind: "key_generated",
-                detail: format!("key {kid} active now"),
+                detail: format!("{} key {kid} active now", spec.algorithm),
             }))
         }
-        KeysCommand::Rotate { activate_in } => {
+        KeysCommand::Rotate {
+            activate_in,
+            algorithm,
+        } => {
+            let spec = spec(settings, algorithm);
             let delay = activate_in.map_or(settings.jwks_max_age() * 2, Duration::seconds);
             if delay < settings.jwks_max_age() * 2 {
                 eprintln!("warning: activating sooner than twice the JWKS max-age; verifiers with a cached JWKS may reject new tokens");
             }
-            let (kid, at) = admin::rotate(
-                dir,
-                settings.raw.keys.rsa_bits,
-                now,
-                delay,
-                retention(settings),
-            )?;
+            let (kid, at) = admin::rotate(dir, spec, now, delay, retention(settings))?;
             print(
                 json,
-                &serde_json::json!({ "kid": kid, "published_at": now, "activates_at": at }),
-                &format!("published key {kid}; it signs from {at}"),
+                &serde_json::json!({ "kid": kid, "alg": spec.algorithm.name(), "published_at": now, "activates_at": at }),
+                &format!("published {} key {kid}; it signs from {at}", spec.algorithm),
             );
             Ok(Some(KeyChange {
                 kind: "key_rotated",
-                detail: format!("key {kid} published, signs from {}", at.to_rfc3339()),
+                detail: format!(
+                    "{} key {kid} published, signs from {}",
+                    spec.algorithm,
+                    at.to_rfc3339()
+                ),
             }))
         }
         KeysCommand::List => {

@@ -15,6 +15,8 @@ use self::checks::{
     invalid, parse_metrics_listen, saturate,
 };
 pub use self::sections::*;
+use crate::keys::admin::KeySpec;
+use crate::tokens::keypair::Algorithm;
 
 mod checks;
 mod sections;
@@ -229,6 +231,12 @@ impl Settings {
             saturate(raw.sessions.purge_interval_secs),
         )?;
         check_positive("sessions.purge_batch_size", raw.sessions.purge_batch_size)?;
+        if Algorithm::from_name(&raw.keys.algorithm).is_none() {
+            return invalid(
+                "keys.algorithm",
+                "must be \"RS256\", \"ES256\" or \"EdDSA\"",
+            );
+        }
         if ![2048, 3072, 4096].contains(&raw.keys.rsa_bits) {
             return invalid("keys.rsa_bits", "must be 2048, 3072 or 4096");
         }
@@ -291,6 +299,16 @@ impl Settings {
         Duration::seconds(self.raw.keys.jwks_max_age_secs)
     }
 
+    /// What kind of key `keys generate`, `keys rotate` and a first start
+    /// create. Validation has checked `keys.algorithm`; should a caller have
+    /// set something else since, the default RS256 applies.
+    pub fn key_spec(&self) -> KeySpec {
+        KeySpec {
+            algorithm: Algorithm::from_name(&self.raw.keys.algorithm).unwrap_or(Algorithm::Rs256),
+            rsa_bits: self.raw.keys.rsa_bits,
+        }
+    }
+
     /// Hashing slots: the configured number, or one per core.
     pub fn max_concurrent_hashes(&self) -> usize {
         match self.raw.passwords.max_concurrent_hashes {
@@ -318,6 +336,24 @@ mod tests {
         assert_eq!(s.backend, Backend::Sqlite);
         assert_eq!(s.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.access_token_ttl(), Duration::minutes(15));
+    }
+
+    #[test]
+    fn key_algorithm_is_one_of_three_exact_names() {
+        assert_eq!(
+            Settings::defaults().expect("defaults").key_spec().algorithm,
+            Algorithm::Rs256
+        );
+        for (name, alg) in [("ES256", Algorithm::Es256), ("EdDSA", Algorithm::EdDsa)] {
+            let s =
+                Settings::from_toml(&format!("[keys]\nalgorithm = \"{name}\"\n")).expect("valid");
+            assert_eq!(s.key_spec().algorithm, alg);
+        }
+        for bad in ["HS256", "es256", "ES384", ""] {
+            let err = Settings::from_toml(&format!("[keys]\nalgorithm = \"{bad}\"\n"))
+                .expect_err("invalid");
+            assert!(err.to_string().contains("keys.algorithm"), "{err}");
+        }
     }
 
     #[test]
@@ -457,11 +493,13 @@ mod tests {
             ("tokens", "default_audience"),
             ("tokens", "leeway_secs"),
             ("tokens", "refresh_grace_secs"),
+            ("tokens", "id_token_on_refresh"),
             ("sessions", "absolute_ttl_secs"),
             ("sessions", "idle_ttl_secs"),
             ("sessions", "purge_interval_secs"),
             ("sessions", "purge_batch_size"),
             ("keys", "dir"),
+            ("keys", "algorithm"),
             ("keys", "rsa_bits"),
             ("keys", "jwks_max_age_secs"),
             ("keys", "reload_interval_secs"),

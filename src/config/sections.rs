@@ -90,6 +90,9 @@ pub struct TokenSettings {
     pub leeway_secs: i64,
     /// Refresh-token grace period.
     pub refresh_grace_secs: i64,
+    /// Whether a refresh with `openid` also returns a new id_token (OIDC
+    /// Core §12.2 allows leaving it out).
+    pub id_token_on_refresh: bool,
 }
 
 /// `[sessions]`
@@ -112,6 +115,8 @@ pub struct SessionSettings {
 pub struct KeySettings {
     /// The keys folder.
     pub dir: PathBuf,
+    /// Algorithm of new keys: `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
     /// RSA modulus size for new keys.
     pub rsa_bits: u32,
     /// JWKS Cache-Control max-age.

@@ -37,6 +37,8 @@ pub struct NewClient {
     pub cookie_mode: bool,
     /// Allowed browser origins.
     pub origins: Vec<String>,
+    /// May introspect any token (`--introspect`); confidential clients only.
+    pub introspect: bool,
 }
 
 /// A registered client and, for confidential ones, its secret (shown once;
@@ -226,6 +228,11 @@ impl Services {
                 "client_credentials needs a confidential client",
             ));
         }
+        if new.introspect && new.kind != ClientKind::Confidential {
+            return Err(DomainError::InvalidRequest(
+                "--introspect needs a confidential client",
+            ));
+        }
         if new.cookie_mode && new.origins.is_empty() {
             return Err(DomainError::InvalidRequest(
                 "cookie mode needs at least one --origin",
@@ -251,6 +258,7 @@ impl Services {
             audience: new.audience.filter(|a| !a.is_empty()),
             cookie_mode: new.cookie_mode,
             origins,
+            introspect: new.introspect,
             created_at: now,
         };
         Ok(CreatedClient { client, secret })
@@ -334,6 +342,7 @@ mod tests {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            introspect: false,
             created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
         })
     }

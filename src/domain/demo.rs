@@ -65,6 +65,7 @@ impl Services {
                 audience: None,
                 cookie_mode: true,
                 origins: vec![origin],
+                introspect: false,
             },
             id,
         )?;

@@ -218,11 +218,14 @@ impl Services {
             return self.refresh_secret.parse(token).ok().map(|p| p.sid);
         }
         let header = jwt::peek_header(token, ACCESS_TOKEN_TYP).ok()?;
-        let key = self.keys.verification_key(&header.kid, self.now())?;
+        let key = self
+            .keys
+            .verification_key(&header.kid, header.alg, self.now())?;
         // Revocation accepts an expired token: ending its session is harmless.
         let claims: crate::tokens::claims::AccessClaims = jwt::verify(
             token,
             &key.decoding,
+            key.algorithm(),
             &self.settings.issuer,
             None,
             self.now().timestamp(),
@@ -232,11 +235,31 @@ impl Services {
         claims.sid.as_deref().and_then(SessionId::parse)
     }
 
-    /// RFC 7662 introspection: `None` means `{"active": false}`.
+    /// RFC 7662 introspection on behalf of `caller`: `None` means
+    /// `{"active": false}`. A caller learns about a token only when it is the
+    /// token's client, the token is for the caller's registered audience, or
+    /// the caller holds the introspection permission (RFC 7662 §4); to anyone
+    /// else every token is inactive, so nothing tells the cases apart.
     ///
     /// # Errors
     /// Store failures.
-    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
+    pub async fn introspect(
+        &self,
+        caller: &ClientRecord,
+        token: &str,
+    ) -> Result<Option<Introspection>, DomainError> {
+        let Some(found) = self.introspect_any(token).await? else {
+            return Ok(None);
+        };
+        let own = found.client_id == caller.id.to_string();
+        let audience = match (&found.aud, &caller.audience) {
+            (Some(token_aud), Some(caller_aud)) => token_aud == caller_aud,
+            _ => false,
+        };
+        Ok((caller.introspect || own || audience).then_some(found))
+    }
+
+    async fn introspect_any(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
         if token.starts_with(refresh::PREFIX) {
             return self.introspect_refresh(token).await;
         }
@@ -262,7 +285,10 @@ impl Services {
         let Ok(parsed) = self.refresh_secret.parse(token) else {
             return Ok(None);
         };
-        let Some(session) = self.store.find_session(parsed.sid).await? else {
+        // One round trip: the session and its user's status together.
+        let Some((session, user_disabled)) =
+            self.store.find_session_with_user_status(parsed.sid).await?
+        else {
             return Ok(None);
         };
         let now = self.now();
@@ -270,11 +296,7 @@ impl Services {
             && session.expires_at > now
             && session.last_used_at > self.idle_cutoff(now)
             && parsed.generation == session.generation;
-        let user_ok = match self.store.session_status(session.id).await? {
-            Some(s) => !s.user_disabled,
-            None => false,
-        };
-        if !(live && user_ok) {
+        if !live || user_disabled {
             return Ok(None);
         }
         let idle_end =

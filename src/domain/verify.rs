@@ -1,8 +1,8 @@
 //! The one verification path for access tokens, shared by introspection,
-//! userinfo and the account API: RS256 only whatever the header says, a
-//! published `kid`, `typ` `at+jwt`, `iss`, `aud`, `exp`, `nbf` and `iat` with
-//! leeway, then the session (not revoked, user not disabled) in one indexed
-//! lookup.
+//! userinfo and the account API: a published `kid` whose key has the very
+//! algorithm the header names (each key verifies with its own only), `typ`
+//! `at+jwt`, `iss`, `aud`, `exp`, `nbf` and `iat` with leeway, then the
+//! session (not revoked, user not disabled) in one indexed lookup.
 
 use super::error::DomainError;
 use super::types::{ClientId, SessionId, UserId};
@@ -35,11 +35,12 @@ impl Services {
         let now = self.now();
         let key = self
             .keys
-            .verification_key(&header.kid, now)
+            .verification_key(&header.kid, header.alg, now)
             .ok_or(JwtError::UnknownKey)?;
         let claims: AccessClaims = jwt::verify(
             token,
             &key.decoding,
+            key.algorithm(),
             &self.settings.issuer,
             None,
             now.timestamp(),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::AppState;
 use crate::config::Settings;
+use crate::tokens::keypair::Algorithm;
 
 /// Renders the metadata document for `settings`.
 pub fn render(settings: &Settings) -> Bytes {
@@ -25,7 +26,7 @@ pub fn render(settings: &Settings) -> Bytes {
         "grant_types_supported": ["password", "refresh_token", "client_credentials"],
         "response_types_supported": [],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": signing_algorithms(settings),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -33,6 +34,18 @@ pub fn render(settings: &Settings) -> Bytes {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "email", "email_verified"],
     });
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+/// The algorithm new keys get, then RS256 when that is another: OpenID
+/// Connect Discovery 1.0 §3 requires RS256 in the list, and during a move
+/// between algorithms RS256 keys still sign until the new key activates.
+fn signing_algorithms(settings: &Settings) -> Vec<&'static str> {
+    let configured = settings.key_spec().algorithm;
+    let mut algs = vec![configured.name()];
+    if configured != Algorithm::Rs256 {
+        algs.push(Algorithm::Rs256.name());
+    }
+    algs
 }
 
 /// Serves the pre-rendered metadata.

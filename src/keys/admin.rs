@@ -4,28 +4,31 @@
 
 use std::path::Path;
 
-use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use chrono::{DateTime, Duration, Utc};
 
 use super::files;
-use super::jwks::RsaJwk;
+use super::jwks::Jwk;
 use super::manifest::{KeyState, ManifestEntry, ManifestError, Retention};
 use super::KeyError;
+use crate::tokens::keypair::{Algorithm, KeyPair};
 
 fn kid_of_der(der: &[u8]) -> Result<String, KeyError> {
-    let pair = RsaKeyPair::from_pkcs8(der)
-        .map_err(|_| KeyError::Invalid("not an RSA private key".into()))?;
-    let public = pair.public_key();
-    Ok(RsaJwk::from_components(
-        public.modulus().big_endian_without_leading_zero(),
-        public.exponent().big_endian_without_leading_zero(),
-    )
-    .kid)
+    let pair = KeyPair::from_pkcs8(der).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    Ok(Jwk::from_public(&pair.public_key()).kid)
+}
+
+/// What kind of key to generate: the algorithm, and the RSA size for RS256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The algorithm the new key signs with.
+    pub algorithm: Algorithm,
+    /// RSA modulus size in bits (RS256 only).
+    pub rsa_bits: u32,
 }
 
 /// Generates a key and writes it as `<kid>.pem`; returns `(kid, file name)`.
-fn new_key_file(dir: &Path, bits: u32) -> Result<(String, String), KeyError> {
-    let pem = files::generate_pem(bits)?;
+fn new_key_file(dir: &Path, spec: KeySpec) -> Result<(String, String), KeyError> {
+    let pem = files::generate_pem(spec.algorithm, spec.rsa_bits)?;
     let der = pem::parse(&pem)
         .map_err(|_| KeyError::Invalid("generated key does not parse".into()))?
         .into_contents();
@@ -47,7 +50,7 @@ fn manifest_error(e: ManifestError) -> KeyError {
 /// The folder cannot be written or a key is invalid.
 pub fn ensure_initial_key(
     dir: &Path,
-    bits: u32,
+    spec: KeySpec,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, KeyError> {
     files::ensure_dir(dir)?;
@@ -68,7 +71,7 @@ pub fn ensure_initial_key(
             false,
         ),
         None => {
-            let (kid, file) = new_key_file(dir, bits)?;
+            let (kid, file) = new_key_file(dir, spec)?;
             (kid, file, true)
         }
     };
@@ -87,7 +90,7 @@ pub fn ensure_initial_key(
 ///
 /// # Errors
 /// `Invalid` when the folder already has keys (use `rotate`).
-pub fn generate(dir: &Path, bits: u32, now: DateTime<Utc>) -> Result<String, KeyError> {
+pub fn generate(dir: &Path, spec: KeySpec, now: DateTime<Utc>) -> Result<String, KeyError> {
     files::ensure_dir(dir)?;
     let (manifest, _) = files::read_manifest(dir)?;
     if !manifest.keys.is_empty() {
@@ -95,7 +98,7 @@ pub fn generate(dir: &Path, bits: u32, now: DateTime<Utc>) -> Result<String, Key
             "keys already exist; use `latchkey keys rotate` to add one".into(),
         ));
     }
-    let (kid, file) = new_key_file(dir, bits)?;
+    let (kid, file) = new_key_file(dir, spec)?;
     let mut manifest = manifest;
     manifest.add_first(kid.clone(), file, now);
     files::write_manifest(dir, &manifest)?;
@@ -103,20 +106,22 @@ pub fn generate(dir: &Path, bits: u32, now: DateTime<Utc>) -> Result<String, Key
 }
 
 /// `keys rotate`: a new key, published now, signing from `now + activate_in`.
-/// Returns its kid and activation time.
+/// Returns its kid and activation time. The new key may have another
+/// algorithm than the current one: that is how a deployment moves between
+/// algorithms, on the same schedule as any rotation.
 ///
 /// # Errors
 /// The folder cannot be written.
 pub fn rotate(
     dir: &Path,
-    bits: u32,
+    spec: KeySpec,
     now: DateTime<Utc>,
     activate_in: Duration,
     retention: Retention,
 ) -> Result<(String, DateTime<Utc>), KeyError> {
     files::ensure_dir(dir)?;
     let (mut manifest, _) = files::read_manifest(dir)?;
-    let (kid, file) = new_key_file(dir, bits)?;
+    let (kid, file) = new_key_file(dir, spec)?;
     let activates_at = if manifest.keys.is_empty() {
         manifest.add_first(kid.clone(), file, now);
         now

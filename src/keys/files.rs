@@ -8,42 +8,25 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::rsa::{KeyPair as RsaPrivate, KeySize};
 
 use super::manifest::Manifest;
 use super::KeyError;
+use crate::tokens::keypair::{Algorithm, KeyPair};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "keys.toml";
 /// The refresh-token secret's file name.
 pub const REFRESH_SECRET: &str = "refresh.secret";
 
-/// Generates an RSA private key of `bits` and returns it as PKCS#8 PEM.
+/// Generates a private key for `alg` (RSA of `rsa_bits` for RS256, P-256 for
+/// ES256, Ed25519 for EdDSA) and returns it as PKCS#8 PEM.
 ///
 /// # Errors
-/// Unsupported size, or the generator failed.
-pub fn generate_pem(bits: u32) -> Result<String, KeyError> {
-    let size = match bits {
-        2048 => KeySize::Rsa2048,
-        3072 => KeySize::Rsa3072,
-        4096 => KeySize::Rsa4096,
-        _ => {
-            return Err(KeyError::Invalid(
-                "RSA key size must be 2048, 3072 or 4096".into(),
-            ))
-        }
-    };
-    let pair = RsaPrivate::generate(size)
-        .map_err(|_| KeyError::Invalid("RSA key generation failed".into()))?;
-    let der = pair
-        .as_der()
-        .map_err(|_| KeyError::Invalid("PKCS#8 encoding failed".into()))?;
-    Ok(pem::encode(&pem::Pem::new(
-        "PRIVATE KEY",
-        der.as_ref().to_vec(),
-    )))
+/// Unsupported RSA size, or the generator failed.
+pub fn generate_pem(alg: Algorithm, rsa_bits: u32) -> Result<String, KeyError> {
+    let der = KeyPair::generate_pkcs8(alg, rsa_bits).map_err(|e| KeyError::Invalid(e.into()))?;
+    Ok(pem::encode(&pem::Pem::new("PRIVATE KEY", der)))
 }
 
 /// Refuses a private-key file that group or others may read or write.

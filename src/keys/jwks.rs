@@ -1,32 +1,86 @@
-//! JWK Set rendering (RFC 7517, RFC 7518 §6.3.1) and JWK thumbprints
-//! (RFC 7638), which latchkey uses as every key's `kid`.
+//! JWK Set rendering (RFC 7517; RFC 7518 §6.2 EC and §6.3 RSA keys; RFC 8037
+//! §2 OKP keys) and JWK thumbprints (RFC 7638), which latchkey uses as every
+//! key's `kid`.
 
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 
-/// The public half of an RSA key as a JWK. Only public members: a JWKS never
-/// carries `d`, `p`, `q` or any other private parameter.
+use crate::tokens::keypair::{Algorithm, PublicKey};
+
+/// The public half of a key as a JWK. Only public members: a JWKS never
+/// carries `d`, `p`, `q` or any other private parameter. `alg` pins the key
+/// to its one algorithm for verifiers too (RFC 7517 §4.4).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RsaJwk {
-    /// Always `RSA`.
+pub struct Jwk {
+    /// `RSA`, `EC` or `OKP`.
     pub kty: &'static str,
     /// Always `sig`.
     #[serde(rename = "use")]
     pub use_: &'static str,
-    /// Always `RS256`.
+    /// `RS256`, `ES256` or `EdDSA`.
     pub alg: &'static str,
     /// The RFC 7638 thumbprint.
     pub kid: String,
-    /// Modulus, base64url big-endian without leading zeros.
-    pub n: String,
-    /// Public exponent, likewise.
-    pub e: String,
+    /// The curve: `P-256` or `Ed25519`; absent for RSA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crv: Option<&'static str>,
+    /// RSA modulus, base64url big-endian without leading zeros.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+    /// EC x coordinate, or the Ed25519 public key, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// EC y coordinate, base64url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
 }
 
-impl RsaJwk {
-    /// Builds the JWK from big-endian modulus and exponent; `kid` is computed.
+impl Jwk {
+    /// Builds the JWK of a public key; `kid` is computed.
+    pub fn from_public(public: &PublicKey) -> Self {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        match public {
+            PublicKey::Rsa { modulus, exponent } => {
+                Self::from_components(modulus.as_slice(), exponent.as_slice())
+            }
+            PublicKey::P256 { x, y } => {
+                let (x, y) = (b64(x), b64(y));
+                Self {
+                    kty: "EC",
+                    use_: "sig",
+                    alg: Algorithm::Es256.name(),
+                    kid: ec_thumbprint("P-256", &x, &y),
+                    crv: Some("P-256"),
+                    n: None,
+                    e: None,
+                    x: Some(x),
+                    y: Some(y),
+                }
+            }
+            PublicKey::Ed25519 { x } => {
+                let x = b64(x);
+                Self {
+                    kty: "OKP",
+                    use_: "sig",
+                    alg: Algorithm::EdDsa.name(),
+                    kid: okp_thumbprint("Ed25519", &x),
+                    crv: Some("Ed25519"),
+                    n: None,
+                    e: None,
+                    x: Some(x),
+                    y: None,
+                }
+            }
+        }
+    }
+
+    /// Builds an RSA JWK from big-endian modulus and exponent; `kid` is
+    /// computed.
     pub fn from_components(modulus: &[u8], exponent: &[u8]) -> Self {
         let n = URL_SAFE_NO_PAD.encode(strip_leading_zeros(modulus));
         let e = URL_SAFE_NO_PAD.encode(strip_leading_zeros(exponent));
@@ -34,10 +88,13 @@ impl RsaJwk {
         Self {
             kty: "RSA",
             use_: "sig",
-            alg: "RS256",
+            alg: Algorithm::Rs256.name(),
             kid,
-            n,
-            e,
+            crv: None,
+            n: Some(n),
+            e: Some(e),
+            x: None,
+            y: None,
         }
     }
 }
@@ -47,18 +104,33 @@ fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
-/// RFC 7638 §3.2: SHA-256 over the required members in lexicographic order,
-/// with no whitespace, base64url-encoded.
-pub fn rsa_thumbprint(e: &str, n: &str) -> String {
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+fn thumbprint(canonical: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
 }
 
+/// RFC 7638 §3.2: SHA-256 over the required members in lexicographic order,
+/// with no whitespace, base64url-encoded.
+pub fn rsa_thumbprint(e: &str, n: &str) -> String {
+    thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
+}
+
+/// RFC 7638 §3.2 for an EC key: `crv`, `kty`, `x`, `y`.
+pub fn ec_thumbprint(crv: &str, x: &str, y: &str) -> String {
+    thumbprint(&format!(
+        r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#
+    ))
+}
+
+/// RFC 8037 §2 with RFC 7638: an OKP key's thumbprint covers `crv`, `kty`, `x`.
+pub fn okp_thumbprint(crv: &str, x: &str) -> String {
+    thumbprint(&format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{x}"}}"#))
+}
+
 /// Renders a JWK Set body and its strong ETag (a digest of the body).
-pub fn render(keys: &[&RsaJwk]) -> (Vec<u8>, String) {
+pub fn render(keys: &[&Jwk]) -> (Vec<u8>, String) {
     #[derive(Serialize)]
     struct Set<'a> {
-        keys: &'a [&'a RsaJwk],
+        keys: &'a [&'a Jwk],
     }
     // Serialising plain strings cannot fail.
     let body = serde_json::to_vec(&Set { keys }).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
@@ -81,9 +153,46 @@ mod tests {
         );
     }
 
+    /// RFC 8037 §A.3: the Ed25519 example key's thumbprint.
+    #[test]
+    fn okp_thumbprint_matches_rfc8037_example() {
+        assert_eq!(
+            okp_thumbprint("Ed25519", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    fn members(jwk: &Jwk) -> Vec<String> {
+        let v = serde_json::to_value(jwk).expect("json");
+        let mut m: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        m.sort_unstable();
+        m
+    }
+
+    #[test]
+    fn ec_and_okp_jwks_have_only_public_members() {
+        use crate::tokens::keypair::KeyPair;
+        for (alg, expected) in [
+            (
+                Algorithm::Es256,
+                vec!["alg", "crv", "kid", "kty", "use", "x", "y"],
+            ),
+            (
+                Algorithm::EdDsa,
+                vec!["alg", "crv", "kid", "kty", "use", "x"],
+            ),
+        ] {
+            let der = KeyPair::generate_pkcs8(alg, 0).expect("generates");
+            let pair = KeyPair::from_pkcs8(&der).expect("parses");
+            let jwk = Jwk::from_public(&pair.public_key());
+            assert_eq!(members(&jwk), expected, "{alg}");
+            assert_eq!(jwk.alg, alg.name());
+        }
+    }
+
     #[test]
     fn jwk_has_only_public_members() {
-        let jwk = RsaJwk::from_components(&[0, 0xc1, 0x02], &[1, 0, 1]);
+        let jwk = Jwk::from_components(&[0, 0xc1, 0x02], &[1, 0, 1]);
         let v = serde_json::to_value(&jwk).expect("json");
         let mut members: Vec<&str> = v
             .as_object()
@@ -93,14 +202,14 @@ mod tests {
             .collect();
         members.sort_unstable();
         assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
-        assert_eq!(jwk.e, "AQAB");
-        assert_eq!(jwk.n, "wQI");
+        assert_eq!(jwk.e.as_deref(), Some("AQAB"));
+        assert_eq!(jwk.n.as_deref(), Some("wQI"));
     }
 
     #[test]
     fn etag_follows_the_body() {
-        let a = RsaJwk::from_components(&[1, 2, 3], &[1, 0, 1]);
-        let b = RsaJwk::from_components(&[4, 5, 6], &[1, 0, 1]);
+        let a = Jwk::from_components(&[1, 2, 3], &[1, 0, 1]);
+        let b = Jwk::from_components(&[4, 5, 6], &[1, 0, 1]);
         let (_, one) = render(&[&a]);
         let (_, two) = render(&[&a, &b]);
         assert_ne!(one, two);

@@ -13,13 +13,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use aws_lc_rs::digest;
-use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::DecodingKey;
 
-use self::jwks::RsaJwk;
+use self::jwks::Jwk;
 use self::manifest::{KeyState, Manifest, ManifestEntry};
+use crate::tokens::keypair::{Algorithm, KeyPair, PublicKey};
 
 /// A problem with the keys folder.
 #[derive(Debug, thiserror::Error)]
@@ -48,18 +50,26 @@ pub enum KeyError {
 pub struct LoadedKey {
     /// Its schedule.
     pub entry: ManifestEntry,
-    /// The private key, parsed once.
-    pub pair: RsaKeyPair,
+    /// The private key, parsed once; its kind fixes the key's algorithm.
+    pub pair: KeyPair,
     /// The public JWK.
-    pub jwk: RsaJwk,
+    pub jwk: Jwk,
     /// The verification key.
     pub decoding: DecodingKey,
+}
+
+impl LoadedKey {
+    /// The one algorithm this key signs and verifies with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.pair.algorithm()
+    }
 }
 
 impl std::fmt::Debug for LoadedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedKey")
             .field("kid", &self.entry.kid)
+            .field("alg", &self.algorithm())
             .finish_non_exhaustive()
     }
 }
@@ -93,31 +103,24 @@ impl KeySet {
         for entry in &manifest.keys {
             let der = files::read_private_der(&dir.join(&entry.file))?;
             fp.update(&der);
-            let pair = RsaKeyPair::from_pkcs8(&der).map_err(|_| {
-                KeyError::Invalid(format!("{} is not an RSA private key", entry.file))
-            })?;
-            if pair.public_modulus_len() < 256 {
+            let pair = KeyPair::from_pkcs8(&der)
+                .map_err(|e| KeyError::Invalid(format!("{}: {e}", entry.file)))?;
+            if pair.rsa_modulus_len().is_some_and(|len| len < 256) {
                 return Err(KeyError::Invalid(format!(
                     "{} is shorter than 2048 bits",
                     entry.file
                 )));
             }
             let public = pair.public_key();
-            let (n, e) = (public.modulus(), public.exponent());
-            let jwk = RsaJwk::from_components(
-                n.big_endian_without_leading_zero(),
-                e.big_endian_without_leading_zero(),
-            );
+            let jwk = Jwk::from_public(&public);
             if jwk.kid != entry.kid {
                 return Err(KeyError::Invalid(format!(
                     "{}: kid in keys.toml does not match the key's thumbprint",
                     entry.file
                 )));
             }
-            let decoding = DecodingKey::from_rsa_raw_components(
-                n.big_endian_without_leading_zero(),
-                e.big_endian_without_leading_zero(),
-            );
+            let decoding = decoding_key(&public)
+                .ok_or_else(|| KeyError::Invalid(format!("{}: public key unusable", entry.file)))?;
             keys.push(Arc::new(LoadedKey {
                 entry: entry.clone(),
                 pair,
@@ -140,6 +143,18 @@ impl KeySet {
     }
 }
 
+/// The verification key for a public key, of its own algorithm's family.
+fn decoding_key(public: &PublicKey) -> Option<DecodingKey> {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    match public {
+        PublicKey::Rsa { modulus, exponent } => {
+            Some(DecodingKey::from_rsa_raw_components(modulus, exponent))
+        }
+        PublicKey::P256 { x, y } => DecodingKey::from_ec_components(&b64(x), &b64(y)).ok(),
+        PublicKey::Ed25519 { x } => DecodingKey::from_ed_components(&b64(x)).ok(),
+    }
+}
+
 /// Pre-renders the JWK Set for every interval between changes of the
 /// published set, so serving it is a lookup, never a render.
 fn render_windows(
@@ -159,7 +174,7 @@ fn render_windows(
         .iter()
         .enumerate()
         .map(|(i, &from)| {
-            let published: Vec<&RsaJwk> = keys
+            let published: Vec<&Jwk> = keys
                 .iter()
                 .enumerate()
                 .filter(|(idx, _)| manifest.state_of(*idx, from).is_published())
@@ -229,10 +244,20 @@ impl KeyRing {
             .ok_or(KeyError::NoActiveKey)
     }
 
-    /// The published key named `kid` at `now`, if any.
-    pub fn verification_key(&self, kid: &str, now: DateTime<Utc>) -> Option<Arc<LoadedKey>> {
+    /// The published key named `kid` at `now`, if any, and only if its
+    /// algorithm is `alg`: a token's header can never make a key verify
+    /// under another algorithm (RFC 8725 §2.1, §3.1).
+    pub fn verification_key(
+        &self,
+        kid: &str,
+        alg: Algorithm,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<LoadedKey>> {
         let set = self.current.load();
-        let i = set.keys.iter().position(|k| k.entry.kid == kid)?;
+        let i = set
+            .keys
+            .iter()
+            .position(|k| k.entry.kid == kid && k.algorithm() == alg)?;
         set.manifest
             .state_of(i, now)
             .is_published()

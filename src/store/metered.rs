@@ -246,6 +246,17 @@ impl SessionStore for MeteredStore {
             .await
     }
 
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        self.timed(
+            "find_session_with_user_status",
+            self.inner.find_session_with_user_status(id),
+        )
+        .await
+    }
+
     async fn purge_sessions(
         &self,
         now: DateTime<Utc>,

@@ -244,6 +244,17 @@ pub trait SessionStore: Send + Sync {
     /// Backend failures.
     async fn session_status(&self, id: SessionId) -> Result<Option<SessionStatus>, StoreError>;
 
+    /// The session and whether its user is disabled, in one lookup by primary
+    /// key: what refresh-token introspection needs, without a second round
+    /// trip. `None` when the session is unknown (or purged).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError>;
+
     /// Deletes up to `batch` sessions that ended (absolute expiry, idle
     /// timeout, or revoked before `revoked_before`). Returns how many.
     ///

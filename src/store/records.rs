@@ -113,6 +113,8 @@ pub struct ClientRecord {
     pub cookie_mode: bool,
     /// Origins allowed for CORS and cookie-authenticated requests.
     pub origins: Vec<String>,
+    /// May introspect any token, not only its own and its audience's.
+    pub introspect: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }

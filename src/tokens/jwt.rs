@@ -1,18 +1,18 @@
-//! RS256 JWS: signing with a key pair parsed once and cached (the hot path of
-//! every grant), and verification with the algorithm pinned to RS256 whatever
-//! the token's header claims. Time checks take `now` from the caller, so the
-//! injected clock governs them. The rules that do not depend on our keys
+//! JWS: signing with a key pair parsed once and cached (the hot path of every
+//! grant), and verification with the algorithm pinned to the verifying key's
+//! own (RS256, ES256 or EdDSA) whatever the token's header claims. Time checks
+//! take `now` from the caller, so the injected clock governs them. The rules that do not depend on our keys
 //! (size, header shape, `typ`, `crit`, `kid`, times) come from
 //! `latchkey_verify::rules`, the same code services verify our tokens with.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use latchkey_verify::rules::{self, RuleError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub use super::keypair::{Algorithm, KeyPair};
 
 /// Tokens longer than this are refused before any parsing (the rule lives in
 /// `latchkey_verify::rules`, shared with the services that verify our tokens).
@@ -62,30 +62,35 @@ impl From<RuleError> for JwtError {
     }
 }
 
-/// Signs `claims` as a compact JWS with `alg: RS256`, the given `typ` and `kid`.
+/// Signs `claims` as a compact JWS with the key's own `alg`, the given `typ`
+/// and `kid`.
 ///
 /// # Errors
 /// Only if the key pair cannot sign, which a loaded key never fails to do.
 pub fn sign<T: Serialize>(
-    pair: &RsaKeyPair,
+    pair: &KeyPair,
     kid: &str,
     typ: &str,
     claims: &T,
 ) -> Result<String, aws_lc_rs::error::Unspecified> {
-    let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": kid });
+    #[derive(Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        typ: &'a str,
+        kid: &'a str,
+    }
+    let header = Header {
+        alg: pair.algorithm().name(),
+        typ,
+        kid,
+    };
     let header = serde_json::to_vec(&header).map_err(|_| aws_lc_rs::error::Unspecified)?;
     let payload = serde_json::to_vec(claims).map_err(|_| aws_lc_rs::error::Unspecified)?;
     let mut out = String::with_capacity(1024);
     URL_SAFE_NO_PAD.encode_string(header, &mut out);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(payload, &mut out);
-    let mut sig = vec![0u8; pair.public_modulus_len()];
-    pair.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        out.as_bytes(),
-        &mut sig,
-    )?;
+    let sig = pair.sign(out.as_bytes())?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(sig, &mut out);
     Ok(out)
@@ -94,28 +99,33 @@ pub fn sign<T: Serialize>(
 /// The parts of a token's header that verification needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeekedHeader {
+    /// The `alg`: one latchkey signs with. The key `kid` names must have
+    /// this very algorithm, or the token is refused.
+    pub alg: Algorithm,
     /// The `kid`, which must name a published key.
     pub kid: String,
 }
 
 /// Checks the shape and header of a token before any key lookup: size, three
-/// segments, `alg` exactly RS256 (RFC 8725 §3.1: never trust the header's
-/// choice), the expected `typ` (RFC 9068 §4: an id_token is not an access
-/// token), and a `kid`.
+/// segments, `alg` one that latchkey signs with (the caller then requires it
+/// to be the algorithm of the key `kid` names: RFC 8725 §3.1, never trust the
+/// header's choice), the expected `typ` (RFC 9068 §4: an id_token is not an
+/// access token), and a `kid`.
 ///
 /// # Errors
 /// The first rule the token breaks.
 pub fn peek_header(token: &str, expected_typ: &str) -> Result<PeekedHeader, JwtError> {
     let header = rules::decode_header(token)?;
-    if header.alg.as_deref() != Some("RS256") {
+    let Some(alg) = header.alg.as_deref().and_then(Algorithm::from_name) else {
         return Err(JwtError::Algorithm);
-    }
+    };
     if !rules::is_typ(header.typ.as_deref(), expected_typ) {
         return Err(JwtError::Type);
     }
     rules::refuse_crit(&header)?;
     let kid = rules::usable_kid(&header)?;
     Ok(PeekedHeader {
+        alg,
         kid: kid.to_owned(),
     })
 }
@@ -142,9 +152,9 @@ impl TimeClaims for super::claims::AccessClaims {
     }
 }
 
-/// Verifies signature (RS256 only), `iss`, and `aud` when `audiences` is
-/// given (otherwise the caller checks it), then `exp`, `nbf` and `iat` against
-/// `now` with `leeway_secs`.
+/// Verifies signature (with `alg` only: the verifying key's own algorithm),
+/// `iss`, and `aud` when `audiences` is given (otherwise the caller checks
+/// it), then `exp`, `nbf` and `iat` against `now` with `leeway_secs`.
 ///
 /// # Errors
 /// `Invalid` for a bad signature, issuer or audience; `Expired`,
@@ -152,13 +162,14 @@ impl TimeClaims for super::claims::AccessClaims {
 pub fn verify<T: DeserializeOwned + TimeClaims>(
     token: &str,
     key: &DecodingKey,
+    alg: Algorithm,
     issuer: &str,
     audiences: Option<&[&str]>,
     now: i64,
     leeway_secs: i64,
 ) -> Result<T, JwtError> {
-    let mut v = Validation::new(Algorithm::RS256);
-    v.algorithms = vec![Algorithm::RS256];
+    let mut v = Validation::new(alg.to_jsonwebtoken());
+    v.algorithms = vec![alg.to_jsonwebtoken()];
     v.set_issuer(&[issuer]);
     match audiences {
         Some(a) => v.set_audience(a),
@@ -190,7 +201,7 @@ mod tests {
 
     #[test]
     fn peek_rejects_other_algorithms() {
-        for alg in ["none", "HS256", "RS512", "ES256", "PS256"] {
+        for alg in ["none", "HS256", "RS512", "ES384", "PS256", "es256", "EDDSA"] {
             let t = format!(
                 "{}.e30.sig",
                 encode(serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": "k"}))
@@ -224,7 +235,10 @@ mod tests {
         );
         assert_eq!(
             peek_header(&ok, ACCESS_TOKEN_TYP),
-            Ok(PeekedHeader { kid: "k".into() })
+            Ok(PeekedHeader {
+                alg: Algorithm::Rs256,
+                kid: "k".into()
+            })
         );
     }
 
@@ -236,9 +250,9 @@ mod tests {
         kid: &Option<String>,
         crit: bool,
     ) -> Result<PeekedHeader, JwtError> {
-        if alg.as_deref() != Some("RS256") {
+        let Some(alg) = alg.as_deref().and_then(Algorithm::from_name) else {
             return Err(JwtError::Algorithm);
-        }
+        };
         let typ = typ.as_deref().unwrap_or("");
         if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
             return Err(JwtError::Type);
@@ -247,7 +261,10 @@ mod tests {
             return Err(JwtError::Malformed);
         }
         match kid {
-            Some(k) if !k.is_empty() && k.len() <= 128 => Ok(PeekedHeader { kid: k.clone() }),
+            Some(k) if !k.is_empty() && k.len() <= 128 => Ok(PeekedHeader {
+                alg,
+                kid: k.clone(),
+            }),
             _ => Err(JwtError::UnknownKey),
         }
     }
@@ -280,7 +297,7 @@ mod tests {
 
         #[test]
         fn header_objects_are_judged_by_the_rules(
-            alg in maybe(&["RS256", "none", "HS256", "rs256", "RS512", "PS256"]),
+            alg in maybe(&["RS256", "ES256", "EdDSA", "none", "HS256", "rs256", "RS512", "PS256"]),
             typ in maybe(&["at+jwt", "AT+JWT", "application/at+jwt", "JWT", "jwt"]),
             kid in maybe(&["k1", ""]),
             crit in any::<bool>(),

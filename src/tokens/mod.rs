@@ -1,9 +1,11 @@
-//! Token formats with no I/O: access-token and id_token claims, RS256 signing
-//! and verification with the algorithm pinned, and opaque refresh tokens.
+//! Token formats with no I/O: access-token and id_token claims, signing (RS256,
+//! ES256 or EdDSA) and verification with the algorithm pinned to the key's,
+//! and opaque refresh tokens.
 
 pub mod claims;
 pub mod csrf;
 pub mod jwt;
+pub mod keypair;
 pub mod refresh;
 
 /// What a successful grant hands back, before it is put on the wire. `Debug`

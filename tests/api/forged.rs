@@ -2,12 +2,12 @@
 //! verifies one: introspection, userinfo and the account API. Every case is
 //! refused; none causes a 5xx.
 
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
-use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use latchkey::tokens::jwt;
+use latchkey::keys::admin::{self, KeySpec};
+use latchkey::keys::manifest::Retention;
+use latchkey::tokens::jwt::{self, Algorithm, KeyPair};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, str_field};
@@ -25,9 +25,54 @@ fn payload(token: &str) -> Value {
     .expect("json")
 }
 
+/// A compact JWS with any header `alg`, signed by `pair`: what a forger who
+/// holds some key, or none, can put together.
+fn forge(alg: &str, kid: &str, claims: &Value, pair: &KeyPair) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg": alg, "typ": "at+jwt", "kid": kid})),
+        b64(claims)
+    );
+    let sig = pair.sign(input.as_bytes()).expect("signs");
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// Publishes a key of `alg` beside the active RS256 key (it does not sign
+/// yet, but verifies: a `next` key is published) and returns it.
+fn publish_key(
+    app: &crate::helpers::TestApp,
+    alg: Algorithm,
+) -> std::sync::Arc<latchkey::keys::LoadedKey> {
+    let s = &app.services.settings;
+    let (kid, _) = admin::rotate(
+        &s.raw.keys.dir,
+        KeySpec {
+            algorithm: alg,
+            rsa_bits: 2048,
+        },
+        app.services.now(),
+        s.jwks_max_age() * 2,
+        Retention {
+            token_ttl: s.access_token_ttl(),
+            max_age: s.jwks_max_age(),
+            leeway: s.leeway(),
+        },
+    )
+    .expect("rotates");
+    app.services.keys.reload().expect("reloads");
+    app.services
+        .keys
+        .verification_key(&kid, alg, app.services.now())
+        .expect("published")
+}
+
 #[tokio::test]
 async fn forged_tokens_are_refused_everywhere() {
     let app = spawn_app().await;
+    // A JWKS mid-migration: RS256 signs, an ES256 and an EdDSA key are
+    // published, so every cross-algorithm forgery below names a real key.
+    let ec = publish_key(&app, Algorithm::Es256);
+    let ed = publish_key(&app, Algorithm::EdDsa);
     let (_, _, login) = app.logged_in_user(Some("openid email")).await;
     let rs = app.confidential_client().await;
     let good = str_field(&login, "access_token").to_owned();
@@ -47,21 +92,21 @@ async fn forged_tokens_are_refused_everywhere() {
         c
     };
 
-    let other_pair = RsaKeyPair::from_pkcs8(
-        &pem::parse(latchkey::keys::files::generate_pem(2048).expect("pem"))
+    let other_pair = KeyPair::from_pkcs8(
+        &pem::parse(latchkey::keys::files::generate_pem(Algorithm::Rs256, 2048).expect("pem"))
             .expect("pem")
             .into_contents(),
     )
     .expect("key");
-    let public_pem = pem::encode(&pem::Pem::new(
-        "PUBLIC KEY",
-        key.pair
-            .public_key()
-            .as_der()
-            .expect("der")
-            .as_ref()
-            .to_vec(),
-    ));
+    let public_pem = match &key.pair {
+        KeyPair::Rsa(pair) => {
+            use aws_lc_rs::encoding::AsDer;
+            use aws_lc_rs::signature::KeyPair as _;
+            let der = pair.public_key().as_der().expect("der");
+            pem::encode(&pem::Pem::new("PUBLIC KEY", der.as_ref().to_vec()))
+        }
+        other => panic!("the active key is RSA: {other:?}"),
+    };
     let hs_header = b64(&json!({"alg": "HS256", "typ": "at+jwt", "kid": kid}));
     let hs_signing_input = format!("{hs_header}.{}", b64(&claims));
     let hs_tag = hmac::sign(
@@ -154,12 +199,71 @@ async fn forged_tokens_are_refused_everywhere() {
             "huge",
             format!("{}.{}.{}", parts[0], "A".repeat(8_000), parts[2]),
         ),
+        // Each key verifies under its own algorithm only: a header naming
+        // another algorithm than the key's is refused, whoever signed it.
+        (
+            "ES256 label on the RS256 kid, signed by the published ES256 key",
+            forge("ES256", &kid, &claims, &ec.pair),
+        ),
+        (
+            "ES256 label on the RS256 kid, signed by the RS256 key",
+            forge("ES256", &kid, &claims, &key.pair),
+        ),
+        (
+            "RS256 label on the ES256 kid, signed by the RS256 key",
+            forge("RS256", &ec.entry.kid, &claims, &key.pair),
+        ),
+        (
+            "RS256 label on the ES256 kid, signed by the ES256 key",
+            forge("RS256", &ec.entry.kid, &claims, &ec.pair),
+        ),
+        (
+            "EdDSA label on the ES256 kid, signed by the EdDSA key",
+            forge("EdDSA", &ec.entry.kid, &claims, &ed.pair),
+        ),
+        (
+            "ES256 label on the EdDSA kid, signed by the ES256 key",
+            forge("ES256", &ed.entry.kid, &claims, &ec.pair),
+        ),
+        (
+            "EdDSA label on the RS256 kid, signed by the EdDSA key",
+            forge("EdDSA", &kid, &claims, &ed.pair),
+        ),
+        (
+            "ES256 signed by an unpublished key under the ES256 kid",
+            forge(
+                "ES256",
+                &ec.entry.kid,
+                &claims,
+                &KeyPair::from_pkcs8(
+                    &KeyPair::generate_pkcs8(Algorithm::Es256, 0).expect("generates"),
+                )
+                .expect("parses"),
+            ),
+        ),
     ];
 
-    // The baseline verifies, so every refusal below is the forgery's doing.
-    assert_eq!(app.get_bearer("/userinfo", &good).await.status(), 200);
-    let ok: Value = app.introspect(&rs, &good).await.json().await.expect("json");
-    assert_eq!(ok["active"], true);
+    // The baselines verify, so every refusal below is the forgery's doing:
+    // the real RS256 token, and the same claims signed properly by the
+    // published ES256 and EdDSA keys.
+    for (name, token) in [
+        ("RS256", good.clone()),
+        ("ES256", forge("ES256", &ec.entry.kid, &claims, &ec.pair)),
+        ("EdDSA", forge("EdDSA", &ed.entry.kid, &claims, &ed.pair)),
+    ] {
+        assert_eq!(
+            app.get_bearer("/userinfo", &token).await.status(),
+            200,
+            "{name}"
+        );
+        let ok: Value = app
+            .introspect(&rs, &token)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(ok["active"], true, "{name}");
+    }
 
     for (name, token) in &cases {
         let res = app.introspect(&rs, token).await;

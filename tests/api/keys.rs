@@ -13,6 +13,12 @@ use crate::helpers::{
     new_shared, spawn_app, spawn_instance, str_field, test_settings, Backend, TestApp, TestClient,
 };
 
+/// New keys in these tests: RSA-2048, as the defaults make.
+const RS256: admin::KeySpec = admin::KeySpec {
+    algorithm: latchkey::tokens::jwt::Algorithm::Rs256,
+    rsa_bits: 2048,
+};
+
 fn retention(app: &TestApp) -> Retention {
     let s = &app.services.settings;
     Retention {
@@ -72,7 +78,7 @@ fn rotate(app: &TestApp) -> String {
     let dir = app.services.settings.raw.keys.dir.clone();
     let (kid, _) = admin::rotate(
         &dir,
-        2048,
+        RS256,
         app.services.now(),
         app.services.settings.jwks_max_age() * 2,
         retention(app),
@@ -195,7 +201,7 @@ async fn a_running_server_picks_up_a_rotation_by_itself() {
     let dir = app.services.settings.raw.keys.dir.clone();
     let (kid, _) = admin::rotate(
         &dir,
-        2048,
+        RS256,
         app.services.now(),
         Duration::seconds(600),
         retention(&app),
@@ -237,7 +243,7 @@ async fn emergency_retire_now_drops_the_key_at_once() {
 fn a_manifest_being_rewritten_is_never_seen_half_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
-    admin::ensure_initial_key(dir.path(), 2048, now).expect("first key");
+    admin::ensure_initial_key(dir.path(), RS256, now).expect("first key");
     let path = dir.path().join("keys.toml");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
@@ -261,7 +267,7 @@ fn a_manifest_being_rewritten_is_never_seen_half_written() {
     for i in 0..5 {
         admin::rotate(
             dir.path(),
-            2048,
+            RS256,
             now + Duration::seconds(i),
             Duration::seconds(600),
             r,
@@ -277,7 +283,7 @@ async fn a_key_readable_by_others_stops_start_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
-    let kid = admin::ensure_initial_key(dir.path(), 2048, now)
+    let kid = admin::ensure_initial_key(dir.path(), RS256, now)
         .expect("key")
         .expect("created");
     std::fs::set_permissions(

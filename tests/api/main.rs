@@ -3,6 +3,7 @@
 mod helpers;
 mod process;
 
+mod algorithms;
 mod audit;
 mod bad_input;
 mod bursts;

@@ -72,8 +72,14 @@ fn rotate_keys(apps: &[TestApp]) -> String {
         leeway: s.settings.leeway(),
     };
     let delay = s.settings.jwks_max_age() * 2;
-    let (kid, _) =
-        admin::rotate(&s.settings.raw.keys.dir, 2048, s.now(), delay, retention).expect("rotates");
+    let (kid, _) = admin::rotate(
+        &s.settings.raw.keys.dir,
+        s.settings.key_spec(),
+        s.now(),
+        delay,
+        retention,
+    )
+    .expect("rotates");
     for app in apps {
         // The background reload may have been first; either way the new
         // ring is in place after this.

@@ -255,3 +255,43 @@ async fn refresh_token_grant_needs_the_grant_on_the_client() {
         "unauthorized_client"
     );
 }
+
+#[tokio::test]
+async fn refresh_returns_an_id_token_of_the_same_login_by_default() {
+    let app = crate::helpers::spawn_app().await;
+    let (client, _, login) = app.logged_in_user(Some("openid email")).await;
+    let first = claims(str_field(&login, "id_token"));
+    app.advance_clock(Duration::seconds(30));
+
+    let body = refresh_ok(&app, &client, str_field(&login, "refresh_token")).await;
+
+    // OIDC Core §12.2: same iss, sub, aud and auth_time; a new iat.
+    let again = claims(str_field(&body, "id_token"));
+    for claim in ["iss", "sub", "aud", "sid", "auth_time", "email"] {
+        assert_eq!(again[claim], first[claim], "{claim}");
+    }
+    assert!(again["iat"].as_i64() > first["iat"].as_i64());
+}
+
+#[tokio::test]
+async fn refresh_leaves_the_id_token_out_when_configured() {
+    let app = crate::helpers::spawn_on_with(Backend::Sqlite, |s| {
+        s.raw.tokens.id_token_on_refresh = false;
+    })
+    .await
+    .expect("SQLite is always available");
+    let (client, _, login) = app.logged_in_user(Some("openid email")).await;
+    // The login still carries one: only refreshes leave it out.
+    assert!(login.get("id_token").is_some());
+
+    let body = refresh_ok(&app, &client, str_field(&login, "refresh_token")).await;
+
+    assert!(body.get("id_token").is_none(), "{body}");
+    assert_eq!(body["scope"], "openid email");
+    let access = str_field(&body, "access_token");
+    assert_eq!(app.get_bearer("/userinfo", access).await.status(), 200);
+    assert_ne!(
+        str_field(&body, "refresh_token"),
+        str_field(&login, "refresh_token")
+    );
+}

@@ -82,6 +82,7 @@ fn client() -> ClientRecord {
         audience: Some("api".into()),
         cookie_mode: true,
         origins: vec!["https://app.example".into()],
+        introspect: true,
         created_at: t0(),
     }
 }
@@ -141,7 +142,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             f.scopes,
             f.audience,
             f.cookie_mode,
-            f.origins
+            f.origins,
+            f.introspect
         ),
         (
             c.kind,
@@ -150,7 +152,8 @@ async fn clients_round_trip(s: Arc<dyn Store>) {
             c.scopes,
             c.audience,
             c.cookie_mode,
-            c.origins
+            c.origins,
+            c.introspect
         )
     );
 }
@@ -343,6 +346,33 @@ async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
     ));
 }
 store_case!(session_status_sees_revocation_and_disabled_users);
+
+async fn session_with_user_status_is_one_lookup_of_both(s: Arc<dyn Store>) {
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert_eq!(found, sess);
+    assert!(!disabled);
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+        .await
+        .expect("disable");
+    let (found, disabled) = s
+        .find_session_with_user_status(sess.id)
+        .await
+        .expect("lookup")
+        .expect("some");
+    assert!(disabled);
+    assert!(found.revoked_at.is_some(), "disabling revokes the sessions");
+    assert!(s
+        .find_session_with_user_status(SessionId::new_random())
+        .await
+        .expect("lookup")
+        .is_none());
+}
+store_case!(session_with_user_status_is_one_lookup_of_both);
 
 async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
     let (u, c, keep) = seeded(s.as_ref()).await;

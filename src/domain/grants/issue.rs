@@ -4,14 +4,17 @@
 use super::*;
 
 impl Services {
-    /// Access token, refresh token (when the client may refresh) and id_token
-    /// (with `openid`) for a user's session at its newest generation.
+    /// Access token, refresh token (when the client may refresh) and, with
+    /// `with_id_token` (the caller decides: `openid` in the scope, and for a
+    /// refresh the `tokens.id_token_on_refresh` setting), an id_token for a
+    /// user's session at its newest generation.
     pub(super) fn user_tokens(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
         email: Option<&str>,
+        with_id_token: bool,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
         let (access_token, expires_in) = self.issue_access_token(
@@ -33,7 +36,7 @@ impl Services {
             let remaining = (session.expires_at.min(idle_end) - now).num_milliseconds();
             (remaining + 999).div_euclid(1000).max(0)
         });
-        let id_token = if scope.has("openid") {
+        let id_token = if with_id_token {
             Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
         } else {
             None

@@ -259,7 +259,15 @@ impl Services {
         ev.session_id = Some(session.id);
         ev.address = address.map(str::to_owned);
         self.insert_audit(&ev).await?;
-        self.user_tokens(client, &session, &scope, Some(&user.email), now)
+        let with_id_token = scope.has("openid");
+        self.user_tokens(
+            client,
+            &session,
+            &scope,
+            Some(&user.email),
+            with_id_token,
+            now,
+        )
     }
 
     fn client_credentials_grant(
@@ -365,6 +373,7 @@ mod tests {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            introspect: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
         };
         assert_eq!(

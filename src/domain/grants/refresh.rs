@@ -123,7 +123,10 @@ impl Services {
         scope: &Scope,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
-        let email = if scope.has("openid") && scope.has("email") {
+        // OIDC Core §12.2: the id_token may be left out of a refresh
+        // response; without it, its claims need no user lookup either.
+        let with_id_token = scope.has("openid") && self.settings.raw.tokens.id_token_on_refresh;
+        let email = if with_id_token && scope.has("email") {
             self.store
                 .find_user(session.user_id)
                 .await?
@@ -131,7 +134,7 @@ impl Services {
         } else {
             None
         };
-        self.user_tokens(client, session, scope, email.as_deref(), now)
+        self.user_tokens(client, session, scope, email.as_deref(), with_id_token, now)
     }
 }
 

@@ -36,6 +36,7 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    introspect: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -52,6 +53,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            introspect: r.introspect,
             created_at: r.created_at,
         })
     }
@@ -70,6 +72,14 @@ pub(super) struct SessionRow {
     rotated_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
     revoked_reason: Option<String>,
+}
+
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
 }
 
 impl From<SessionRow> for SessionRecord {

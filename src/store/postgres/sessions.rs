@@ -169,6 +169,21 @@ impl SessionStore for PgStore {
         }))
     }
 
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let row: Option<SessionWithUserRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS_OF_S}, u.disabled AS user_disabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(row.map(|r| (r.session.into(), r.user_disabled)))
+    }
+
     async fn purge_sessions(
         &self,
         now: DateTime<Utc>,

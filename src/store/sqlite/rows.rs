@@ -37,6 +37,7 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    introspect: bool,
     created_at: i64,
 }
 
@@ -53,6 +54,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            introspect: r.introspect,
             created_at: at(r.created_at)?,
         })
     }
@@ -71,6 +73,14 @@ pub(super) struct SessionRow {
     rotated_at: i64,
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
+}
+
+/// A session row with its user's `disabled` flag, from one join.
+#[derive(FromRow)]
+pub(super) struct SessionWithUserRow {
+    #[sqlx(flatten)]
+    pub(super) session: SessionRow,
+    pub(super) user_disabled: bool,
 }
 
 impl TryFrom<SessionRow> for SessionRecord {

@@ -170,6 +170,22 @@ impl SessionStore for SqliteStore {
         }))
     }
 
+    async fn find_session_with_user_status(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(SessionRecord, bool)>, StoreError> {
+        let row: Option<SessionWithUserRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS_OF_S}, u.disabled AS user_disabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(e)?;
+        row.map(|r| Ok((r.session.try_into()?, r.user_disabled)))
+            .transpose()
+    }
+
     async fn purge_sessions(
         &self,
         now: DateTime<Utc>,
