@@ -6,6 +6,7 @@ mod process;
 mod algorithms;
 mod audit;
 mod bad_input;
+mod bursts;
 mod cli;
 mod client_changes;
 mod cookies;
