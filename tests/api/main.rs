@@ -7,6 +7,7 @@ mod algorithms;
 mod audit;
 mod authorize;
 mod bad_input;
+mod bursts;
 mod cli;
 mod client_changes;
 mod cookies;
