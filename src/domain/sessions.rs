@@ -235,11 +235,31 @@ impl Services {
         claims.sid.as_deref().and_then(SessionId::parse)
     }
 
-    /// RFC 7662 introspection: `None` means `{"active": false}`.
+    /// RFC 7662 introspection on behalf of `caller`: `None` means
+    /// `{"active": false}`. A caller learns about a token only when it is the
+    /// token's client, the token is for the caller's registered audience, or
+    /// the caller holds the introspection permission (RFC 7662 §4); to anyone
+    /// else every token is inactive, so nothing tells the cases apart.
     ///
     /// # Errors
     /// Store failures.
-    pub async fn introspect(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
+    pub async fn introspect(
+        &self,
+        caller: &ClientRecord,
+        token: &str,
+    ) -> Result<Option<Introspection>, DomainError> {
+        let Some(found) = self.introspect_any(token).await? else {
+            return Ok(None);
+        };
+        let own = found.client_id == caller.id.to_string();
+        let audience = match (&found.aud, &caller.audience) {
+            (Some(token_aud), Some(caller_aud)) => token_aud == caller_aud,
+            _ => false,
+        };
+        Ok((caller.introspect || own || audience).then_some(found))
+    }
+
+    async fn introspect_any(&self, token: &str) -> Result<Option<Introspection>, DomainError> {
         if token.starts_with(refresh::PREFIX) {
             return self.introspect_refresh(token).await;
         }

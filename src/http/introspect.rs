@@ -44,7 +44,7 @@ pub async fn post_introspect(
         return Err(DomainError::ClientAuthFailed.into());
     }
     let token = form.require("token", "token is required")?;
-    let body = match state.services.introspect(token).await? {
+    let body = match state.services.introspect(&client, token).await? {
         Some(i) => serde_json::to_value(IntrospectionResponse {
             active: true,
             sub: i.sub,

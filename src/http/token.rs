@@ -83,9 +83,9 @@ fn grant_request(
     form: &StrictForm,
     cookie_req: Option<&HttpRequest>,
 ) -> Result<GrantRequest, ApiError> {
-    let grant = form
-        .get("grant_type")
-        .and_then(GrantType::parse)
+    // RFC 6749 §5.2: a missing parameter is `invalid_request`; only a
+    // grant type that is present and unknown is `unsupported_grant_type`.
+    let grant = GrantType::parse(form.require("grant_type", "grant_type is required")?)
         .ok_or(DomainError::UnsupportedGrantType)?;
     let scope = form.get("scope").map(str::to_owned);
     Ok(match grant {
@@ -99,6 +99,11 @@ fn grant_request(
             scope,
         },
         GrantType::ClientCredentials => GrantRequest::ClientCredentials { scope },
+        GrantType::AuthorizationCode => GrantRequest::AuthorizationCode {
+            code: form.require("code", "code is required")?.to_owned(),
+            redirect_uri: form.get("redirect_uri").map(str::to_owned),
+            code_verifier: form.get("code_verifier").map(str::to_owned),
+        },
     })
 }
 

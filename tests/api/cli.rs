@@ -83,6 +83,30 @@ fn clients_users_and_keys_commands_work_with_json_output() {
         .as_str()
         .is_some_and(|s| s.starts_with("lk_cs_")));
     assert_eq!(c["audience"], "https://api.example");
+    assert_eq!(c["introspect"], false);
+
+    let introspector = [
+        "clients",
+        "create",
+        "--name",
+        "gateway",
+        "--kind",
+        "confidential",
+        "--grants",
+        "client_credentials",
+        "--introspect",
+        "--json",
+    ];
+    let (ok, out, err) = latchkey(&env, &introspector, None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["introspect"], true);
+    // Introspection needs client authentication: not for a public client.
+    let mut public = introspector;
+    public[5] = "public";
+    public[7] = "password";
+    let (ok, out, err) = latchkey(&env, &public, None);
+    assert!(!ok, "{out}");
+    assert!(err.contains("--introspect"), "{err}");
 
     let (ok, out, err) = latchkey(
         &env,

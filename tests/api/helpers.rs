@@ -174,6 +174,18 @@ impl TestApp {
         scopes: &str,
         audience: Option<&str>,
     ) -> TestClient {
+        self.register_client(kind, grants, scopes, audience, false)
+            .await
+    }
+
+    async fn register_client(
+        &self,
+        kind: ClientKind,
+        grants: &[GrantType],
+        scopes: &str,
+        audience: Option<&str>,
+        introspect: bool,
+    ) -> TestClient {
         let created = self
             .services
             .create_client(NewClient {
@@ -184,6 +196,10 @@ impl TestApp {
                 audience: audience.map(str::to_owned),
                 cookie_mode: false,
                 origins: vec![],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                first_party: false,
+                introspect,
             })
             .await
             .expect("client created");
@@ -204,13 +220,16 @@ impl TestApp {
         .await
     }
 
-    /// A confidential client allowed client_credentials.
+    /// A confidential client allowed client_credentials and holding the
+    /// introspection permission (`--introspect`): a resource server that
+    /// introspects every user's tokens.
     pub async fn confidential_client(&self) -> TestClient {
-        self.create_client(
+        self.register_client(
             ClientKind::Confidential,
             &[GrantType::ClientCredentials],
             "read write",
             None,
+            true,
         )
         .await
     }

@@ -224,3 +224,94 @@ async fn introspection_needs_a_confidential_client() {
         .expect("request");
     assert_eq!(res.status(), 401);
 }
+
+/// RFC 7662 §4: a confidential client that is neither a token's client nor
+/// its audience learns nothing about it, access token or refresh token; the
+/// token's own client and the resource server it was issued for do.
+async fn introspection_answers_only_the_tokens_client_and_audience(backend: Backend) {
+    let app = app_or_skip!(backend);
+    // A confidential app with its own API audience, whose users log in.
+    let own = app
+        .create_client(
+            ClientKind::Confidential,
+            &[GrantType::Password, GrantType::RefreshToken],
+            "openid",
+            Some("orders-api"),
+        )
+        .await;
+    // The resource server for that audience.
+    let orders = app
+        .create_client(
+            ClientKind::Confidential,
+            &[GrantType::ClientCredentials],
+            "read",
+            Some("orders-api"),
+        )
+        .await;
+    // Some other registered client, with no business with these tokens.
+    let stranger = app
+        .create_client(
+            ClientKind::Confidential,
+            &[GrantType::ClientCredentials],
+            "read",
+            Some("billing-api"),
+        )
+        .await;
+    let default_audience = app
+        .create_client(
+            ClientKind::Confidential,
+            &[GrantType::ClientCredentials],
+            "read",
+            None,
+        )
+        .await;
+    assert_eq!(
+        app.signup("i@example.com", "correct horse battery")
+            .await
+            .status(),
+        201
+    );
+    let login: Value = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&own.id, own.secret.as_deref())
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "i@example.com"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let at = str_field(&login, "access_token");
+    let rt = str_field(&login, "refresh_token");
+
+    let active = |body: Value| body["active"] == true;
+    let ask = |caller: &TestClient, token: &str| {
+        let caller = caller.clone();
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            let res = app.introspect(&caller, &token).await;
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    for caller in [&stranger, &default_audience] {
+        assert_eq!(ask(caller, at).await, json!({"active": false}));
+        assert_eq!(ask(caller, rt).await, json!({"active": false}));
+    }
+    assert!(active(ask(&own, at).await));
+    assert!(active(ask(&own, rt).await));
+    assert!(active(ask(&orders, at).await));
+    // A refresh token has no audience: only its own client may ask.
+    assert_eq!(ask(&orders, rt).await, json!({"active": false}));
+    // A client created with --introspect may ask about anything.
+    let permitted = app.confidential_client().await;
+    assert!(active(ask(&permitted, at).await));
+    assert!(active(ask(&permitted, rt).await));
+}
+both_backends!(introspection_answers_only_the_tokens_client_and_audience);

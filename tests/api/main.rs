@@ -5,7 +5,9 @@ mod process;
 
 mod algorithms;
 mod audit;
+mod authorize;
 mod bad_input;
+mod bursts;
 mod cli;
 mod client_changes;
 mod cookies;
