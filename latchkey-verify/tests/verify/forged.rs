@@ -105,12 +105,12 @@ async fn forged_tokens_are_refused_with_the_right_reason() {
         ),
         (
             "expired beyond leeway",
-            key.sign_raw(&header, &with("exp", json!(now - 61))),
+            key.sign_raw(&header, &with("exp", json!(now - 120))),
             Error::Expired,
         ),
         (
             "nbf in the future beyond leeway",
-            key.sign_raw(&header, &with("nbf", json!(now + 61))),
+            key.sign_raw(&header, &with("nbf", json!(now + 120))),
             Error::NotYetValid,
         ),
         (
@@ -156,7 +156,7 @@ async fn forged_tokens_are_refused_with_the_right_reason() {
         ),
         (
             "iat in the future beyond leeway",
-            key.sign_raw(&header, &with("iat", json!(now + 61))),
+            key.sign_raw(&header, &with("iat", json!(now + 120))),
             Error::NotYetValid,
         ),
         (
@@ -195,7 +195,7 @@ async fn forged_tokens_are_refused_with_the_right_reason() {
 
     // Within the leeway, and an `aud` array that holds ours, still verify.
     verifier
-        .verify(&key.sign_raw(&header, &with("exp", json!(now - 59))))
+        .verify(&key.sign_raw(&header, &with("exp", json!(now - 30))))
         .await
         .expect("expired within leeway");
     verifier
