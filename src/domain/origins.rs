@@ -64,15 +64,39 @@ impl OriginCache {
             .is_some_and(|at| now - at < age && at <= now)
     }
 
+    /// What the snapshot says of `origin` when it was read less than `age`
+    /// ago, checked under one lock so a `clear` cannot fall in between.
+    fn get_if_younger_than(
+        &self,
+        origin: &str,
+        now: DateTime<Utc>,
+        age: Duration,
+    ) -> Option<Option<OriginAccess>> {
+        let s = self.snapshot.read().ok()?;
+        let at = s.loaded_at?;
+        (now - at < age && at <= now).then(|| s.origins.get(origin).copied())
+    }
+
     fn epoch(&self) -> u64 {
         self.snapshot.read().map(|s| s.epoch).unwrap_or(u64::MAX)
     }
 
-    fn replace(&self, clients: &[ClientRecord], now: DateTime<Utc>, epoch: u64) {
+    /// Installs the origins of `clients` unless a `clear` came in between,
+    /// and answers `origin` from that same list: a `clear` racing with the
+    /// reload may empty the snapshot again, but the list just read from the
+    /// store is as fresh as any answer can be.
+    fn replace(
+        &self,
+        clients: &[ClientRecord],
+        now: DateTime<Utc>,
+        epoch: u64,
+        origin: &str,
+    ) -> Option<OriginAccess> {
         let mut origins = HashMap::new();
         for c in clients {
             add_client(&mut origins, c);
         }
+        let answer = origins.get(origin).copied();
         if let Ok(mut s) = self.snapshot.write() {
             if s.epoch == epoch {
                 *s = Snapshot {
@@ -82,6 +106,7 @@ impl OriginCache {
                 };
             }
         }
+        answer
     }
 
     fn mark_attempt(&self, now: DateTime<Utc>) {
@@ -149,20 +174,21 @@ impl Services {
         }
         let _one_reload = self.origins.reload.lock().await;
         let now = self.now();
-        if !self.origins.is_younger_than(now, reload_after) {
-            let epoch = self.origins.epoch();
-            match self.store.list_browser_clients().await {
-                Ok(clients) => self.origins.replace(&clients, now, epoch),
-                Err(e) => {
-                    // Keep the old origins and wait out the interval before
-                    // the next try: while the store is down, requests queued
-                    // on the reload lock must not each wait for a pool timeout.
-                    self.origins.mark_attempt(now);
-                    return Err(e.into());
-                }
+        // Another request may have reloaded while this one waited.
+        if let Some(answer) = self.origins.get_if_younger_than(origin, now, reload_after) {
+            return Ok(answer);
+        }
+        let epoch = self.origins.epoch();
+        match self.store.list_browser_clients().await {
+            Ok(clients) => Ok(self.origins.replace(&clients, now, epoch, origin)),
+            Err(e) => {
+                // Keep the old origins and wait out the interval before
+                // the next try: while the store is down, requests queued
+                // on the reload lock must not each wait for a pool timeout.
+                self.origins.mark_attempt(now);
+                Err(e.into())
             }
         }
-        Ok(self.origins.get(origin))
     }
 }
 
