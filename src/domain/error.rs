@@ -53,6 +53,9 @@ pub enum DomainError {
     /// No bearer token was presented.
     #[error("missing token")]
     MissingToken,
+    /// A valid access token without the scope the resource needs.
+    #[error("insufficient scope")]
+    InsufficientScope(&'static str),
     /// The email is already registered.
     #[error("email taken")]
     EmailTaken,

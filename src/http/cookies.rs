@@ -209,7 +209,7 @@ pub async fn authenticate_cookie(
     let Some(token) = access_cookie(req)? else {
         return Ok(None);
     };
-    let access = services.verify_access_token(&token).await?;
+    let access = services.verify_own_access_token(&token).await?;
     let client = services
         .find_client(access.client_id)
         .await?

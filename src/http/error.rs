@@ -101,6 +101,11 @@ impl ApiError {
                     www_authenticate: Some("Bearer realm=\"latchkey\""),
                     ..wire(S::UNAUTHORIZED, "invalid_token", "an access token is required")
                 },
+                // RFC 6750 §3.1.
+                D::InsufficientScope(msg) => Wire {
+                    www_authenticate: Some("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
+                    ..wire(S::FORBIDDEN, "insufficient_scope", msg)
+                },
                 D::EmailTaken => wire(S::CONFLICT, "email_taken", "an account with this email already exists"),
                 D::WeakPassword(msg) => wire(S::BAD_REQUEST, "weak_password", msg),
                 D::InvalidEmail => wire(S::BAD_REQUEST, "invalid_email", "the email address is not valid"),
@@ -292,6 +297,11 @@ mod tests {
             ),
             (DomainError::TokenRevoked.into(), 401, "invalid_token"),
             (DomainError::MissingToken.into(), 401, "invalid_token"),
+            (
+                DomainError::InsufficientScope("x").into(),
+                403,
+                "insufficient_scope",
+            ),
             (DomainError::EmailTaken.into(), 409, "email_taken"),
             (DomainError::WeakPassword("x").into(), 400, "weak_password"),
             (DomainError::InvalidEmail.into(), 400, "invalid_email"),
@@ -330,7 +340,11 @@ mod tests {
             assert!(body["error_description"]
                 .as_str()
                 .is_some_and(|d| !d.is_empty()));
-            assert_eq!(www.is_some(), s == 401, "WWW-Authenticate on {code}");
+            assert_eq!(
+                www.is_some(),
+                s == 401 || code == "insufficient_scope",
+                "WWW-Authenticate on {code}"
+            );
             assert_eq!(
                 retry.is_some(),
                 s == 429 || s == 503,

@@ -4,6 +4,7 @@ mod helpers;
 mod process;
 
 mod algorithms;
+mod audience;
 mod audit;
 mod bad_input;
 mod cli;
