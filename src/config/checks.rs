@@ -101,6 +101,8 @@ pub(super) fn check_throttle(t: &ThrottleSettings) -> Result<(), ConfigError> {
     check_positive("throttle.account_window_secs", t.account_window_secs)?;
     check_positive("throttle.address_max_failures", t.address_max_failures)?;
     check_positive("throttle.address_window_secs", t.address_window_secs)?;
+    check_positive("throttle.signup_max_per_address", t.signup_max_per_address)?;
+    check_positive("throttle.signup_window_secs", t.signup_window_secs)?;
     check_positive(
         "throttle.account_max_lockout_secs",
         t.account_max_lockout_secs,

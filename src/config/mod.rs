@@ -513,6 +513,8 @@ mod tests {
             ("throttle", "address_max_failures"),
             ("throttle", "address_window_secs"),
             ("throttle", "account_max_lockout_secs"),
+            ("throttle", "signup_max_per_address"),
+            ("throttle", "signup_window_secs"),
             ("signup", "enabled"),
             ("log", "format"),
             ("log", "level"),
@@ -571,6 +573,7 @@ mod tests {
                 r.throttle.account_window_secs,
                 r.throttle.address_window_secs,
                 r.throttle.account_max_lockout_secs,
+                r.throttle.signup_window_secs,
             ] {
                 let _ = now + Duration::seconds(secs);
                 let _ = now - Duration::seconds(secs);

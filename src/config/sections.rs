@@ -155,6 +155,10 @@ pub struct ThrottleSettings {
     pub address_window_secs: i64,
     /// Cap on an account lockout, which doubles with each lockout in a row.
     pub account_max_lockout_secs: i64,
+    /// Sign-ups per address per window (each one costs a hash).
+    pub signup_max_per_address: i64,
+    /// Sign-up window.
+    pub signup_window_secs: i64,
 }
 
 /// `[signup]`

@@ -11,8 +11,8 @@ impl Services {
     /// Creates a user (the sign-up endpoint and `users create`).
     ///
     /// # Errors
-    /// `InvalidEmail`, `WeakPassword`, `EmailTaken`, `HashQueueFull`, store
-    /// failures.
+    /// `InvalidEmail`, `WeakPassword`, `Throttled` once the address used up
+    /// its sign-ups, `EmailTaken`, `HashQueueFull`, store failures.
     pub async fn create_user(
         &self,
         email: &str,
@@ -21,6 +21,10 @@ impl Services {
     ) -> Result<UserRecord, DomainError> {
         let email = Email::parse(email).ok_or(DomainError::InvalidEmail)?;
         check_policy(&password.0)?;
+        // Counted before anything else costs: sign-ups share the hashing
+        // slots with logins, and the lookup below would let a host probe
+        // which addresses have accounts.
+        self.reserve_signup(address.as_deref()).await?;
         // Refuse a taken address before spending a hash on it; the unique
         // constraint below still decides a race between two sign-ups.
         if self
@@ -89,7 +93,8 @@ impl Services {
     /// for the audit record.
     ///
     /// # Errors
-    /// `InvalidCredentials` for a wrong current password, `WeakPassword`,
+    /// `InvalidCredentials` for a wrong current password, `Throttled` once
+    /// the account or the address used up its attempts, `WeakPassword`,
     /// `HashQueueFull`, store failures.
     pub async fn change_password(
         &self,
@@ -108,6 +113,11 @@ impl Services {
             .find_user(user_id)
             .await?
             .ok_or(DomainError::NotFound)?;
+        // The current-password check is a password oracle for whoever holds
+        // an access token: it counts against the same account and address
+        // limits as logins, reserved before the hash.
+        let email = Email::parse(&user.email).ok_or(DomainError::InvalidCredentials)?;
+        self.reserve_login(&email, address).await?;
         if !self
             .passwords
             .verify(current_password.0, Some(user.password_hash.clone()))
@@ -115,6 +125,7 @@ impl Services {
         {
             return Err(DomainError::InvalidCredentials);
         }
+        self.release_login(&email, address).await?;
         let hash = self.passwords.hash(new_password.0).await?;
         let mut ev = AuditEvent::new("password_changed", self.now());
         ev.user_id = Some(user_id);

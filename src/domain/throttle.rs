@@ -1,10 +1,13 @@
 //! Failed-login throttling, counted in the store so that every instance
-//! behind a load balancer sees the same counts. Checked before any password
-//! hash runs, so a throttled guess costs the server two indexed reads.
+//! behind a load balancer sees the same counts. Each attempt is reserved
+//! (counted) atomically before any password hash runs and released only if
+//! the password was right, so a throttled guess costs the server one or two
+//! indexed writes and no hash, and a parallel burst cannot outrun the count.
 //!
 //! # Design
-//! Each key (`account:<email>`, `address:<ip>`) has a counter whose window
-//! starts at its first failure. Counting is one atomic upsert. When a failure
+//! Each key (`account:<email>`, `address:<ip>`, `signup:address:<ip>`) has a
+//! counter whose window starts at its first attempt. Reserving is one atomic
+//! upsert that counts nothing while the key is locked. When a reservation
 //! brings the counter to the limit, the key is locked by a second, conditional
 //! `UPDATE` that applies only while the counter still shows the limit reached
 //! and the lockout count the caller read: of several requests (on any
@@ -107,50 +110,94 @@ impl Services {
         }
     }
 
-    /// Refuses the login while the account or the address is locked.
-    ///
-    /// # Errors
-    /// `Throttled` with the seconds to wait; store failures.
-    pub async fn check_throttle(
-        &self,
-        email: &Email,
-        address: Option<&str>,
-    ) -> Result<(), DomainError> {
-        let now = self.now();
-        let account = self.store.login_failures(&account_key(email)).await?;
-        let by_address = match address {
-            Some(addr) => self.store.login_failures(&address_key(addr)).await?,
-            None => None,
-        };
-        let wait = retry_after(account, now).max(retry_after(by_address, now));
-        match wait {
-            Some(secs) => Err(DomainError::Throttled {
-                retry_after_secs: secs,
-            }),
-            None => Ok(()),
+    fn signup_limit(&self) -> Limit {
+        let t = &self.settings.raw.throttle;
+        Limit {
+            max_failures: t.signup_max_per_address,
+            window_secs: t.signup_window_secs,
+            max_lockout_secs: t.signup_window_secs,
         }
     }
 
-    /// Counts a failed login against the account and the address, and locks
-    /// whichever reached its limit.
+    /// Reserves one password attempt against the address and the account
+    /// before any hash runs: 429 while either is locked or has used up its
+    /// window. The reservation stands as a failure unless the password turns
+    /// out right (`release_login`), so a burst, however parallel and across
+    /// however many instances, gets no more guesses verified than the limit.
     ///
     /// # Errors
-    /// Store failures.
-    pub async fn record_failed_login(
+    /// `Throttled` with the seconds to wait; store failures.
+    pub async fn reserve_login(
         &self,
         email: &Email,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        self.count_failure(&account_key(email), &self.account_limit(), "account")
-            .await?;
+        // The address first: a throttled address must not burn the attempts
+        // of the account it aims at.
         if let Some(addr) = address {
-            self.count_failure(&address_key(addr), &self.address_limit(), "address")
+            self.reserve(&address_key(addr), &self.address_limit(), "address")
                 .await?;
+        }
+        self.reserve(&account_key(email), &self.account_limit(), "account")
+            .await
+    }
+
+    /// After a right password: forgets the account's failures and lockouts,
+    /// and gives the address its reserved attempt back.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn release_login(
+        &self,
+        email: &Email,
+        address: Option<&str>,
+    ) -> Result<(), DomainError> {
+        self.store.clear_login_failures(&account_key(email)).await?;
+        if let Some(addr) = address {
+            self.store.release_login_attempt(&address_key(addr)).await?;
         }
         Ok(())
     }
 
-    async fn count_failure(
+    /// Gives back an attempt that verified nothing (the hashing queue was
+    /// full): the bound is on guesses verified, and a server's own overload
+    /// must not lock its users out.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn give_back_login(
+        &self,
+        email: &Email,
+        address: Option<&str>,
+    ) -> Result<(), DomainError> {
+        self.store
+            .release_login_attempt(&account_key(email))
+            .await?;
+        if let Some(addr) = address {
+            self.store.release_login_attempt(&address_key(addr)).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one sign-up from `address` before its password is hashed:
+    /// sign-ups share the hashing slots with logins, so one host must not be
+    /// able to keep them busy. Every sign-up counts, successful or not.
+    ///
+    /// # Errors
+    /// `Throttled` with the seconds to wait; store failures.
+    pub async fn reserve_signup(&self, address: Option<&str>) -> Result<(), DomainError> {
+        match address {
+            Some(addr) => {
+                let key = format!("signup:{}", address_key(addr));
+                self.reserve(&key, &self.signup_limit(), "signup").await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// One atomic reservation on `key`; locks it when this attempt is the
+    /// last the window allows, refuses attempts beyond it.
+    async fn reserve(
         &self,
         key: &str,
         limit: &Limit,
@@ -159,8 +206,13 @@ impl Services {
         let now = self.now();
         let count = self
             .store
-            .record_login_failure(key, now, limit.window_secs)
+            .reserve_login_attempt(key, now, limit.window_secs)
             .await?;
+        if let Some(secs) = retry_after(Some(count), now) {
+            return Err(DomainError::Throttled {
+                retry_after_secs: secs,
+            });
+        }
         if count.failures < limit.max_failures {
             return Ok(());
         }
@@ -171,18 +223,18 @@ impl Services {
                 throttle.kind = kind,
                 throttle.lockouts = lock.lockouts,
                 throttle.secs = (lock.until - now).num_seconds(),
-                "logins locked after repeated failures"
+                "attempts locked after reaching the limit"
             );
         }
-        Ok(())
-    }
-
-    /// Forgets the account's failures and lockouts after a successful login.
-    ///
-    /// # Errors
-    /// Store failures.
-    pub async fn clear_failed_logins(&self, email: &Email) -> Result<(), DomainError> {
-        Ok(self.store.clear_login_failures(&account_key(email)).await?)
+        if count.failures == limit.max_failures {
+            // The last attempt the window allows goes ahead; the lock it
+            // set refuses the next ones (and a right password lifts it).
+            return Ok(());
+        }
+        let current = self.store.login_failures(key).await?;
+        Err(DomainError::Throttled {
+            retry_after_secs: retry_after(current, now).unwrap_or(limit.window_secs),
+        })
     }
 }
 

@@ -89,9 +89,9 @@ fn grant_request(
     form: &StrictForm,
     cookie_refresh: Option<String>,
 ) -> Result<GrantRequest, ApiError> {
-    let grant = form
-        .get("grant_type")
-        .and_then(GrantType::parse)
+    // RFC 6749 §5.2: a missing parameter is `invalid_request`; only a
+    // grant type that is present and unknown is `unsupported_grant_type`.
+    let grant = GrantType::parse(form.require("grant_type", "grant_type is required")?)
         .ok_or(DomainError::UnsupportedGrantType)?;
     let scope = form.get("scope").map(str::to_owned);
     Ok(match grant {

@@ -298,15 +298,15 @@ impl AuditStore for MeteredStore {
 
 #[async_trait]
 impl ThrottleStore for MeteredStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
         window_secs: i64,
     ) -> Result<FailureCount, StoreError> {
         self.timed(
-            "record_login_failure",
-            self.inner.record_login_failure(key, now, window_secs),
+            "reserve_login_attempt",
+            self.inner.reserve_login_attempt(key, now, window_secs),
         )
         .await
     }
@@ -320,6 +320,14 @@ impl ThrottleStore for MeteredStore {
         self.timed(
             "lock_login_failures",
             self.inner.lock_login_failures(key, lock),
+        )
+        .await
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
+        self.timed(
+            "release_login_attempt",
+            self.inner.release_login_attempt(key),
         )
         .await
     }

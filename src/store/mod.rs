@@ -300,13 +300,16 @@ pub trait AuditStore: Send + Sync {
 /// Failed-login counters, shared by every instance.
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    /// Counts one failed login for `key` in a window of `window_secs` that
-    /// starts at the first failure; an expired window restarts at `now`. One
-    /// atomic upsert, so concurrent failures on several instances all count.
+    /// Reserves one attempt for `key` before its password is hashed: counts
+    /// it in a window of `window_secs` that starts at the first attempt (an
+    /// expired window restarts at `now`), unless the key is locked at `now`,
+    /// which counts nothing. One atomic upsert, so concurrent attempts on
+    /// several instances all count, and each sees its own place in the
+    /// window. The reservation stands as a failure unless released.
     ///
     /// # Errors
     /// Backend failures.
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -327,6 +330,13 @@ pub trait ThrottleStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn lock_login_failures(&self, key: &str, lock: &Lockout) -> Result<bool, StoreError>;
+
+    /// Gives back one reserved attempt of `key` (the login succeeded, so it
+    /// is no failure); never below zero.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError>;
 
     /// Forgets the failures of `key` (after a successful login).
     ///

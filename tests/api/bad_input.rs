@@ -115,7 +115,13 @@ async fn missing_parameters_are_invalid_request() {
         .post_token(&[("grant_type", "password"), ("client_id", &client.id)])
         .await;
     assert_json_error(res, 400, "invalid_request").await;
+    // RFC 6749 §5.2: a missing grant_type is a missing parameter; only an
+    // unknown one is unsupported.
     let res = app.post_token(&[("client_id", &client.id)]).await;
+    assert_json_error(res, 400, "invalid_request").await;
+    let res = app
+        .post_token(&[("grant_type", "implicit"), ("client_id", &client.id)])
+        .await;
     assert_json_error(res, 400, "unsupported_grant_type").await;
 }
 
@@ -262,7 +268,8 @@ async fn query_strings_are_ignored_whatever_they_hold() {
         .send()
         .await
         .expect("request");
-    assert_json_error(res, 400, "unsupported_grant_type").await;
+    // The query string is not the body: grant_type is missing.
+    assert_json_error(res, 400, "invalid_request").await;
 }
 
 #[tokio::test]

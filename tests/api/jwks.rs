@@ -71,3 +71,23 @@ async fn jwks_is_cacheable_with_an_etag_and_answers_304() {
         .expect("request");
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_weak_etag_from_a_cdn_still_gets_its_304() {
+    // RFC 9110 §13.1.2: If-None-Match compares weakly.
+    let app = spawn_app().await;
+    let etag = app.get_jwks().await.headers()["etag"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for sent in [format!("W/{etag}"), format!("\"x\", W/{etag}")] {
+        let res = app
+            .client
+            .get(app.url("/.well-known/jwks.json"))
+            .header("If-None-Match", &sent)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 304, "{sent}");
+    }
+}

@@ -7,6 +7,7 @@ mod algorithms;
 mod audience;
 mod audit;
 mod bad_input;
+mod bursts;
 mod cli;
 mod client_changes;
 mod cookies;

@@ -215,7 +215,7 @@ async fn store_failures_are_counted_by_operation() {
     assert_eq!(
         value(
             &text,
-            r#"latchkey_store_errors_total{operation="find_user_by_email",kind="unavailable"}"#
+            r#"latchkey_store_errors_total{operation="reserve_login_attempt",kind="unavailable"}"#
         ),
         1.0
     );

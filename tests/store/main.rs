@@ -451,7 +451,7 @@ async fn login_failures_count_within_a_window_and_restart_after_it(s: Arc<dyn St
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.record_login_failure(key, t0(), 900).await })
+            tokio::spawn(async move { s.reserve_login_attempt(key, t0(), 900).await })
         })
         .collect();
     for t in tasks {
@@ -460,7 +460,7 @@ async fn login_failures_count_within_a_window_and_restart_after_it(s: Arc<dyn St
     let c = s.login_failures(key).await.expect("read").expect("some");
     assert_eq!(c.failures, 10, "concurrent failures all count");
     let c = s
-        .record_login_failure(key, t0() + Duration::seconds(901), 900)
+        .reserve_login_attempt(key, t0() + Duration::seconds(901), 900)
         .await
         .expect("recorded");
     assert_eq!(c.failures, 1, "a new window starts");
@@ -472,7 +472,7 @@ store_case!(login_failures_count_within_a_window_and_restart_after_it);
 async fn of_concurrent_lock_attempts_exactly_one_locks(s: Arc<dyn Store>) {
     let key = "account:lock@example.com";
     for _ in 0..5 {
-        s.record_login_failure(key, t0(), 900)
+        s.reserve_login_attempt(key, t0(), 900)
             .await
             .expect("recorded");
     }
@@ -503,7 +503,7 @@ async fn of_concurrent_lock_attempts_exactly_one_locks(s: Arc<dyn Store>) {
     assert_eq!(c.window_started_at, t0());
     // Below the limit, nothing locks.
     let c = s
-        .record_login_failure(key, t0() + Duration::seconds(901), 900)
+        .reserve_login_attempt(key, t0() + Duration::seconds(901), 900)
         .await
         .expect("recorded");
     assert_eq!((c.failures, c.lockouts), (1, 1));
@@ -672,3 +672,45 @@ async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
         .is_none());
 }
 store_case!(rotation_is_stamped_and_aged_by_the_database_clock);
+
+async fn reservations_count_nothing_while_locked_and_can_be_given_back(s: Arc<dyn Store>) {
+    let key = "account:burst@example.com";
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.reserve_login_attempt(key, t0(), 900).await })
+        })
+        .collect();
+    let mut places = Vec::new();
+    for t in tasks {
+        places.push(t.await.expect("task").expect("reserve").failures);
+    }
+    places.sort_unstable();
+    assert_eq!(
+        places,
+        (1..=20).collect::<Vec<i64>>(),
+        "each sees its own place"
+    );
+    s.release_login_attempt(key).await.expect("release");
+    let lock = Lockout {
+        max_failures: 5,
+        seen_lockouts: 0,
+        lockouts: 1,
+        now: t0(),
+        until: t0() + Duration::seconds(900),
+    };
+    assert!(s.lock_login_failures(key, &lock).await.expect("lock"));
+    let during = s
+        .reserve_login_attempt(key, t0() + Duration::seconds(10), 900)
+        .await
+        .expect("reserve");
+    assert_eq!(during.failures, 0, "a locked key counts nothing");
+    assert_eq!(during.locked_until, Some(lock.until));
+    s.release_login_attempt(key).await.expect("release");
+    let after = s
+        .reserve_login_attempt(key, t0() + Duration::seconds(901), 900)
+        .await
+        .expect("reserve");
+    assert_eq!(after.failures, 1);
+}
+store_case!(reservations_count_nothing_while_locked_and_can_be_given_back);

@@ -204,14 +204,22 @@ impl Services {
         if password.0.len() > MAX_PASSWORD_BYTES {
             return Err(DomainError::InvalidCredentials);
         }
-        self.check_throttle(&email, address).await?;
+        self.reserve_login(&email, address).await?;
         let user = self.store.find_user_by_email(email.as_str()).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let password_ok = self.passwords.verify(password.0, stored).await?;
+        let password_ok = match self.passwords.verify(password.0, stored).await {
+            Ok(ok) => ok,
+            Err(err) => {
+                // Nothing was verified (no hashing slot in time): the
+                // attempt is given back rather than held against the user.
+                self.give_back_login(&email, address).await?;
+                return Err(err);
+            }
+        };
         let user = match user {
             Some(u) if password_ok && !u.disabled => u,
             other => {
-                self.record_failed_login(&email, address).await?;
+                // The reserved attempt stands as the failure.
                 let mut ev = AuditEvent::new("login_failed", self.now());
                 ev.user_id = other.map(|u| u.id);
                 ev.client_id = Some(client.id);
@@ -220,7 +228,7 @@ impl Services {
                 return Err(DomainError::InvalidCredentials);
             }
         };
-        self.clear_failed_logins(&email).await?;
+        self.release_login(&email, address).await?;
         let now = self.now();
         let session = SessionRecord {
             id: SessionId::new_random(),

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl ThrottleStore for PgStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -13,9 +13,11 @@ impl ThrottleStore for PgStore {
         let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES ($1, 1, $2) \
              ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
+               failures = CASE WHEN login_failures.locked_until > $2 THEN login_failures.failures \
+                               WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
                                THEN 1 ELSE login_failures.failures + 1 END, \
-               window_started_at = CASE WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
+               window_started_at = CASE WHEN login_failures.locked_until > $2 THEN login_failures.window_started_at \
+                               WHEN login_failures.window_started_at <= $2 - make_interval(secs => $3) \
                                THEN $2 ELSE login_failures.window_started_at END \
              RETURNING failures, window_started_at, lockouts, locked_until",
         )
@@ -54,6 +56,17 @@ impl ThrottleStore for PgStore {
         .await
         .map_err(e)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use super::*;
 
 #[async_trait]
 impl ThrottleStore for SqliteStore {
-    async fn record_login_failure(
+    async fn reserve_login_attempt(
         &self,
         key: &str,
         now: DateTime<Utc>,
@@ -14,8 +14,10 @@ impl ThrottleStore for SqliteStore {
         let row: FailureRow = sqlx::query_as(
             "INSERT INTO login_failures (key, failures, window_started_at) VALUES (?1, 1, ?2) \
              ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END, \
-               window_started_at = CASE WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END \
+               failures = CASE WHEN locked_until > ?2 THEN failures \
+                               WHEN window_started_at <= ?2 - ?3 THEN 1 ELSE failures + 1 END, \
+               window_started_at = CASE WHEN locked_until > ?2 THEN window_started_at \
+                               WHEN window_started_at <= ?2 - ?3 THEN ?2 ELSE window_started_at END \
              RETURNING failures, window_started_at, lockouts, locked_until",
         )
         .bind(key)
@@ -54,6 +56,18 @@ impl ThrottleStore for SqliteStore {
         .await
         .map_err(e)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        sqlx::query(
+            "UPDATE login_failures SET failures = failures - 1 WHERE key = ?1 AND failures > 0",
+        )
+        .bind(key)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
     }
 
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
