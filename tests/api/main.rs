@@ -6,6 +6,7 @@ mod process;
 mod algorithms;
 mod audience;
 mod audit;
+mod authorize;
 mod bad_input;
 mod bursts;
 mod cli;
