@@ -191,6 +191,28 @@ impl Services {
         }
     }
 
+    /// Whether a refresh token may be used beside `access`, a live access
+    /// token of the same browser: false only when both check out and name
+    /// different sessions. An access token that does not verify (expired,
+    /// revoked, garbage) binds nothing.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn refresh_fits_access(
+        &self,
+        refresh: &str,
+        access: &str,
+    ) -> Result<bool, DomainError> {
+        let Ok(parsed) = self.refresh_secret.parse(refresh) else {
+            return Ok(true);
+        };
+        match self.verify_own_access_token(access).await {
+            Ok(v) => Ok(v.session_id.is_none_or(|sid| sid == parsed.sid)),
+            Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
+            Err(_) => Ok(true),
+        }
+    }
+
     /// Logout with a verified access token; idempotent.
     ///
     /// # Errors

@@ -24,6 +24,37 @@ pub struct VerifiedAccess {
 }
 
 impl Services {
+    /// Verifies an access token for one of latchkey's own endpoints (the
+    /// account API, `/v1/logout`, `/userinfo`): everything
+    /// `verify_access_token` checks, and that the token is for latchkey's own
+    /// audience (`tokens.default_audience`), not for some other API (RFC 9068
+    /// §4). A token a resource server received cannot be replayed here.
+    ///
+    /// # Errors
+    /// As `verify_access_token`; `InvalidToken` for another audience.
+    pub async fn verify_own_access_token(
+        &self,
+        token: &str,
+    ) -> Result<VerifiedAccess, DomainError> {
+        let access = self.verify_access_token(token).await?;
+        self.require_own_audience(access)
+    }
+
+    /// `access` when it is for latchkey's own audience.
+    ///
+    /// # Errors
+    /// `InvalidToken` for another audience.
+    pub fn require_own_audience(
+        &self,
+        access: VerifiedAccess,
+    ) -> Result<VerifiedAccess, DomainError> {
+        if access.claims.aud == self.settings.raw.tokens.default_audience {
+            Ok(access)
+        } else {
+            Err(JwtError::Invalid.into())
+        }
+    }
+
     /// Verifies an access token completely.
     ///
     /// # Errors

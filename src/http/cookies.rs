@@ -150,6 +150,29 @@ pub fn access_cookie(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     single_cookie(req, ACCESS_COOKIE)
 }
 
+/// The refresh cookie, unless it belongs to another session than a live
+/// access cookie sent beside it. The refresh cookie is `__Secure-`, not
+/// `__Host-` (its Path is limited), so a sibling subdomain can plant one; a
+/// planted token of another session is ignored rather than used.
+///
+/// # Errors
+/// 400 for a duplicated cookie; store failures.
+pub async fn bound_refresh_cookie(
+    req: &HttpRequest,
+    services: &Services,
+) -> Result<Option<String>, ApiError> {
+    let Some(refresh) = refresh_cookie(req)? else {
+        return Ok(None);
+    };
+    let Some(access) = access_cookie(req)? else {
+        return Ok(Some(refresh));
+    };
+    Ok(services
+        .refresh_fits_access(&refresh, &access)
+        .await?
+        .then_some(refresh))
+}
+
 /// The refresh token from its cookie.
 ///
 /// # Errors
@@ -209,13 +232,17 @@ pub async fn authenticate_cookie(
     let Some(token) = access_cookie(req)? else {
         return Ok(None);
     };
-    let access = services.verify_access_token(&token).await?;
+    let access = services.verify_own_access_token(&token).await?;
     let client = services
         .find_client(access.client_id)
         .await?
         .filter(|c| c.cookie_mode)
         .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;
-    if !req.method().is_safe() {
+    // A state change always needs an allowed origin. A read needs one when
+    // the browser names an origin (a cross-origin fetch from a page): with
+    // two cookie-mode apps on one site, a page of one must not read with the
+    // other's cookie. A plain navigation names none and reads.
+    if !req.method().is_safe() || req.headers().contains_key(header::ORIGIN) {
         require_allowed_origin(req, &client)?;
     }
     Ok(Some(access))

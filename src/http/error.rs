@@ -91,6 +91,8 @@ impl ApiError {
                 },
                 D::UnauthorizedClient(msg) => wire(S::BAD_REQUEST, "unauthorized_client", msg),
                 D::InvalidCredentials => wire(S::BAD_REQUEST, "invalid_grant", "invalid username or password"),
+                D::EmailUnverified => wire(S::BAD_REQUEST, "invalid_grant", "the email address is not verified; follow the link in the verification email"),
+                D::EmailTokenRefused => wire(S::BAD_REQUEST, "invalid_grant", "the link is invalid, expired or already used"),
                 D::InvalidGrant(msg) => wire(S::BAD_REQUEST, "invalid_grant", msg),
                 D::RefreshRefused(f) => wire(S::BAD_REQUEST, "invalid_grant", refresh_description(*f)),
                 D::InvalidToken(_) | D::TokenRevoked => Wire {
@@ -101,6 +103,11 @@ impl ApiError {
                 D::MissingToken => Wire {
                     www_authenticate: Some("Bearer realm=\"latchkey\""),
                     ..wire(S::UNAUTHORIZED, "invalid_token", "an access token is required")
+                },
+                // RFC 6750 §3.1.
+                D::InsufficientScope(msg) => Wire {
+                    www_authenticate: Some("Bearer realm=\"latchkey\", error=\"insufficient_scope\""),
+                    ..wire(S::FORBIDDEN, "insufficient_scope", msg)
                 },
                 D::EmailTaken => wire(S::CONFLICT, "email_taken", "an account with this email already exists"),
                 D::WeakPassword(msg) => wire(S::BAD_REQUEST, "weak_password", msg),
@@ -142,7 +149,7 @@ impl ApiError {
 }
 
 /// The last line of defence for the wire format: any 4xx or 5xx response
-/// that is not already JSON (actix's plain-text and empty-bodied defaults,
+/// that is neither JSON nor a page's HTML (actix's plain-text and empty-bodied defaults,
 /// such as 405 for a known path with another method, or a path extractor's
 /// refusal) is replaced with the contract's `{"error", "error_description"}`
 /// body for its status. Responses built from `ApiError` pass untouched.
@@ -285,6 +292,8 @@ mod tests {
                 "unauthorized_client",
             ),
             (DomainError::InvalidCredentials.into(), 400, "invalid_grant"),
+            (DomainError::EmailUnverified.into(), 400, "invalid_grant"),
+            (DomainError::EmailTokenRefused.into(), 400, "invalid_grant"),
             (
                 DomainError::RefreshRefused(RefreshFailure::Reused).into(),
                 400,
@@ -297,6 +306,11 @@ mod tests {
             ),
             (DomainError::TokenRevoked.into(), 401, "invalid_token"),
             (DomainError::MissingToken.into(), 401, "invalid_token"),
+            (
+                DomainError::InsufficientScope("x").into(),
+                403,
+                "insufficient_scope",
+            ),
             (DomainError::EmailTaken.into(), 409, "email_taken"),
             (DomainError::WeakPassword("x").into(), 400, "weak_password"),
             (DomainError::InvalidEmail.into(), 400, "invalid_email"),
@@ -336,7 +350,11 @@ mod tests {
             assert!(body["error_description"]
                 .as_str()
                 .is_some_and(|d| !d.is_empty()));
-            assert_eq!(www.is_some(), s == 401, "WWW-Authenticate on {code}");
+            assert_eq!(
+                www.is_some(),
+                s == 401 || code == "insufficient_scope",
+                "WWW-Authenticate on {code}"
+            );
             assert_eq!(
                 retry.is_some(),
                 s == 429 || s == 503,

@@ -50,7 +50,16 @@ pub async fn post_token(
 ) -> Result<HttpResponse, ApiError> {
     let creds = client_credentials(&req, &form)?;
     let cookie_mode = cookies::cookie_mode_client(&req, &state.services, &creds).await?;
-    let grant = grant_request(&form, cookie_mode.is_some().then_some(&req))?;
+    let cookie_refresh = match cookie_mode {
+        Some(_)
+            if form.get("grant_type") == Some("refresh_token")
+                && form.get("refresh_token").is_none() =>
+        {
+            cookies::bound_refresh_cookie(&req, &state.services).await?
+        }
+        _ => None,
+    };
+    let grant = grant_request(&form, cookie_refresh)?;
     let address = client_address(&req, &state.services.settings.trusted_proxies);
     let granted = state
         .services
@@ -66,22 +75,19 @@ pub async fn post_token(
 }
 
 /// The presented refresh token: the `refresh_token` parameter, or for a
-/// cookie-mode client (`cookie_req`) without one, the refresh cookie.
-fn refresh_token(form: &StrictForm, cookie_req: Option<&HttpRequest>) -> Result<String, ApiError> {
+/// cookie-mode client without one, the refresh cookie (`from_cookie`, when
+/// it fits the access cookie beside it).
+fn refresh_token(form: &StrictForm, from_cookie: Option<String>) -> Result<String, ApiError> {
     const MISSING: &str = "refresh_token is required";
     if let Some(t) = form.get("refresh_token") {
         return Ok(t.to_owned());
     }
-    let from_cookie = match cookie_req {
-        Some(req) => cookies::refresh_cookie(req)?,
-        None => None,
-    };
     from_cookie.ok_or_else(|| DomainError::InvalidRequest(MISSING).into())
 }
 
 fn grant_request(
     form: &StrictForm,
-    cookie_req: Option<&HttpRequest>,
+    cookie_refresh: Option<String>,
 ) -> Result<GrantRequest, ApiError> {
     // RFC 6749 §5.2: a missing parameter is `invalid_request`; only a
     // grant type that is present and unknown is `unsupported_grant_type`.
@@ -95,7 +101,7 @@ fn grant_request(
             scope,
         },
         GrantType::RefreshToken => GrantRequest::RefreshToken {
-            refresh_token: refresh_token(form, cookie_req)?,
+            refresh_token: refresh_token(form, cookie_refresh)?,
             scope,
         },
         GrantType::ClientCredentials => GrantRequest::ClientCredentials { scope },

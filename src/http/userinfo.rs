@@ -36,7 +36,7 @@ pub async fn authenticate(
     services: &Services,
 ) -> Result<VerifiedAccess, ApiError> {
     if let Some(token) = bearer_token(req) {
-        return Ok(services.verify_access_token(&token).await?);
+        return Ok(services.verify_own_access_token(&token).await?);
     }
     cookies::authenticate_cookie(req, services)
         .await?
@@ -55,6 +55,12 @@ pub async fn get_userinfo(
     let user_id = access
         .user_id
         .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;
+    // OpenID Connect Core §5.3: the UserInfo endpoint is for `openid` tokens.
+    if !access.claims.scope.split(' ').any(|s| s == "openid") {
+        return Err(
+            DomainError::InsufficientScope("the access token lacks the openid scope").into(),
+        );
+    }
     let user = state
         .services
         .store
@@ -66,6 +72,6 @@ pub async fn get_userinfo(
     Ok(HttpResponse::Ok().json(UserinfoResponse {
         sub: user.id.to_string(),
         email: with_email.then_some(user.email),
-        email_verified: with_email.then_some(false),
+        email_verified: with_email.then_some(user.email_verified),
     }))
 }

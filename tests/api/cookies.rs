@@ -928,3 +928,72 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
         200
     );
 }
+
+/// With two cookie-mode apps on one site, a page of one app reads with
+/// `fetch(..., {credentials: "include"})` and the browser attaches the other
+/// app's access cookie: a cookie-authenticated read that names an origin
+/// must name one of the token's client's origins.
+async fn a_cookie_read_from_a_foreign_origin_is_refused(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (_, _, jar) = logged_in(&app).await;
+    for path in ["/userinfo", "/v1/account/sessions"] {
+        for foreign in ["https://other-app.example", "null"] {
+            let res = with_access_cookie(&app, reqwest::Method::GET, path, &jar, Some(foreign))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(res.status(), 403, "{path} from {foreign}");
+            let body: Value = res.json().await.expect("json");
+            assert_eq!(body["error"], "invalid_request");
+        }
+        // The app's own pages, and plain navigations (no Origin), read.
+        for origin in [Some(ORIGIN), None] {
+            let res = with_access_cookie(&app, reqwest::Method::GET, path, &jar, origin)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(res.status(), 200, "{path} from {origin:?}");
+        }
+    }
+}
+both_backends!(a_cookie_read_from_a_foreign_origin_is_refused);
+
+/// A sibling subdomain can plant a `__Secure-` refresh cookie (of the
+/// attacker's own session) in the victim's browser, to log the victim into
+/// the attacker's account. Beside a live access cookie of another session it
+/// is ignored, and nothing is rotated.
+async fn a_planted_refresh_cookie_of_another_session_is_ignored(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let client = cookie_client(&app).await;
+    let mut jars = Vec::new();
+    for _ in 0..2 {
+        let email = new_user(&app).await;
+        let res = login_from(&app, &client, &email, Some(ORIGIN)).await;
+        assert_eq!(res.status(), 200);
+        jars.push(token_cookies(&res, REFRESH_TTL));
+    }
+    let (victim, attacker) = (&jars[0], &jars[1]);
+    let planted = format!("{ACCESS}={}; {REFRESH}={}", victim.access, attacker.refresh);
+    let res = refresh_with(&app, &client, &planted, &[("Origin", ORIGIN)]).await;
+    assert_eq!(res.status(), 400);
+    assert!(set_cookies(&res).is_empty(), "no session is swapped in");
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request");
+
+    // The attacker's token was not used: it still rotates once, cleanly.
+    assert_eq!(
+        refresh_cookie(&app, &client, &attacker.refresh)
+            .await
+            .status(),
+        200
+    );
+    // The victim's own pair refreshes as always.
+    let own = format!("{ACCESS}={}; {REFRESH}={}", victim.access, victim.refresh);
+    assert_eq!(
+        refresh_with(&app, &client, &own, &[("Origin", ORIGIN)])
+            .await
+            .status(),
+        200
+    );
+}
+both_backends!(a_planted_refresh_cookie_of_another_session_is_ignored);

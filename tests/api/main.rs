@@ -4,6 +4,7 @@ mod helpers;
 mod process;
 
 mod algorithms;
+mod audience;
 mod audit;
 mod authorize;
 mod bad_input;
@@ -26,6 +27,7 @@ mod outage;
 mod password_grant;
 mod proxies;
 mod races;
+mod recovery;
 mod refresh;
 mod request_id;
 mod sessions;
