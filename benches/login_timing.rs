@@ -95,6 +95,9 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
             introspect: false,
         })
         .await?;

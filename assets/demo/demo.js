@@ -106,6 +106,59 @@ async function logOut() {
   }
 }
 
+// "Sign in with latchkey": the authorization code flow with PKCE. The page
+// never sees the password; latchkey's own login page does. The verifier and
+// state wait in sessionStorage for the browser to come back with the code.
+const PKCE_KEY = 'latchkey-demo-pkce';
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function signInWithLatchkey() {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: config.client_id,
+    redirect_uri: config.redirect_uri,
+    scope: config.scope,
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: 'S256',
+  });
+  location.assign(`../authorize?${query}`);
+}
+
+// Back from latchkey with ?code=…&state=…&iss=… (or ?error=…): check state and
+// iss (RFC 9207), then redeem the code; the tokens arrive as cookies.
+async function finishSignIn() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has('code') && !params.has('error')) return;
+  history.replaceState(null, '', location.pathname);
+  const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) ?? 'null');
+  sessionStorage.removeItem(PKCE_KEY);
+  if (params.has('error')) {
+    logResponse('GET', '../authorize', 0, Object.fromEntries(params));
+    return;
+  }
+  if (!saved || saved.state !== params.get('state') || params.get('iss') !== config.issuer) {
+    logResponse('GET', '../authorize', 0, 'refused: state or iss does not match this sign-in');
+    return;
+  }
+  const res = await call('POST', '../oauth/token', form({
+    grant_type: 'authorization_code',
+    code: params.get('code'),
+    redirect_uri: config.redirect_uri,
+    code_verifier: saved.verifier,
+    client_id: config.client_id,
+  }));
+  if (res.status === 200) await whoAmI();
+}
+
 async function start() {
   const res = await fetch('config.json');
   config = await res.json();
@@ -122,9 +175,15 @@ async function start() {
   $('refresh').addEventListener('click', refresh);
   $('sessions').addEventListener('click', sessions);
   $('logout').addEventListener('click', logOut);
+  if (config.redirect_uri) {
+    $('authorize').addEventListener('click', signInWithLatchkey);
+  } else {
+    $('authorize').hidden = true;
+  }
   $('credentials').addEventListener('submit', (e) => { e.preventDefault(); logIn(); });
-  document.body.dataset.ready = 'true';
   showCookies();
+  await finishSignIn();
+  document.body.dataset.ready = 'true';
 }
 
 start();

@@ -31,7 +31,8 @@ pub struct CreateArgs {
     /// public or confidential.
     #[arg(long, value_enum)]
     pub kind: Kind,
-    /// Allowed grants, comma-separated: password, refresh_token, client_credentials.
+    /// Allowed grants, comma-separated: authorization_code, password, refresh_token,
+    /// client_credentials.
     #[arg(long, value_delimiter = ',', required = true)]
     pub grants: Vec<String>,
     /// Allowed scopes, comma-separated.
@@ -46,6 +47,17 @@ pub struct CreateArgs {
     /// Allowed browser origin (repeatable).
     #[arg(long = "origin")]
     pub origins: Vec<String>,
+    /// Redirect URI for the authorization code flow (repeatable): https,
+    /// loopback http (127.0.0.1 or [::1], any port), or a private-use scheme
+    /// such as com.example.app:/callback.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return the browser (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The operator's own app: skips the consent page.
+    #[arg(long)]
+    pub first_party: bool,
     /// May introspect every token, not only its own and those for its
     /// audience (confidential clients only).
     #[arg(long)]
@@ -78,6 +90,9 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
             audience: args.audience,
             cookie_mode: args.cookie_mode,
             origins: args.origins,
+            redirect_uris: args.redirect_uris,
+            post_logout_redirect_uris: args.post_logout_redirect_uris,
+            first_party: args.first_party,
             introspect: args.introspect,
         })
         .await
@@ -96,6 +111,9 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
                 "audience": services.audience_for(c),
                 "cookie_mode": c.cookie_mode,
                 "origins": c.origins,
+                "redirect_uris": c.redirect_uris,
+                "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                "first_party": c.first_party,
                 "introspect": c.introspect,
             })
         );

@@ -263,6 +263,14 @@ impl Settings {
         let metrics_listen = parse_metrics_listen(&raw.metrics.listen)?;
         check_non_negative("audit.retention_days", raw.audit.retention_days)?;
         check_positive("audit.purge_batch_size", raw.audit.purge_batch_size)?;
+        check_positive(
+            "browser_sessions.absolute_ttl_secs",
+            raw.browser_sessions.absolute_ttl_secs,
+        )?;
+        check_positive(
+            "browser_sessions.idle_ttl_secs",
+            raw.browser_sessions.idle_ttl_secs,
+        )?;
         check_range(
             "clients.change_poll_ms",
             saturate(raw.clients.change_poll_ms),
@@ -282,6 +290,17 @@ impl Settings {
             backend,
             metrics_listen,
         })
+    }
+
+    /// How the consent page words `scope`: its configured description, or
+    /// the scope's own name.
+    pub fn scope_description(&self, scope: &str) -> String {
+        self.raw
+            .pages
+            .scope_descriptions
+            .get(scope)
+            .cloned()
+            .unwrap_or_else(|| scope.to_owned())
     }
 
     /// Access-token lifetime.
@@ -520,6 +539,8 @@ mod tests {
             ("log", "level"),
             ("demo", "enabled"),
             ("pages", "templates_dir"),
+            ("browser_sessions", "absolute_ttl_secs"),
+            ("browser_sessions", "idle_ttl_secs"),
             ("server", "prot"),
             ("tokens", "ttl"),
             ("bogus", "key"),

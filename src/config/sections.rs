@@ -32,6 +32,8 @@ pub struct RawSettings {
     pub audit: AuditSettings,
     /// `[pages]`
     pub pages: PageSettings,
+    /// `[browser_sessions]`
+    pub browser_sessions: BrowserSessionSettings,
     /// `[clients]`
     pub clients: ClientSettings,
 }
@@ -234,4 +236,17 @@ pub struct PageSettings {
     /// A folder whose files replace the built-in page templates and
     /// stylesheet of the same name; a missing folder means none replaced.
     pub templates_dir: String,
+    /// How the consent page words each scope; a scope not listed is shown
+    /// by its name.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
+}
+
+/// `[browser_sessions]`: the login at latchkey's own page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSessionSettings {
+    /// A browser session ends this long after the password was entered.
+    pub absolute_ttl_secs: i64,
+    /// A browser session ends when unused for this long.
+    pub idle_ttl_secs: i64,
 }

@@ -37,6 +37,12 @@ pub struct NewClient {
     pub cookie_mode: bool,
     /// Allowed browser origins.
     pub origins: Vec<String>,
+    /// Redirect URIs for the authorization code flow.
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Skips the consent page (the operator's own apps).
+    pub first_party: bool,
     /// May introspect any token (`--introspect`); confidential clients only.
     pub introspect: bool,
 }
@@ -243,6 +249,19 @@ impl Services {
             .iter()
             .map(|o| parse_origin(o))
             .collect::<Result<Vec<_>, _>>()?;
+        let uses_code = new.grants.contains(&GrantType::AuthorizationCode);
+        if uses_code && new.redirect_uris.is_empty() {
+            return Err(DomainError::InvalidRequest(
+                "authorization_code needs at least one --redirect-uri",
+            ));
+        }
+        if !uses_code && !new.redirect_uris.is_empty() {
+            return Err(DomainError::InvalidRequest(
+                "--redirect-uri needs the authorization_code grant",
+            ));
+        }
+        let redirect_uris = validate_uris(&new.redirect_uris)?;
+        let post_logout_redirect_uris = validate_uris(&new.post_logout_redirect_uris)?;
         let secret = match new.kind {
             ClientKind::Confidential => Some(generate_secret()?),
             ClientKind::Public => None,
@@ -258,6 +277,9 @@ impl Services {
             audience: new.audience.filter(|a| !a.is_empty()),
             cookie_mode: new.cookie_mode,
             origins,
+            redirect_uris,
+            post_logout_redirect_uris,
+            first_party: new.first_party,
             introspect: new.introspect,
             created_at: now,
         };
@@ -319,6 +341,19 @@ pub fn allows(client: &ClientRecord, grant: GrantType) -> bool {
     client.grants.iter().any(|g| g == grant.as_str())
 }
 
+/// Validates each URI (see `redirect::validate_redirect_uri`), dropping
+/// exact duplicates.
+fn validate_uris(raw: &[String]) -> Result<Vec<String>, DomainError> {
+    let mut out: Vec<String> = Vec::new();
+    for r in raw {
+        let uri = crate::domain::authorization::redirect::validate_redirect_uri(r.trim())?;
+        if !out.contains(&uri) {
+            out.push(uri);
+        }
+    }
+    Ok(out)
+}
+
 fn generate_secret() -> Result<String, DomainError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
@@ -342,6 +377,9 @@ mod tests {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
             introspect: false,
             created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
         })

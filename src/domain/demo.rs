@@ -7,6 +7,7 @@
 
 use aws_lc_rs::digest;
 
+use super::authorization::redirect::validate_redirect_uri;
 use super::clients::NewClient;
 use super::error::DomainError;
 use super::origins::origin_of;
@@ -22,10 +23,11 @@ pub const DEMO_SCOPE: &str = "openid email";
 
 /// The demo client's id for a server whose issuer has origin `origin`: a
 /// UUIDv8 from SHA-256 over a fixed label and the origin. A new issuer origin
-/// gets a new client, so a stored client never has to change.
+/// gets a new client, so a stored client never has to change. (Version 2 of
+/// the label: the client that also signs in through `/authorize`.)
 pub fn demo_client_id(origin: &str) -> ClientId {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"latchkey-demo-client-v1\0");
+    ctx.update(b"latchkey-demo-client-v2\0");
     ctx.update(origin.as_bytes());
     let hash = ctx.finish();
     let mut bytes = [0u8; 16];
@@ -45,6 +47,14 @@ impl Services {
             .ok_or(DomainError::InvalidRequest("server.issuer has no origin"))
     }
 
+    /// Where the authorization code flow returns to the demo page, when the
+    /// issuer's URL may be a redirect URI (https, or loopback http);
+    /// otherwise the demo offers the password login only.
+    pub fn demo_redirect_uri(&self) -> Option<String> {
+        let uri = format!("{}/demo/", self.settings.issuer);
+        validate_redirect_uri(&uri).ok()
+    }
+
     /// Creates the demo client unless it exists; idempotent and safe to run
     /// on several instances at once. Returns its id.
     ///
@@ -56,15 +66,24 @@ impl Services {
         if self.find_client(id).await?.is_some() {
             return Ok(id);
         }
+        let redirect = self.demo_redirect_uri();
+        let mut grants = vec![GrantType::Password, GrantType::RefreshToken];
+        if redirect.is_some() {
+            grants.push(GrantType::AuthorizationCode);
+        }
         let created = self.new_client_record(
             NewClient {
                 name: DEMO_CLIENT_NAME.to_owned(),
                 kind: ClientKind::Public,
-                grants: vec![GrantType::Password, GrantType::RefreshToken],
+                grants,
                 scopes: Scope::parse(DEMO_SCOPE).unwrap_or_default(),
                 audience: None,
                 cookie_mode: true,
                 origins: vec![origin],
+                redirect_uris: redirect.into_iter().collect(),
+                post_logout_redirect_uris: vec![],
+                // The operator's own page: no consent screen.
+                first_party: true,
                 introspect: false,
             },
             id,

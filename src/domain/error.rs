@@ -41,6 +41,10 @@ pub enum DomainError {
     /// Wrong email, wrong password or disabled user: one answer for all three.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// An authorization code (or its PKCE verifier or redirect URI) was
+    /// refused (RFC 6749 §5.2 `invalid_grant`).
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
     /// A refresh token was refused.
     #[error("refresh token refused: {0:?}")]
     RefreshRefused(RefreshFailure),

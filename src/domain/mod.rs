@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod authorization;
 pub mod clients;
 pub mod demo;
 pub mod error;

@@ -165,6 +165,8 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials` (RFC 6749 §4.4).
     ClientCredentials,
+    /// `authorization_code` (RFC 6749 §4.1, with PKCE).
+    AuthorizationCode,
 }
 
 impl GrantType {
@@ -174,6 +176,7 @@ impl GrantType {
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -183,6 +186,7 @@ impl GrantType {
             "password" => Some(Self::Password),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            "authorization_code" => Some(Self::AuthorizationCode),
             _ => None,
         }
     }

@@ -118,7 +118,7 @@ pub fn clear_cookies(res: &mut HttpResponseBuilder, issuer: &str) {
 /// `InvalidRequest` when it is sent more than once: a second copy can only be
 /// a cookie planted by another host (cookie tossing), and guessing which one
 /// is ours would let the planted one win.
-fn single_cookie(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn single_cookie(req: &HttpRequest, name: &str) -> Result<Option<String>, ApiError> {
     let mut found = None;
     let pairs = req
         .headers()

@@ -28,6 +28,12 @@ pub struct DemoConfigResponse {
     client_id: String,
     origin: String,
     scope: &'static str,
+    /// `iss` as the authorization response carries it (RFC 9207).
+    issuer: String,
+    /// Where "Sign in with latchkey" returns; absent when the issuer's URL
+    /// cannot be a redirect URI (plain http to a non-loopback host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<String>,
 }
 
 /// The demo does not exist when it is off: 404, like any unknown path.
@@ -105,5 +111,7 @@ pub async fn get_demo_config(state: web::Data<AppState>) -> Result<HttpResponse,
             client_id: demo_client_id(&origin).to_string(),
             origin,
             scope: DEMO_SCOPE,
+            issuer: state.services.settings.issuer.clone(),
+            redirect_uri: state.services.demo_redirect_uri(),
         }))
 }

@@ -14,7 +14,9 @@ pub fn render(settings: &Settings) -> Bytes {
     let iss = &settings.issuer;
     let doc = serde_json::json!({
         "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/oauth/token"),
+        "end_session_endpoint": format!("{iss}/logout"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
@@ -23,15 +25,22 @@ pub fn render(settings: &Settings) -> Bytes {
         "account_sessions_endpoint": format!("{iss}/v1/account/sessions"),
         "account_password_endpoint": format!("{iss}/v1/account/password"),
         "logout_endpoint": format!("{iss}/v1/logout"),
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": [],
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms(settings),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["openid", "email"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "email", "email_verified"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "email", "email_verified"],
     });
     Bytes::from(serde_json::to_vec(&doc).unwrap_or_default())
 }

@@ -91,6 +91,7 @@ impl ApiError {
                 },
                 D::UnauthorizedClient(msg) => wire(S::BAD_REQUEST, "unauthorized_client", msg),
                 D::InvalidCredentials => wire(S::BAD_REQUEST, "invalid_grant", "invalid username or password"),
+                D::InvalidGrant(msg) => wire(S::BAD_REQUEST, "invalid_grant", msg),
                 D::RefreshRefused(f) => wire(S::BAD_REQUEST, "invalid_grant", refresh_description(*f)),
                 D::InvalidToken(_) | D::TokenRevoked => Wire {
                     www_authenticate: Some("Bearer realm=\"latchkey\", error=\"invalid_token\", error_description=\"the access token is invalid, expired or revoked\""),
@@ -147,12 +148,16 @@ impl ApiError {
 /// body for its status. Responses built from `ApiError` pass untouched.
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
-        let is_json = res
+        // JSON errors are already in shape; HTML is one of latchkey's own
+        // pages (the login page after a wrong password, an error page),
+        // which must reach the browser as rendered. Anything else (actix's
+        // plain-text defaults) is replaced.
+        let is_ours = res
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if is_json {
+            .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+        if is_ours {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();
@@ -322,6 +327,7 @@ mod tests {
                 "server_error",
             ),
             (DomainError::Internal("x").into(), 500, "server_error"),
+            (DomainError::InvalidGrant("x").into(), 400, "invalid_grant"),
         ];
         for (err, status, code) in cases {
             let (s, body, www, retry) = render(err).await;

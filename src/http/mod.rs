@@ -2,6 +2,8 @@
 //! Handlers extract, call one domain method and map the result.
 
 pub mod account;
+pub mod authorize;
+pub mod consents;
 pub mod cookies;
 pub mod cors;
 pub mod demo;
@@ -87,6 +89,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/account/sessions").get(account::get_sessions))
                 .service(web::resource("/account/sessions/{sid}").delete(account::delete_session))
                 .service(web::resource("/account/password").post(account::post_password))
+                .service(web::resource("/account/consents").get(consents::get_consents))
+                .service(
+                    web::resource("/account/consents/{client_id}").delete(consents::delete_consent),
+                )
                 .service(web::resource("/logout").post(account::post_logout)),
         )
         // The cookie-mode demo page; 404 unless `demo.enabled`.
@@ -95,6 +101,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/demo/demo.js").get(demo::get_demo_js))
         .service(web::resource("/demo/demo.css").get(demo::get_demo_css))
         .service(web::resource("/demo/config.json").get(demo::get_demo_config))
+        // The authorization code flow's pages (see `authorize`).
+        .service(web::resource("/authorize").get(authorize::get_authorize))
+        .service(web::resource("/login").post(authorize::post_login))
+        .service(web::resource("/consent").post(authorize::post_consent))
+        .service(
+            web::resource("/logout")
+                .get(authorize::get_logout)
+                .post(authorize::post_logout),
+        )
         .service(web::resource("/assets/latchkey.css").get(pages::get_stylesheet))
         .service(web::resource("/healthz").get(ops::get_healthz))
         .service(web::resource("/readyz").get(ops::get_readyz))

@@ -30,6 +30,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("error.html", include_str!("../../assets/pages/error.html")),
     ("login.html", include_str!("../../assets/pages/login.html")),
+    (
+        "consent.html",
+        include_str!("../../assets/pages/consent.html"),
+    ),
+    (
+        "logout.html",
+        include_str!("../../assets/pages/logout.html"),
+    ),
+    (
+        "logged_out.html",
+        include_str!("../../assets/pages/logged_out.html"),
+    ),
 ];
 const STYLESHEET_NAME: &str = "latchkey.css";
 const STYLESHEET: &str = include_str!("../../assets/pages/latchkey.css");

@@ -99,6 +99,11 @@ fn grant_request(
             scope,
         },
         GrantType::ClientCredentials => GrantRequest::ClientCredentials { scope },
+        GrantType::AuthorizationCode => GrantRequest::AuthorizationCode {
+            code: form.require("code", "code is required")?.to_owned(),
+            redirect_uri: form.get("redirect_uri").map(str::to_owned),
+            code_verifier: form.get("code_verifier").map(str::to_owned),
+        },
     })
 }
 

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout, PoolStats,
-    RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    UserRecord, UserStore,
+    AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
+    ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession,
+    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
+    UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -349,5 +350,109 @@ impl ThrottleStore for MeteredStore {
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         self.timed("clear_login_failures", self.inner.clear_login_failures(key))
             .await
+    }
+}
+
+#[async_trait]
+impl AuthorizationStore for MeteredStore {
+    async fn insert_browser_session(&self, s: &BrowserSessionRecord) -> Result<(), StoreError> {
+        self.timed(
+            "insert_browser_session",
+            self.inner.insert_browser_session(s),
+        )
+        .await
+    }
+
+    async fn touch_browser_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<BrowserSessionRecord>, StoreError> {
+        self.timed(
+            "touch_browser_session",
+            self.inner.touch_browser_session(id_hash, now, idle_cutoff),
+        )
+        .await
+    }
+
+    async fn end_browser_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "end_browser_session",
+            self.inner.end_browser_session(id_hash, now),
+        )
+        .await
+    }
+
+    async fn insert_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "insert_authorization_code",
+            self.inner.insert_authorization_code(code),
+        )
+        .await
+    }
+
+    async fn find_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        self.timed(
+            "find_authorization_code",
+            self.inner.find_authorization_code(code_hash),
+        )
+        .await
+    }
+
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "consume_authorization_code",
+            self.inner
+                .consume_authorization_code(code_hash, session, now),
+        )
+        .await
+    }
+
+    async fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError> {
+        self.timed("upsert_consent", self.inner.upsert_consent(consent))
+            .await
+    }
+
+    async fn find_consent(
+        &self,
+        user: UserId,
+        client: ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        self.timed("find_consent", self.inner.find_consent(user, client))
+            .await
+    }
+
+    async fn list_consents(&self, user: UserId) -> Result<Vec<ConsentRecord>, StoreError> {
+        self.timed("list_consents", self.inner.list_consents(user))
+            .await
+    }
+
+    async fn delete_consent(
+        &self,
+        user: UserId,
+        client: ClientId,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "delete_consent",
+            self.inner.delete_consent(user, client, audit),
+        )
+        .await
     }
 }

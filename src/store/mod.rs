@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, ClientRecord, FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord,
-    SessionStatus, StoreError, UserRecord,
+    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
+    FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, StoreError,
+    UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -25,7 +26,15 @@ use crate::domain::types::{ClientId, SessionId, UserId};
 /// callable without importing them.
 #[async_trait]
 pub trait Store:
-    UserStore + ClientStore + SessionStore + AuditStore + ThrottleStore + Send + Sync + std::fmt::Debug
+    UserStore
+    + ClientStore
+    + SessionStore
+    + AuditStore
+    + ThrottleStore
+    + AuthorizationStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Applies pending migrations.
     ///
@@ -357,6 +366,106 @@ pub trait ThrottleStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The authorization code flow: browser sessions at latchkey, single-use
+/// codes and remembered consents.
+#[async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    /// Starts a browser session.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn insert_browser_session(&self, s: &BrowserSessionRecord) -> Result<(), StoreError>;
+
+    /// The browser session whose cookie hashes to `id_hash`, if it is live at
+    /// `now` (not ended, not past its end, used after `idle_cutoff`, its user
+    /// not disabled); marks it used at `now`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn touch_browser_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+        idle_cutoff: DateTime<Utc>,
+    ) -> Result<Option<BrowserSessionRecord>, StoreError>;
+
+    /// Ends a browser session (logout). Returns whether this call ended it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn end_browser_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a freshly issued code.
+    ///
+    /// # Errors
+    /// `Conflict` on a duplicate hash.
+    async fn insert_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The code whose digest is `code_hash`, used or not.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError>;
+
+    /// Marks a code used by `session` in one conditional `UPDATE`: only when
+    /// it is unused and not past `expires_at`. Of any number of concurrent
+    /// redemptions, exactly one gets `true`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Remembers (or replaces) a user's consent to a client.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError>;
+
+    /// The user's consent to the client, if any.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_consent(
+        &self,
+        user: UserId,
+        client: ClientId,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+
+    /// Every consent of the user, newest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn list_consents(&self, user: UserId) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// Withdraws the user's consent to `client` and, in the same transaction,
+    /// revokes the user's live sessions of that client, writing `audit` when
+    /// a consent was withdrawn. Returns whether there was one.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn delete_consent(
+        &self,
+        user: UserId,
+        client: ClientId,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Opens the store named by `url`: SQLite (creating the file and its folder)

@@ -113,6 +113,13 @@ pub struct ClientRecord {
     pub cookie_mode: bool,
     /// Origins allowed for CORS and cookie-authenticated requests.
     pub origins: Vec<String>,
+    /// Registered redirect URIs for the authorization code flow, matched
+    /// exactly (loopback ports aside).
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
     /// May introspect any token, not only its own and its audience's.
     pub introspect: bool,
     /// When it was registered.
@@ -239,4 +246,67 @@ pub struct PoolStats {
     pub idle: u32,
     /// The most the pool opens.
     pub max: u32,
+}
+
+/// A login at latchkey's own page, kept by a `__Host-` cookie. The cookie
+/// holds a random secret; the store only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSessionRecord {
+    /// SHA-256 (hex) of the cookie's secret.
+    pub id_hash: String,
+    /// Who logged in.
+    pub user_id: UserId,
+    /// When the password was entered (the id_token's `auth_time`).
+    pub auth_time: DateTime<Utc>,
+    /// The user's credentials version at login; a change ends the session.
+    pub credentials_version: i64,
+    /// Last use, for the idle timeout.
+    pub last_seen_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// When it was ended (logout), if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An authorization code and everything it is bound to (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCodeRecord {
+    /// SHA-256 (hex) of the code; the code itself is never stored.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// Whose consent it carries.
+    pub user_id: UserId,
+    /// The exact `redirect_uri` of the authorization request (RFC 6749 §4.1.3).
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge (RFC 7636).
+    pub code_challenge: String,
+    /// The OIDC `nonce`, echoed in the id_token.
+    pub nonce: Option<String>,
+    /// The granted scope.
+    pub scope: String,
+    /// When the user authenticated.
+    pub auth_time: DateTime<Utc>,
+    /// The user's credentials version at login; the session it starts
+    /// starts only while it is current.
+    pub credentials_version: i64,
+    /// 60 seconds after issue.
+    pub expires_at: DateTime<Utc>,
+    /// When it was redeemed, if it was.
+    pub used_at: Option<DateTime<Utc>>,
+    /// The session its redemption started.
+    pub session_id: Option<SessionId>,
+}
+
+/// A user's remembered consent to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// Who consented.
+    pub user_id: UserId,
+    /// To which client.
+    pub client_id: ClientId,
+    /// The scopes allowed (space-separated).
+    pub scope: String,
+    /// When.
+    pub granted_at: DateTime<Utc>,
 }

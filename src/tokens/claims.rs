@@ -54,6 +54,14 @@ pub struct IdClaims {
     /// With scope `email`; latchkey does not verify addresses, so `false`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub email_verified: Option<bool>,
+    /// The authorization request's `nonce` (OIDC Core §3.1.3.6), on the
+    /// id_token of a code redemption.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nonce: Option<String>,
+    /// Left half of SHA-256 of the access token, base64url (OIDC Core
+    /// §3.1.3.8), when issued with one from the authorization code flow.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub at_hash: Option<String>,
 }
 
 #[cfg(test)]

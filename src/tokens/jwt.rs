@@ -152,6 +152,18 @@ impl TimeClaims for super::claims::AccessClaims {
     }
 }
 
+impl TimeClaims for super::claims::IdClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+    fn iat(&self) -> i64 {
+        self.iat
+    }
+    fn nbf(&self) -> Option<i64> {
+        None
+    }
+}
+
 /// Verifies signature (with `alg` only: the verifying key's own algorithm),
 /// `iss`, and `aud` when `audiences` is given (otherwise the caller checks
 /// it), then `exp`, `nbf` and `iat` against `now` with `leeway_secs`.

@@ -117,6 +117,9 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             audience: None,
             cookie_mode,
             origins: vec![ORIGIN.into()],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
             introspect: false,
         })
         .await
@@ -893,6 +896,9 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             audience: None,
             cookie_mode: true,
             origins: vec!["https://other.example".into()],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
             introspect: false,
         })
         .await

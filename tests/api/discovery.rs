@@ -32,6 +32,8 @@ async fn both_metadata_documents_advertise_every_endpoint() {
         ("revocation_endpoint", "/oauth/revoke"),
         ("introspection_endpoint", "/oauth/introspect"),
         ("userinfo_endpoint", "/userinfo"),
+        ("authorization_endpoint", "/authorize"),
+        ("end_session_endpoint", "/logout"),
     ] {
         assert_eq!(oidc[field], format!("{iss}{path}").as_str(), "{field}");
     }
@@ -40,9 +42,36 @@ async fn both_metadata_documents_advertise_every_endpoint() {
         serde_json::json!(["RS256"])
     );
     let grants = oidc["grant_types_supported"].as_array().expect("array");
-    for g in ["password", "refresh_token", "client_credentials"] {
+    for g in [
+        "authorization_code",
+        "password",
+        "refresh_token",
+        "client_credentials",
+    ] {
         assert!(grants.iter().any(|x| x == g), "{g}");
     }
+    // OIDC Discovery requires response_types_supported; strict clients
+    // refuse a document without "code".
+    assert_eq!(
+        oidc["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        oidc["response_modes_supported"],
+        serde_json::json!(["query"])
+    );
+    assert_eq!(
+        oidc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        oidc["authorization_response_iss_parameter_supported"],
+        serde_json::json!(true)
+    );
+    assert_eq!(
+        oidc["prompt_values_supported"],
+        serde_json::json!(["none", "login", "consent"])
+    );
     for f in [
         "subject_types_supported",
         "response_types_supported",

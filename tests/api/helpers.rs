@@ -196,6 +196,9 @@ impl TestApp {
                 audience: audience.map(str::to_owned),
                 cookie_mode: false,
                 origins: vec![],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                first_party: false,
                 introspect,
             })
             .await

@@ -5,6 +5,7 @@ mod process;
 
 mod algorithms;
 mod audit;
+mod authorize;
 mod bad_input;
 mod bursts;
 mod cli;

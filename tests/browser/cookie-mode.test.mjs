@@ -300,3 +300,29 @@ test('cookie mode in Chromium: login, cookies out of reach, refresh, cross-origi
   assert.equal(gone.status(), 401);
   await page.screenshot({ path: path.join(ARTIFACTS, 'demo-after-logout.png'), fullPage: true });
 });
+
+test('the demo\'s "Sign in with latchkey" runs the code flow; the page never sees the password', async () => {
+  const email = `code-${Date.now() % 100000}@example.com`;
+  const signup = await fetch(`${base}/v1/users`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
+  assert.equal(signup.status, 201);
+  const page = await context.newPage();
+  await page.goto(`${base}/demo/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.click('#authorize');
+  // latchkey's own login page (first-party demo client: no consent page).
+  await page.waitForURL((u) => u.pathname.endsWith('/authorize'));
+  await page.fill('#email', email);
+  await page.fill('#password', PASSWORD);
+  await page.press('#password', 'Enter');
+  await page.waitForURL((u) => u.pathname.endsWith('/demo/'));
+  await page.waitForSelector('#sub.signed-in');
+  assert.equal(new URL(page.url()).search, '', 'the code is gone from the address bar');
+  assert.equal(await page.evaluate(() => document.cookie), '');
+  const jar = await tokenCookies();
+  assert.ok(jar.access && jar.refresh, 'the tokens arrived as HttpOnly cookies');
+  await page.close();
+});

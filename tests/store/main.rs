@@ -9,7 +9,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
 use latchkey::store::{
-    self, AuditEvent, ClientRecord, Lockout, SessionRecord, Store, StoreError, UserRecord,
+    self, AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
+    Lockout, SessionRecord, Store, StoreError, UserRecord,
 };
 
 #[path = "../common/pg_db.rs"]
@@ -82,6 +83,9 @@ fn client() -> ClientRecord {
         audience: Some("api".into()),
         cookie_mode: true,
         origins: vec!["https://app.example".into()],
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        first_party: false,
         introspect: true,
         created_at: t0(),
     }
@@ -645,6 +649,166 @@ async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
     assert!(refreshed.is_none());
 }
 store_case!(sessions_started_while_a_user_is_disabled_all_end);
+
+fn code(user: UserId, client: ClientId, hash: &str) -> AuthorizationCodeRecord {
+    AuthorizationCodeRecord {
+        code_hash: hash.into(),
+        client_id: client,
+        user_id: user,
+        redirect_uri: "https://app.example/cb".into(),
+        code_challenge: "c".repeat(43),
+        nonce: Some("n".into()),
+        scope: "openid".into(),
+        auth_time: t0(),
+        credentials_version: 0,
+        expires_at: t0() + Duration::seconds(60),
+        used_at: None,
+        session_id: None,
+    }
+}
+
+async fn a_code_round_trips_and_is_consumed_exactly_once_under_a_race(s: Arc<dyn Store>) {
+    let (u, c, sess) = seeded(&*s).await;
+    let rec = code(u.id, c.id, "hash-1");
+    s.insert_authorization_code(&rec).await.expect("insert");
+    assert_eq!(
+        s.find_authorization_code("hash-1").await.expect("find"),
+        Some(rec.clone())
+    );
+
+    let tries = (0..8).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.consume_authorization_code("hash-1", sess.id, t0() + Duration::seconds(1))
+                .await
+                .expect("consume")
+        })
+    });
+    let wins = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("join"))
+        .count();
+
+    assert_eq!(wins, 1);
+    let used = s
+        .find_authorization_code("hash-1")
+        .await
+        .expect("find")
+        .expect("row");
+    assert_eq!(used.session_id, Some(sess.id));
+    assert!(used.used_at.is_some());
+    let late = code(u.id, c.id, "hash-2");
+    s.insert_authorization_code(&late).await.expect("insert");
+    assert!(
+        !s.consume_authorization_code("hash-2", sess.id, t0() + Duration::seconds(60))
+            .await
+            .expect("consume"),
+        "an expired code is never consumed"
+    );
+}
+store_case!(a_code_round_trips_and_is_consumed_exactly_once_under_a_race);
+
+async fn browser_sessions_end_by_logout_idleness_expiry_and_disabled_users(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(&*s).await;
+    let b = BrowserSessionRecord {
+        id_hash: "bs-1".into(),
+        user_id: u.id,
+        auth_time: t0(),
+        credentials_version: 0,
+        last_seen_at: t0(),
+        expires_at: t0() + Duration::hours(24),
+        revoked_at: None,
+    };
+    s.insert_browser_session(&b).await.expect("insert");
+    let later = t0() + Duration::minutes(30);
+    let live = s
+        .touch_browser_session("bs-1", later, later - Duration::hours(1))
+        .await
+        .expect("touch")
+        .expect("live");
+    assert_eq!(live.last_seen_at, later);
+    assert!(
+        s.touch_browser_session(
+            "bs-1",
+            later + Duration::hours(2),
+            later + Duration::minutes(1)
+        )
+        .await
+        .expect("touch")
+        .is_none(),
+        "idle"
+    );
+    assert!(
+        s.touch_browser_session("bs-1", t0() + Duration::hours(25), t0())
+            .await
+            .expect("touch")
+            .is_none(),
+        "expired"
+    );
+    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", later))
+        .await
+        .expect("disable");
+    assert!(
+        s.touch_browser_session("bs-1", later, t0())
+            .await
+            .expect("touch")
+            .is_none(),
+        "disabled user"
+    );
+    s.set_user_disabled(u.id, false, &AuditEvent::new("user_enabled", later))
+        .await
+        .expect("enable");
+    assert!(s.end_browser_session("bs-1", later).await.expect("end"));
+    assert!(
+        !s.end_browser_session("bs-1", later).await.expect("end"),
+        "idempotent"
+    );
+    assert!(
+        s.touch_browser_session("bs-1", later, t0())
+            .await
+            .expect("touch")
+            .is_none(),
+        "ended"
+    );
+}
+store_case!(browser_sessions_end_by_logout_idleness_expiry_and_disabled_users);
+
+async fn withdrawing_consent_revokes_that_clients_sessions(s: Arc<dyn Store>) {
+    let (u, c, sess) = seeded(&*s).await;
+    let consent = ConsentRecord {
+        user_id: u.id,
+        client_id: c.id,
+        scope: "openid".into(),
+        granted_at: t0(),
+    };
+    s.upsert_consent(&consent).await.expect("upsert");
+    let wider = ConsentRecord {
+        scope: "openid email".into(),
+        ..consent.clone()
+    };
+    s.upsert_consent(&wider).await.expect("upsert again");
+    assert_eq!(
+        s.find_consent(u.id, c.id).await.expect("find"),
+        Some(wider.clone())
+    );
+    assert_eq!(s.list_consents(u.id).await.expect("list"), vec![wider]);
+
+    let ev = AuditEvent::new("consent_withdrawn", t0() + Duration::minutes(1));
+    assert!(s.delete_consent(u.id, c.id, &ev).await.expect("delete"));
+    assert!(
+        !s.delete_consent(u.id, c.id, &ev).await.expect("delete"),
+        "gone"
+    );
+    let status = s
+        .session_status(sess.id)
+        .await
+        .expect("status")
+        .expect("row");
+    assert!(status.revoked);
+    assert!(s.find_consent(u.id, c.id).await.expect("find").is_none());
+}
+store_case!(withdrawing_consent_revokes_that_clients_sessions);
 
 async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
     // `t0()` is far from the real time: the instance's notion of now does

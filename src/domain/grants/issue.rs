@@ -17,6 +17,22 @@ impl Services {
         with_id_token: bool,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
+        self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, now)
+    }
+
+    /// As `user_tokens`, with the authorization request's `nonce` (and
+    /// `at_hash`) in the id_token.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn user_tokens_with_nonce(
+        &self,
+        client: &ClientRecord,
+        session: &SessionRecord,
+        scope: &Scope,
+        email: Option<&str>,
+        with_id_token: bool,
+        nonce: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, DomainError> {
         let (access_token, expires_in) = self.issue_access_token(
             client,
             &session.user_id.to_string(),
@@ -37,7 +53,11 @@ impl Services {
             (remaining + 999).div_euclid(1000).max(0)
         });
         let id_token = if with_id_token {
-            Some(self.issue_id_token(client, session.user_id, session, scope, email, now)?)
+            let bound = IdBinding {
+                nonce,
+                access_token: &access_token,
+            };
+            Some(self.issue_id_token(client, session.user_id, session, scope, email, bound, now)?)
         } else {
             None
         };
@@ -82,6 +102,7 @@ impl Services {
         Ok((token, ttl))
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn issue_id_token(
         &self,
         client: &ClientRecord,
@@ -89,9 +110,12 @@ impl Services {
         session: &SessionRecord,
         scope: &Scope,
         email: Option<&str>,
+        bound: IdBinding<'_>,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
         let with_email = scope.has("email");
+        let key = self.keys.signing_key(now)?;
+        let algorithm = key.algorithm();
         let claims = IdClaims {
             iss: self.settings.issuer.clone(),
             sub: user.to_string(),
@@ -102,9 +126,34 @@ impl Services {
             sid: session.id.to_string(),
             email: email.filter(|_| with_email).map(str::to_owned),
             email_verified: (with_email && email.is_some()).then_some(false),
+            nonce: bound.nonce.map(str::to_owned),
+            at_hash: bound.nonce.map(|_| at_hash(bound.access_token, algorithm)),
         };
-        let key = self.keys.signing_key(now)?;
         jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
             .map_err(|_| DomainError::Internal("signing failed"))
     }
+}
+
+/// What an id_token is bound to besides the session: the authorization
+/// request's `nonce` and the access token issued with it.
+pub(super) struct IdBinding<'a> {
+    pub(super) nonce: Option<&'a str>,
+    pub(super) access_token: &'a str,
+}
+
+/// OIDC Core §3.1.3.8: base64url of the left half of the access token's
+/// hash under the id_token's `alg`: SHA-256 for RS256 and ES256, SHA-512 for
+/// EdDSA over Ed25519 (the OpenID Foundation's reading for `EdDSA`).
+fn at_hash(access_token: &str, algorithm: crate::tokens::keypair::Algorithm) -> String {
+    use crate::tokens::keypair::Algorithm;
+    use aws_lc_rs::digest;
+    use base64::Engine;
+    let d = match algorithm {
+        Algorithm::Rs256 | Algorithm::Es256 => {
+            digest::digest(&digest::SHA256, access_token.as_bytes())
+        }
+        Algorithm::EdDsa => digest::digest(&digest::SHA512, access_token.as_bytes()),
+    };
+    let half = &d.as_ref()[..d.as_ref().len() / 2];
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half)
 }

@@ -48,6 +48,15 @@ pub enum GrantRequest {
         /// Requested scope.
         scope: Option<String>,
     },
+    /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    AuthorizationCode {
+        /// The code (redacted from `Debug`).
+        code: String,
+        /// Must equal the authorization request's.
+        redirect_uri: Option<String>,
+        /// The PKCE verifier (redacted from `Debug`).
+        code_verifier: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for GrantRequest {
@@ -72,6 +81,12 @@ impl std::fmt::Debug for GrantRequest {
                 .debug_struct("ClientCredentials")
                 .field("scope", scope)
                 .finish(),
+            Self::AuthorizationCode { redirect_uri, .. } => f
+                .debug_struct("AuthorizationCode")
+                .field("code", &"[redacted]")
+                .field("redirect_uri", redirect_uri)
+                .field("code_verifier", &"[redacted]")
+                .finish(),
         }
     }
 }
@@ -83,6 +98,7 @@ impl GrantRequest {
             Self::Password { .. } => GrantType::Password,
             Self::RefreshToken { .. } => GrantType::RefreshToken,
             Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
         }
     }
 }
@@ -162,6 +178,27 @@ impl Services {
                     refresh: Some(outcome),
                 })
             }
+            GrantRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.require_grant(&client, GrantType::AuthorizationCode)?;
+                let tokens = self
+                    .authorization_code_grant(
+                        &client,
+                        &code,
+                        redirect_uri.as_deref(),
+                        code_verifier.as_deref(),
+                        address,
+                    )
+                    .await?;
+                Ok(Granted {
+                    tokens,
+                    client,
+                    refresh: None,
+                })
+            }
             GrantRequest::ClientCredentials { scope } => {
                 if client.kind != ClientKind::Confidential {
                     return Err(DomainError::UnauthorizedClient(
@@ -200,35 +237,9 @@ impl Services {
         address: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
         let scope = granted_scope(client, scope)?;
-        let email = Email::parse(username).ok_or(DomainError::InvalidCredentials)?;
-        if password.0.len() > MAX_PASSWORD_BYTES {
-            return Err(DomainError::InvalidCredentials);
-        }
-        self.reserve_login(&email, address).await?;
-        let user = self.store.find_user_by_email(email.as_str()).await?;
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let password_ok = match self.passwords.verify(password.0, stored).await {
-            Ok(ok) => ok,
-            Err(err) => {
-                // Nothing was verified (no hashing slot in time): the
-                // attempt is given back rather than held against the user.
-                self.give_back_login(&email, address).await?;
-                return Err(err);
-            }
-        };
-        let user = match user {
-            Some(u) if password_ok && !u.disabled => u,
-            other => {
-                // The reserved attempt stands as the failure.
-                let mut ev = AuditEvent::new("login_failed", self.now());
-                ev.user_id = other.map(|u| u.id);
-                ev.client_id = Some(client.id);
-                ev.address = address.map(str::to_owned);
-                self.insert_audit(&ev).await?;
-                return Err(DomainError::InvalidCredentials);
-            }
-        };
-        self.release_login(&email, address).await?;
+        let user = self
+            .login_with_password(client, username, password, address)
+            .await?;
         let now = self.now();
         let session = SessionRecord {
             id: SessionId::new_random(),
@@ -270,6 +281,52 @@ impl Services {
         )
     }
 
+    /// Checks an email and password: throttling before any hash, one bounded
+    /// argon2 verification whether or not the user exists, one answer for
+    /// unknown email, wrong password and disabled account. Shared by the
+    /// password grant and the login page, so both have the same guarantees.
+    ///
+    /// # Errors
+    /// `InvalidCredentials`, `Throttled`, `HashQueueFull`; store failures.
+    pub async fn login_with_password(
+        &self,
+        client: &ClientRecord,
+        username: &str,
+        password: Password,
+        address: Option<&str>,
+    ) -> Result<crate::store::UserRecord, DomainError> {
+        let email = Email::parse(username).ok_or(DomainError::InvalidCredentials)?;
+        if password.0.len() > MAX_PASSWORD_BYTES {
+            return Err(DomainError::InvalidCredentials);
+        }
+        self.reserve_login(&email, address).await?;
+        let user = self.store.find_user_by_email(email.as_str()).await?;
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let password_ok = match self.passwords.verify(password.0, stored).await {
+            Ok(ok) => ok,
+            Err(err) => {
+                // Nothing was verified (no hashing slot in time): the
+                // attempt is given back rather than held against the user.
+                self.give_back_login(&email, address).await?;
+                return Err(err);
+            }
+        };
+        let user = match user {
+            Some(u) if password_ok && !u.disabled => u,
+            other => {
+                // The reserved attempt stands as the failure.
+                let mut ev = AuditEvent::new("login_failed", self.now());
+                ev.user_id = other.map(|u| u.id);
+                ev.client_id = Some(client.id);
+                ev.address = address.map(str::to_owned);
+                self.insert_audit(&ev).await?;
+                return Err(DomainError::InvalidCredentials);
+            }
+        };
+        self.release_login(&email, address).await?;
+        Ok(user)
+    }
+
     fn client_credentials_grant(
         &self,
         client: &ClientRecord,
@@ -292,7 +349,10 @@ impl Services {
 
 /// The scope to grant: the requested one when the client may have all of it,
 /// or the client's whole scope when none was requested.
-fn granted_scope(client: &ClientRecord, requested: Option<&str>) -> Result<Scope, DomainError> {
+pub(crate) fn granted_scope(
+    client: &ClientRecord,
+    requested: Option<&str>,
+) -> Result<Scope, DomainError> {
     let allowed = Scope::from_tokens(client.scopes.clone());
     match requested {
         None => Ok(allowed),
@@ -373,6 +433,9 @@ mod tests {
             audience: None,
             cookie_mode: false,
             origins: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
             introspect: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
         };

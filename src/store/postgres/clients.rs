@@ -6,8 +6,8 @@ use super::*;
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(c.id.0)
         .bind(&c.name)
@@ -20,6 +20,9 @@ impl ClientStore for PgStore {
         .bind(c.origins.join(" "))
         .bind(c.created_at)
         .bind(c.introspect)
+        .bind(c.redirect_uris.join(" "))
+        .bind(c.post_logout_redirect_uris.join(" "))
+        .bind(c.first_party)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -28,7 +31,7 @@ impl ClientStore for PgStore {
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
         let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, created_at FROM clients WHERE id = $1",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -39,7 +42,7 @@ impl ClientStore for PgStore {
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, created_at FROM clients WHERE origins <> ''",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE origins <> ''",
         )
         .fetch_all(&self.pool)
         .await

@@ -4,6 +4,7 @@
 //! against the committed row, so no serialization failure can surface.
 
 mod audit;
+mod authorization;
 mod clients;
 mod rows;
 mod sessions;
@@ -19,7 +20,8 @@ use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
+    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
+    BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout,
     PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
     ThrottleStore, UserRecord, UserStore,
 };

@@ -36,6 +36,9 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    first_party: bool,
     introspect: bool,
     created_at: DateTime<Utc>,
 }
@@ -53,6 +56,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            redirect_uris: split_list(&r.redirect_uris),
+            post_logout_redirect_uris: split_list(&r.post_logout_redirect_uris),
+            first_party: r.first_party,
             introspect: r.introspect,
             created_at: r.created_at,
         })
@@ -156,6 +162,85 @@ impl From<FailureRow> for FailureCount {
             window_started_at: r.window_started_at,
             lockouts: r.lockouts,
             locked_until: r.locked_until,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct BrowserSessionRow {
+    id_hash: String,
+    user_id: Uuid,
+    auth_time: DateTime<Utc>,
+    credentials_version: i64,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<BrowserSessionRow> for BrowserSessionRecord {
+    fn from(r: BrowserSessionRow) -> Self {
+        Self {
+            id_hash: r.id_hash,
+            user_id: UserId(r.user_id),
+            auth_time: r.auth_time,
+            credentials_version: r.credentials_version,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct CodeRow {
+    code_hash: String,
+    client_id: Uuid,
+    user_id: Uuid,
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: Option<String>,
+    scope: String,
+    auth_time: DateTime<Utc>,
+    credentials_version: i64,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    session_id: Option<Uuid>,
+}
+
+impl From<CodeRow> for AuthorizationCodeRecord {
+    fn from(r: CodeRow) -> Self {
+        Self {
+            code_hash: r.code_hash,
+            client_id: ClientId(r.client_id),
+            user_id: UserId(r.user_id),
+            redirect_uri: r.redirect_uri,
+            code_challenge: r.code_challenge,
+            nonce: r.nonce,
+            scope: r.scope,
+            auth_time: r.auth_time,
+            credentials_version: r.credentials_version,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            session_id: r.session_id.map(SessionId),
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct ConsentRow {
+    user_id: Uuid,
+    client_id: Uuid,
+    scope: String,
+    granted_at: DateTime<Utc>,
+}
+
+impl From<ConsentRow> for ConsentRecord {
+    fn from(r: ConsentRow) -> Self {
+        Self {
+            user_id: UserId(r.user_id),
+            client_id: ClientId(r.client_id),
+            scope: r.scope,
+            granted_at: r.granted_at,
         }
     }
 }

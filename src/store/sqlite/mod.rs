@@ -13,6 +13,7 @@
 //! other processes (CLI commands) still meet the busy timeout.
 
 mod audit;
+mod authorization;
 mod clients;
 mod rows;
 mod sessions;
@@ -31,7 +32,8 @@ use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use super::{
-    split_list, AuditEvent, AuditStore, ClientRecord, ClientStore, FailureCount, Lockout,
+    split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
+    BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout,
     PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
     ThrottleStore, UserRecord, UserStore,
 };

@@ -37,6 +37,9 @@ pub(super) struct ClientRow {
     audience: Option<String>,
     cookie_mode: bool,
     origins: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    first_party: bool,
     introspect: bool,
     created_at: i64,
 }
@@ -54,6 +57,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             audience: r.audience,
             cookie_mode: r.cookie_mode,
             origins: split_list(&r.origins),
+            redirect_uris: split_list(&r.redirect_uris),
+            post_logout_redirect_uris: split_list(&r.post_logout_redirect_uris),
+            first_party: r.first_party,
             introspect: r.introspect,
             created_at: at(r.created_at)?,
         })
@@ -167,6 +173,93 @@ impl TryFrom<FailureRow> for FailureCount {
             window_started_at: at(r.window_started_at)?,
             lockouts: r.lockouts,
             locked_until: r.locked_until.map(at).transpose()?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct BrowserSessionRow {
+    id_hash: String,
+    user_id: String,
+    auth_time: i64,
+    credentials_version: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<BrowserSessionRow> for BrowserSessionRecord {
+    type Error = StoreError;
+    fn try_from(r: BrowserSessionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id_hash: r.id_hash,
+            user_id: UserId(uuid(&r.user_id)?),
+            auth_time: at(r.auth_time)?,
+            credentials_version: r.credentials_version,
+            last_seen_at: at(r.last_seen_at)?,
+            expires_at: at(r.expires_at)?,
+            revoked_at: r.revoked_at.map(at).transpose()?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct CodeRow {
+    code_hash: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: Option<String>,
+    scope: String,
+    auth_time: i64,
+    credentials_version: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    session_id: Option<String>,
+}
+
+impl TryFrom<CodeRow> for AuthorizationCodeRecord {
+    type Error = StoreError;
+    fn try_from(r: CodeRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            code_hash: r.code_hash,
+            client_id: ClientId(uuid(&r.client_id)?),
+            user_id: UserId(uuid(&r.user_id)?),
+            redirect_uri: r.redirect_uri,
+            code_challenge: r.code_challenge,
+            nonce: r.nonce,
+            scope: r.scope,
+            auth_time: at(r.auth_time)?,
+            credentials_version: r.credentials_version,
+            expires_at: at(r.expires_at)?,
+            used_at: r.used_at.map(at).transpose()?,
+            session_id: r
+                .session_id
+                .as_deref()
+                .map(uuid)
+                .transpose()?
+                .map(SessionId),
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct ConsentRow {
+    user_id: String,
+    client_id: String,
+    scope: String,
+    granted_at: i64,
+}
+
+impl TryFrom<ConsentRow> for ConsentRecord {
+    type Error = StoreError;
+    fn try_from(r: ConsentRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: UserId(uuid(&r.user_id)?),
+            client_id: ClientId(uuid(&r.client_id)?),
+            scope: r.scope,
+            granted_at: at(r.granted_at)?,
         })
     }
 }
