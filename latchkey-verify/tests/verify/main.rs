@@ -1,0 +1,8 @@
+//! The crate's black-box suite, one binary: the JWKS cache against a local
+//! issuer that counts requests, the forged-token matrix, both adapters on
+//! the wire, and key rotation under load with the real latchkey.
+
+mod adapters;
+mod cache;
+mod forged;
+mod rotation;
