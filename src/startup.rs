@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::outbox::{self, Mailer, Templates};
 use crate::domain::passwords::Passwords;
 use crate::domain::Services;
 use crate::http::{self, AppState};
@@ -73,6 +74,13 @@ pub async fn build_services(
     };
     let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
         .context("argon2 parameters")?;
+    let templates_dir = settings.raw.email.templates_dir.clone();
+    let templates = Templates::load(&templates_dir).with_context(|| {
+        format!(
+            "reading mail templates from {} (email.templates_dir)",
+            templates_dir.display()
+        )
+    })?;
     let services = Services::new(
         store,
         clock,
@@ -81,7 +89,8 @@ pub async fn build_services(
         passwords,
         RefreshSecret::new(&secret),
     )
-    .with_metrics(metrics);
+    .with_metrics(metrics)
+    .with_mail_templates(templates);
     if let Some(kid) = first_key {
         services
             .record_key_change("key_generated", format!("key {kid} active now"), "startup")
@@ -97,6 +106,11 @@ pub struct Application {
     server: Server,
     services: Services,
     metrics: Option<(u16, Server)>,
+    /// Stops the outbox sender, and its task.
+    mail_sender: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 impl Application {
@@ -118,6 +132,7 @@ impl Application {
             ),
             None => None,
         };
+        let mailer = Mailer::from_settings(&settings.raw.email).context("the [email] settings")?;
         let services = build_services(settings, clock, true).await?;
         if services.settings.raw.demo.enabled {
             services
@@ -137,11 +152,14 @@ impl Application {
             None => None,
         };
         spawn_background(&services);
+        let (stop_mail, stop) = tokio::sync::watch::channel(false);
+        let sender = outbox::spawn_sender(services.clone(), Arc::new(mailer), stop);
         Ok(Self {
             port,
             server,
             services,
             metrics,
+            mail_sender: (stop_mail, sender),
         })
     }
 
@@ -186,6 +204,11 @@ impl Application {
             handle.stop(true).await;
             let _ = task.await;
         }
+        // The sender finishes its round (each delivery is bounded by
+        // email.smtp_timeout_secs) before the pool closes.
+        let (stop_mail, sender) = self.mail_sender;
+        let _ = stop_mail.send(true);
+        let _ = sender.await;
         store.close().await;
         tracing::info!("server stopped; database pool closed");
         out
@@ -291,6 +314,11 @@ fn spawn_background(services: &Services) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired audit events purged"),
                 Err(err) => tracing::warn!(?err, "audit purge failed"),
+            }
+            match s.purge_mail_once().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired email tokens and settled mail purged"),
+                Err(err) => tracing::warn!(?err, "mail purge failed"),
             }
         }
     });

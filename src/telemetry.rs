@@ -89,6 +89,14 @@ pub mod names {
     pub const KEYS: &str = "latchkey_keys";
     /// Counter `{what}`: rows deleted by the background purge.
     pub const PURGED: &str = "latchkey_purged_total";
+    /// Counter: messages queued in the outbox.
+    pub const MAIL_QUEUED: &str = "latchkey_mail_queued_total";
+    /// Counter: messages the mail server accepted.
+    pub const MAIL_SENT: &str = "latchkey_mail_sent_total";
+    /// Counter: delivery attempts that failed (each retry counts).
+    pub const MAIL_ATTEMPTS_FAILED: &str = "latchkey_mail_attempts_failed_total";
+    /// Counter: messages given up after their last attempt.
+    pub const MAIL_FAILED: &str = "latchkey_mail_failed_total";
 }
 
 const HTTP_BUCKETS: &[f64] = &[
@@ -157,6 +165,10 @@ impl Metrics {
                 "Store operations that failed, by operation and kind",
             ),
             (PURGED, "Rows deleted by the background purge"),
+            (MAIL_QUEUED, "Messages queued in the outbox"),
+            (MAIL_SENT, "Messages the mail server accepted"),
+            (MAIL_ATTEMPTS_FAILED, "Mail delivery attempts that failed"),
+            (MAIL_FAILED, "Messages given up after their last attempt"),
         ];
         for (name, help) in counters {
             self.recorder

@@ -1,4 +1,5 @@
-//! `latchkey users create | disable | enable | revoke-sessions`.
+//! `latchkey users create | disable | enable | revoke-sessions | verify-email |
+//! send-reset`.
 
 use std::io::BufRead;
 
@@ -6,7 +7,8 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::print;
-use crate::domain::types::{Password, UserId};
+use crate::domain::outbox::MailKind;
+use crate::domain::types::{Email, Password, UserId};
 use crate::domain::Services;
 
 /// User commands.
@@ -36,6 +38,18 @@ pub enum UsersCommand {
     RevokeSessions {
         /// The user's id.
         id: String,
+    },
+    /// Mark a user's email address verified (on the operator's word).
+    VerifyEmail {
+        /// The user's id.
+        id: String,
+    },
+    /// Queue a password-reset mail for the account with this address; a
+    /// running server delivers it.
+    SendReset {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -100,6 +114,35 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
                 json,
                 &serde_json::json!({ "id": id, "revoked": n }),
                 &format!("revoked {n} sessions of user {id}"),
+            );
+        }
+        UsersCommand::VerifyEmail { id } => {
+            services
+                .mark_email_verified(user_id(&id)?, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print(
+                json,
+                &serde_json::json!({ "id": id, "email_verified": true }),
+                &format!("marked the email of user {id} verified"),
+            );
+        }
+        UsersCommand::SendReset { email } => {
+            let parsed = Email::parse(&email).context("not a valid email address")?;
+            let sent = services
+                .send_mail_for(&parsed, MailKind::ResetPassword)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !sent {
+                anyhow::bail!("no enabled user has this email address");
+            }
+            print(
+                json,
+                &serde_json::json!({ "email": parsed.as_str(), "queued": true }),
+                &format!(
+                    "queued a password-reset mail to {}; a running server sends it",
+                    parsed.as_str()
+                ),
             );
         }
     }

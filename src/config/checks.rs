@@ -115,3 +115,56 @@ pub(super) fn check_throttle(t: &ThrottleSettings) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// The `[email]` section: the From address parses, plain-text SMTP only to a
+/// loopback host (credentials and reset links must not cross a network in
+/// clear), and every duration and count in range.
+pub(super) fn check_email(m: &EmailSettings) -> Result<(), ConfigError> {
+    if m.from.parse::<lettre::message::Mailbox>().is_err() {
+        return invalid(
+            "email.from",
+            "must be an address such as \"Name <no-reply@example.com>\"",
+        );
+    }
+    if m.transport == MailTransport::Smtp {
+        if m.smtp_host.trim().is_empty() {
+            return invalid("email.smtp_host", "must name the SMTP server");
+        }
+        if m.smtp_tls == SmtpTls::None && !is_loopback_host(&m.smtp_host) {
+            return invalid(
+                "email.smtp_tls",
+                "\"none\" is allowed only when email.smtp_host is a loopback address",
+            );
+        }
+    }
+    if m.product_name.trim().is_empty() {
+        return invalid("email.product_name", "must not be empty");
+    }
+    check_range(
+        "email.smtp_timeout_secs",
+        saturate(m.smtp_timeout_secs),
+        1,
+        600,
+    )?;
+    check_positive("email.verify_ttl_secs", m.verify_ttl_secs)?;
+    check_positive("email.reset_ttl_secs", m.reset_ttl_secs)?;
+    check_range(
+        "email.poll_interval_ms",
+        saturate(m.poll_interval_ms),
+        10,
+        3_600_000,
+    )?;
+    check_positive("email.retry_base_secs", m.retry_base_secs)?;
+    check_positive("email.retry_max_secs", m.retry_max_secs)?;
+    check_range("email.max_attempts", m.max_attempts, 1, 100)?;
+    check_positive("email.max_requests_per_email", m.max_requests_per_email)?;
+    check_positive("email.max_requests_per_client", m.max_requests_per_client)?;
+    check_positive("email.request_window_secs", m.request_window_secs)
+}
+
+/// `localhost`, or an IP address in 127.0.0.0/8 or `::1`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}

@@ -11,8 +11,8 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 use self::checks::{
-    check_non_negative, check_passwords, check_positive, check_range, check_syntax, check_throttle,
-    invalid, parse_metrics_listen, saturate,
+    check_email, check_non_negative, check_passwords, check_positive, check_range, check_syntax,
+    check_throttle, invalid, parse_metrics_listen, saturate,
 };
 pub use self::sections::*;
 use crate::keys::admin::KeySpec;
@@ -263,6 +263,7 @@ impl Settings {
         let metrics_listen = parse_metrics_listen(&raw.metrics.listen)?;
         check_non_negative("audit.retention_days", raw.audit.retention_days)?;
         check_positive("audit.purge_batch_size", raw.audit.purge_batch_size)?;
+        check_email(&raw.email)?;
         check_positive(
             "browser_sessions.absolute_ttl_secs",
             raw.browser_sessions.absolute_ttl_secs,
@@ -471,6 +472,28 @@ mod tests {
                 .contains("throttle.account_max_lockout_secs"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plain_text_smtp_is_refused_except_to_loopback() {
+        let remote = "[email]\ntransport = \"smtp\"\nsmtp_host = \"smtp.example.com\"\nsmtp_tls = \"none\"\n";
+        let err = Settings::from_toml(remote).unwrap_err();
+        assert!(err.to_string().contains("email.smtp_tls"), "{err}");
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]"] {
+            let local = format!(
+                "[email]\ntransport = \"smtp\"\nsmtp_host = \"{host}\"\nsmtp_tls = \"none\"\n"
+            );
+            assert!(Settings::from_toml(&local).is_ok(), "{host}");
+        }
+        let bad_from = Settings::from_toml("[email]\nfrom = \"not an address\"\n").unwrap_err();
+        assert!(bad_from.to_string().contains("email.from"), "{bad_from}");
+    }
+
+    #[test]
+    fn the_smtp_password_is_never_printed() {
+        let s =
+            Settings::from_toml("[email]\nsmtp_password = \"hunter2-secret\"\n").expect("valid");
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
     }
 
     #[test]

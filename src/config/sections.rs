@@ -22,6 +22,8 @@ pub struct RawSettings {
     pub throttle: ThrottleSettings,
     /// `[signup]`
     pub signup: SignupSettings,
+    /// `[email]`
+    pub email: EmailSettings,
     /// `[log]`
     pub log: LogSettings,
     /// `[demo]`
@@ -169,6 +171,88 @@ pub struct ThrottleSettings {
 pub struct SignupSettings {
     /// Whether `POST /v1/users` is open.
     pub enabled: bool,
+    /// Refuse password logins of users whose address is not verified.
+    pub require_verified_email: bool,
+}
+
+/// `[email]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// How mail leaves.
+    pub transport: MailTransport,
+    /// SMTP server host.
+    pub smtp_host: String,
+    /// SMTP server port.
+    pub smtp_port: u16,
+    /// How the SMTP connection is protected.
+    pub smtp_tls: SmtpTls,
+    /// SMTP AUTH user; empty for none.
+    pub smtp_username: String,
+    /// SMTP AUTH password.
+    pub smtp_password: secrecy::SecretString,
+    /// Seconds one delivery may take.
+    pub smtp_timeout_secs: u64,
+    /// The From header.
+    pub from: String,
+    /// The service's name in mail.
+    pub product_name: String,
+    /// Folder of template overrides.
+    pub templates_dir: PathBuf,
+    /// Verification link lifetime.
+    pub verify_ttl_secs: i64,
+    /// Reset link lifetime.
+    pub reset_ttl_secs: i64,
+    /// Outbox poll period.
+    pub poll_interval_ms: u64,
+    /// First retry delay.
+    pub retry_base_secs: i64,
+    /// Longest retry delay.
+    pub retry_max_secs: i64,
+    /// Attempts before a message is given up.
+    pub max_attempts: i64,
+    /// Mail requests per typed-in address per window.
+    pub max_requests_per_email: i64,
+    /// Mail requests per client address per window.
+    pub max_requests_per_client: i64,
+    /// The request-counting window.
+    pub request_window_secs: i64,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("transport", &self.transport)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &"[redacted]")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `email.transport`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write messages to the log (development).
+    Log,
+    /// Deliver through an SMTP server.
+    Smtp,
+}
+
+/// `email.smtp_tls`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text; loopback hosts only.
+    None,
+    /// Upgrade with STARTTLS (RFC 3207); refuse a server that cannot.
+    Starttls,
+    /// Implicit TLS from the first byte (RFC 8314).
+    Tls,
 }
 
 /// `[log]`

@@ -43,6 +43,7 @@ impl Services {
             password_hash,
             disabled: false,
             credentials_version: 0,
+            email_verified: false,
             created_at: now,
         };
         self.store.insert_user(&user).await.map_err(|e| match e {
@@ -53,6 +54,11 @@ impl Services {
         ev.user_id = Some(user.id);
         ev.address = address;
         self.insert_audit(&ev).await?;
+        // The account exists either way; a verification mail that could not
+        // be queued can be asked for again (POST /v1/account/email/verify).
+        if let Err(err) = self.send_verification(&user).await {
+            tracing::warn!(?err, user.id = %user.id, "could not queue the verification mail");
+        }
         Ok(user)
     }
 

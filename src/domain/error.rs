@@ -82,6 +82,14 @@ pub enum DomainError {
         /// Seconds until a login may be tried again.
         retry_after_secs: i64,
     },
+    /// The password was right but the address is unverified, and
+    /// `signup.require_verified_email` is on.
+    #[error("email unverified")]
+    EmailUnverified,
+    /// A verification or reset link is malformed, unknown, used, expired or
+    /// superseded.
+    #[error("email token refused")]
+    EmailTokenRefused,
     /// Every password-hashing slot stayed busy for the queue timeout.
     #[error("password hashing queue full")]
     HashQueueFull,

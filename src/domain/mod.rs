@@ -11,7 +11,9 @@ pub mod error;
 pub mod grants;
 pub mod metrics;
 pub mod origins;
+pub mod outbox;
 pub mod passwords;
+pub mod recovery;
 pub mod sessions;
 pub mod throttle;
 pub mod types;
@@ -56,6 +58,10 @@ pub struct Services {
     clients: Arc<ClientCache>,
     /// Registered browser origins, for CORS and cookie mode.
     origins: Arc<OriginCache>,
+    /// Mail bodies (built in, or overridden from `email.templates_dir`).
+    mail_templates: Arc<outbox::Templates>,
+    /// Wakes this instance's mail sender when a message is queued here.
+    mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Services {
@@ -78,7 +84,15 @@ impl Services {
             metrics: Metrics::new(),
             clients: Arc::default(),
             origins: Arc::default(),
+            mail_templates: Arc::default(),
+            mail_wake: Arc::default(),
         }
+    }
+
+    /// The same services rendering mail with `templates`.
+    pub fn with_mail_templates(mut self, templates: outbox::Templates) -> Self {
+        self.mail_templates = Arc::new(templates);
+        self
     }
 
     /// The same services recording into `metrics` (the registry the store

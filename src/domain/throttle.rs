@@ -159,6 +159,15 @@ impl Services {
         Ok(())
     }
 
+    /// Forgets the account's failures and lockouts (a password reset proved
+    /// the owner holds the mailbox).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn clear_account_lockout(&self, email: &Email) -> Result<(), DomainError> {
+        Ok(self.store.clear_login_failures(&account_key(email)).await?)
+    }
+
     /// Gives back an attempt that verified nothing (the hashing queue was
     /// full): the bound is on guesses verified, and a server's own overload
     /// must not lock its users out.

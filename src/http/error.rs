@@ -91,6 +91,8 @@ impl ApiError {
                 },
                 D::UnauthorizedClient(msg) => wire(S::BAD_REQUEST, "unauthorized_client", msg),
                 D::InvalidCredentials => wire(S::BAD_REQUEST, "invalid_grant", "invalid username or password"),
+                D::EmailUnverified => wire(S::BAD_REQUEST, "invalid_grant", "the email address is not verified; follow the link in the verification email"),
+                D::EmailTokenRefused => wire(S::BAD_REQUEST, "invalid_grant", "the link is invalid, expired or already used"),
                 D::InvalidGrant(msg) => wire(S::BAD_REQUEST, "invalid_grant", msg),
                 D::RefreshRefused(f) => wire(S::BAD_REQUEST, "invalid_grant", refresh_description(*f)),
                 D::InvalidToken(_) | D::TokenRevoked => Wire {
@@ -142,7 +144,7 @@ impl ApiError {
 }
 
 /// The last line of defence for the wire format: any 4xx or 5xx response
-/// that is not already JSON (actix's plain-text and empty-bodied defaults,
+/// that is neither JSON nor a page's HTML (actix's plain-text and empty-bodied defaults,
 /// such as 405 for a known path with another method, or a path extractor's
 /// refusal) is replaced with the contract's `{"error", "error_description"}`
 /// body for its status. Responses built from `ApiError` pass untouched.
@@ -285,6 +287,8 @@ mod tests {
                 "unauthorized_client",
             ),
             (DomainError::InvalidCredentials.into(), 400, "invalid_grant"),
+            (DomainError::EmailUnverified.into(), 400, "invalid_grant"),
+            (DomainError::EmailTokenRefused.into(), 400, "invalid_grant"),
             (
                 DomainError::RefreshRefused(RefreshFailure::Reused).into(),
                 400,

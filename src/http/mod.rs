@@ -15,6 +15,8 @@ pub mod jwks;
 pub mod observe;
 pub mod ops;
 pub mod pages;
+pub mod recovery;
+pub mod recovery_pages;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
@@ -89,6 +91,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/account/sessions").get(account::get_sessions))
                 .service(web::resource("/account/sessions/{sid}").delete(account::delete_session))
                 .service(web::resource("/account/password").post(account::post_password))
+                .service(web::resource("/account/email/verify").post(recovery::post_verify_email))
+                .service(
+                    web::resource("/account/password/reset").post(recovery::post_password_reset),
+                )
+                .service(
+                    web::resource("/account/password/reset/confirm")
+                        .post(recovery::post_password_reset_confirm),
+                )
                 .service(web::resource("/account/consents").get(consents::get_consents))
                 .service(
                     web::resource("/account/consents/{client_id}").delete(consents::delete_consent),
@@ -111,6 +121,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(authorize::post_logout),
         )
         .service(web::resource("/assets/latchkey.css").get(pages::get_stylesheet))
+        // The pages mailed links open (a GET never uses the link).
+        .service(
+            web::resource("/verify-email")
+                .get(recovery_pages::get_verify_email)
+                .post(recovery_pages::post_verify_email),
+        )
+        .service(
+            web::resource("/reset-password")
+                .get(recovery_pages::get_reset_password)
+                .post(recovery_pages::post_reset_password),
+        )
         .service(web::resource("/healthz").get(ops::get_healthz))
         .service(web::resource("/readyz").get(ops::get_readyz))
         .default_service(web::to(not_found));

@@ -31,6 +31,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../assets/pages/error.html")),
     ("login.html", include_str!("../../assets/pages/login.html")),
     (
+        "message.html",
+        include_str!("../../assets/pages/message.html"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../../assets/pages/verify_email.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../assets/pages/reset_password.html"),
+    ),
+    (
         "consent.html",
         include_str!("../../assets/pages/consent.html"),
     ),

@@ -66,6 +66,6 @@ pub async fn get_userinfo(
     Ok(HttpResponse::Ok().json(UserinfoResponse {
         sub: user.id.to_string(),
         email: with_email.then_some(user.email),
-        email_verified: with_email.then_some(false),
+        email_verified: with_email.then_some(user.email_verified),
     }))
 }

@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
-    ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout, PoolStats, RotatedSession,
-    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, UserRecord,
-    UserStore,
+    ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord, FailureCount, Lockout,
+    MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore, RotatedSession,
+    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, TokenPurpose,
+    UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -454,5 +455,132 @@ impl AuthorizationStore for MeteredStore {
             self.inner.delete_consent(user, client, audit),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl RecoveryStore for MeteredStore {
+    async fn insert_email_token(
+        &self,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "insert_email_token",
+            self.inner.insert_email_token(token, mail),
+        )
+        .await
+    }
+
+    async fn find_email_token(
+        &self,
+        digest: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.timed(
+            "find_email_token",
+            self.inner.find_email_token(digest, purpose, now),
+        )
+        .await
+    }
+
+    async fn consume_email_token(
+        &self,
+        digest: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.timed(
+            "consume_email_token",
+            self.inner.consume_email_token(digest, purpose, now),
+        )
+        .await
+    }
+
+    async fn verify_email_with_token(
+        &self,
+        digest: &[u8],
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.timed(
+            "verify_email_with_token",
+            self.inner.verify_email_with_token(digest, now, audit),
+        )
+        .await
+    }
+
+    async fn set_email_verified(&self, id: UserId, audit: &AuditEvent) -> Result<(), StoreError> {
+        self.timed(
+            "set_email_verified",
+            self.inner.set_email_verified(id, audit),
+        )
+        .await
+    }
+
+    async fn purge_email_tokens(
+        &self,
+        before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "purge_email_tokens",
+            self.inner.purge_email_tokens(before, batch),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MeteredStore {
+    async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError> {
+        self.timed("enqueue_mail", self.inner.enqueue_mail(mail))
+            .await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<Vec<ClaimedMail>, StoreError> {
+        self.timed("claim_mail", self.inner.claim_mail(now, lease_until, batch))
+            .await
+    }
+
+    async fn mark_mail_sent(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed("mark_mail_sent", self.inner.mark_mail_sent(id, claim, now))
+            .await
+    }
+
+    async fn mark_mail_failed(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "mark_mail_failed",
+            self.inner.mark_mail_failed(id, claim, now, retry_at, error),
+        )
+        .await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.timed("outbox_counts", self.inner.outbox_counts())
+            .await
+    }
+
+    async fn purge_outbox(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        self.timed("purge_outbox", self.inner.purge_outbox(before, batch))
+            .await
     }
 }

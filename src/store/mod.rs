@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::records::{
-    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
-    FailureCount, Lockout, PoolStats, RotatedSession, SessionRecord, SessionStatus, StoreError,
-    UserRecord,
+    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
+    ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PoolStats,
+    RotatedSession, SessionRecord, SessionStatus, StoreError, TokenPurpose, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -31,6 +31,8 @@ pub trait Store:
     + SessionStore
     + AuditStore
     + ThrottleStore
+    + RecoveryStore
+    + OutboxStore
     + AuthorizationStore
     + Send
     + Sync
@@ -366,6 +368,142 @@ pub trait ThrottleStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Email tokens (verification, password reset) and verified addresses.
+/// Using a token is one conditional `UPDATE`, so of any number of
+/// concurrent uses exactly one succeeds.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// Stores `token` and queues `mail` (which carries its link) in one
+    /// transaction, and voids the user's earlier unused tokens of the same
+    /// purpose: only the newest link works.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn insert_email_token(
+        &self,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<(), StoreError>;
+
+    /// The user of an unused, unexpired token with this digest and purpose
+    /// (a reset token also only while the password is the one it was issued
+    /// under). Uses nothing.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_email_token(
+        &self,
+        digest: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// Uses the token: one conditional `UPDATE` that succeeds only while it
+    /// is unused, unexpired and (reset tokens) still bound to the current
+    /// password hash. Returns its user when this call used it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn consume_email_token(
+        &self,
+        digest: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// Uses a verification token and marks its user's address verified, with
+    /// `audit` (whose `user_id` is filled in), in one transaction.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn verify_email_with_token(
+        &self,
+        digest: &[u8],
+        now: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// Marks a user's address verified (an operator's word) and writes
+    /// `audit`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown user.
+    async fn set_email_verified(&self, id: UserId, audit: &AuditEvent) -> Result<(), StoreError>;
+
+    /// Deletes up to `batch` tokens that expired before `before`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_email_tokens(
+        &self,
+        before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// The outbox: mail queued in the store and sent by a background sender on
+/// any instance, each row by exactly one sender at a time.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Queues a message, due at once.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError>;
+
+    /// Claims up to `batch` due messages until `lease_until`: rows not sent,
+    /// not given up, due by `now` and not under another live claim. Two
+    /// senders (two instances) never claim the same row while its lease runs.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn claim_mail(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<Vec<ClaimedMail>, StoreError>;
+
+    /// Records a delivery by the holder of `claim` and blanks the bodies.
+    /// Returns whether the claim was still this sender's.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn mark_mail_sent(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a failed attempt by the holder of `claim`: due again at
+    /// `retry_at`, or given up (bodies blanked) when `retry_at` is `None`.
+    /// `error` is a fixed description, never the server's words.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn mark_mail_failed(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// How many rows are pending, sent and given up.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+
+    /// Deletes up to `batch` sent or given-up rows settled before `before`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_outbox(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError>;
 }
 
 /// The authorization code flow: browser sessions at latchkey, single-use

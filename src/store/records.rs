@@ -75,6 +75,9 @@ pub struct UserRecord {
     /// disabling, revoking them all); a session starts only from the version
     /// its login read.
     pub credentials_version: i64,
+    /// The owner proved they receive mail at `email` (a verification link
+    /// was followed, or an operator marked it).
+    pub email_verified: bool,
     /// When they signed up.
     pub created_at: DateTime<Utc>,
 }
@@ -87,6 +90,7 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &"[redacted]")
             .field("disabled", &self.disabled)
             .field("credentials_version", &self.credentials_version)
+            .field("email_verified", &self.email_verified)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -309,4 +313,103 @@ pub struct ConsentRecord {
     pub scope: String,
     /// When.
     pub granted_at: DateTime<Utc>,
+}
+
+/// What an email token is for. Each purpose is its own namespace: a
+/// verification token never resets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Proves the owner receives mail at the account's address.
+    VerifyEmail,
+    /// Lets the owner set a new password.
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A single-use email token as stored: its SHA-256 digest, never the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailTokenRecord {
+    /// SHA-256 of the token.
+    pub digest: Vec<u8>,
+    /// Whose token.
+    pub user_id: UserId,
+    /// What it is for.
+    pub purpose: TokenPurpose,
+    /// The password hash the token was issued under (reset tokens): once the
+    /// password changes, the token no longer matches and cannot be used.
+    pub bound_hash: Option<String>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for EmailTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailTokenRecord")
+            .field("user_id", &self.user_id)
+            .field("purpose", &self.purpose)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message for the outbox. `Debug` leaves out the recipient and the
+/// bodies: a body can hold a reset link.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailMessage {
+    /// Outbox row id.
+    pub id: uuid::Uuid,
+    /// The address it goes to.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body_text: String,
+    /// HTML body.
+    pub body_html: String,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for MailMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailMessage")
+            .field("id", &self.id)
+            .field("subject", &self.subject)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An outbox row claimed by one sender until its lease ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMail {
+    /// The message.
+    pub message: MailMessage,
+    /// Delivery attempts so far, this one included.
+    pub attempts: i64,
+    /// The claim: only its holder may settle the row.
+    pub claim: uuid::Uuid,
+}
+
+/// How many outbox rows are in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxCounts {
+    /// Not yet sent and not given up.
+    pub pending: i64,
+    /// Delivered to the mail server.
+    pub sent: i64,
+    /// Given up after the last attempt.
+    pub failed: i64,
 }

@@ -320,3 +320,47 @@ fn migrate_before_any_key_exists_leaves_the_keys_folder_alone() {
         .join("refresh.secret")
         .exists());
 }
+
+#[test]
+fn users_verify_email_and_send_reset_work() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &["users", "create", "--email", "desk@example.com", "--json"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let id = json(&out)["id"].as_str().expect("id").to_owned();
+
+    let (ok, out, err) = latchkey(&env, &["users", "verify-email", &id, "--json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["email_verified"], true);
+    let (ok, _, err) = latchkey(
+        &env,
+        &["users", "verify-email", &uuid::Uuid::new_v4().to_string()],
+        None,
+    );
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "users",
+            "send-reset",
+            "--email",
+            "Desk@Example.com",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["queued"], true);
+    let (ok, _, err) = latchkey(
+        &env,
+        &["users", "send-reset", "--email", "nobody@example.com"],
+        None,
+    );
+    assert!(!ok);
+    assert!(err.contains("no enabled user"), "{err}");
+}

@@ -27,6 +27,9 @@ pub use pg_db::TestDb;
 #[path = "../common/pg_db.rs"]
 mod pg_db;
 
+#[path = "../common/smtp_sink.rs"]
+pub mod smtp_sink;
+
 /// A running server.
 pub struct TestApp {
     pub address: String,
@@ -150,6 +153,31 @@ pub async fn spawn_instance_with_clock(
     }
 }
 
+/// Points `settings` at an SMTP sink on loopback (plain text, allowed only
+/// for loopback) and polls the outbox often, as a test wants.
+pub fn mail_to_sink(settings: &mut Settings, port: u16) {
+    use latchkey::config::{MailTransport, SmtpTls};
+    let e = &mut settings.raw.email;
+    e.transport = MailTransport::Smtp;
+    e.smtp_host = "127.0.0.1".into();
+    e.smtp_port = port;
+    e.smtp_tls = SmtpTls::None;
+    e.smtp_timeout_secs = 5;
+    e.poll_interval_ms = 50;
+    e.product_name = "Acme".into();
+}
+
+/// A server on `backend` that mails through a fresh SMTP sink.
+pub async fn spawn_with_mail(
+    backend: Backend,
+    mode: smtp_sink::Mode,
+) -> Option<(TestApp, smtp_sink::SmtpSink)> {
+    let sink = smtp_sink::SmtpSink::start(mode).await;
+    let port = sink.port;
+    let app = spawn_on_with(backend, |s| mail_to_sink(s, port)).await?;
+    Some((app, sink))
+}
+
 /// A registered client: id and, for confidential clients, secret.
 #[derive(Debug, Clone)]
 pub struct TestClient {
@@ -164,6 +192,21 @@ impl TestApp {
 
     pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
+    }
+
+    /// Stops this instance (its listener and, after in-flight requests, its
+    /// pool), as a restart would.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Registers a client directly through the domain service.

@@ -26,6 +26,7 @@ mod outage;
 mod password_grant;
 mod proxies;
 mod races;
+mod recovery;
 mod refresh;
 mod request_id;
 mod sessions;

@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
 use latchkey::store::{
     self, AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
-    Lockout, SessionRecord, Store, StoreError, UserRecord,
+    EmailTokenRecord, Lockout, MailMessage, SessionRecord, Store, StoreError, TokenPurpose,
+    UserRecord,
 };
 
 #[path = "../common/pg_db.rs"]
@@ -68,6 +69,7 @@ fn user(email: &str) -> UserRecord {
         password_hash: "$argon2id$x".into(),
         disabled: false,
         credentials_version: 0,
+        email_verified: false,
         created_at: t0(),
     }
 }
@@ -878,3 +880,242 @@ async fn reservations_count_nothing_while_locked_and_can_be_given_back(s: Arc<dy
     assert_eq!(after.failures, 1);
 }
 store_case!(reservations_count_nothing_while_locked_and_can_be_given_back);
+
+fn mail(n: usize, at: DateTime<Utc>) -> MailMessage {
+    MailMessage {
+        id: uuid::Uuid::new_v4(),
+        recipient: format!("r{n}@example.com"),
+        subject: "s".into(),
+        body_text: "t".into(),
+        body_html: "h".into(),
+        created_at: at,
+    }
+}
+
+/// Many senders claim the same outbox at once, each in small batches until
+/// nothing is left: every message is claimed by exactly one of them.
+async fn concurrent_senders_claim_each_message_once(s: Arc<dyn Store>) {
+    const MESSAGES: usize = 60;
+    for n in 0..MESSAGES {
+        s.enqueue_mail(&mail(n, t0())).await.expect("enqueue");
+    }
+    let now = t0() + Duration::seconds(1);
+    let senders = (0..8).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = s
+                    .claim_mail(now, now + Duration::minutes(5), 3)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|c| c.message.id));
+            }
+        })
+    });
+    let mut claimed: Vec<uuid::Uuid> = futures_util::future::join_all(senders)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("sender"))
+        .collect();
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(total, MESSAGES, "no message claimed twice");
+    assert_eq!(claimed.len(), MESSAGES);
+}
+store_case!(concurrent_senders_claim_each_message_once);
+
+/// A claim holds its rows until its lease ends; only the holder settles
+/// them; a failure with a retry time makes the row due again then, and one
+/// without gives it up and blanks its bodies.
+async fn outbox_leases_retries_and_settling(s: Arc<dyn Store>) {
+    let m = mail(0, t0());
+    s.enqueue_mail(&m).await.expect("enqueue");
+    let lease = t0() + Duration::minutes(5);
+    let first = s.claim_mail(t0(), lease, 10).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].attempts, 1);
+    assert_eq!(first[0].message, m);
+    assert!(s
+        .claim_mail(t0(), lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let stranger = uuid::Uuid::new_v4();
+    assert!(!s.mark_mail_sent(m.id, stranger, t0()).await.expect("mark"));
+    let retry = t0() + Duration::seconds(30);
+    assert!(s
+        .mark_mail_failed(m.id, first[0].claim, t0(), Some(retry), "refused")
+        .await
+        .expect("fail"));
+    assert!(s
+        .claim_mail(retry - Duration::seconds(1), lease, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let second = s.claim_mail(retry, lease, 10).await.expect("claim");
+    assert_eq!(second[0].attempts, 2);
+    assert!(s
+        .mark_mail_failed(m.id, second[0].claim, retry, None, "refused")
+        .await
+        .expect("give up"));
+    let counts = s.outbox_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.sent, counts.failed), (0, 0, 1));
+    // A lease that ran out (its sender died) lets another sender take over.
+    let other = mail(1, t0());
+    s.enqueue_mail(&other).await.expect("enqueue");
+    let held = s.claim_mail(t0(), lease, 10).await.expect("claim");
+    let taken = s
+        .claim_mail(lease, lease + Duration::minutes(5), 10)
+        .await
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    assert!(!s
+        .mark_mail_sent(other.id, held[0].claim, lease)
+        .await
+        .expect("mark"));
+    assert!(s
+        .mark_mail_sent(other.id, taken[0].claim, lease)
+        .await
+        .expect("mark"));
+    assert_eq!(s.outbox_counts().await.expect("counts").sent, 1);
+    assert_eq!(
+        s.purge_outbox(lease + Duration::seconds(1), 10)
+            .await
+            .expect("purge"),
+        2
+    );
+}
+store_case!(outbox_leases_retries_and_settling);
+
+fn email_token(user: UserId, purpose: TokenPurpose, bound: Option<String>) -> EmailTokenRecord {
+    EmailTokenRecord {
+        digest: uuid::Uuid::new_v4().as_bytes().to_vec(),
+        user_id: user,
+        purpose,
+        bound_hash: bound,
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(30),
+    }
+}
+
+/// Sixteen uses of one token at once: exactly one succeeds.
+async fn concurrent_uses_of_an_email_token_succeed_once(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(&*s).await;
+    let token = email_token(
+        u.id,
+        TokenPurpose::ResetPassword,
+        Some(u.password_hash.clone()),
+    );
+    s.insert_email_token(&token, &mail(0, t0()))
+        .await
+        .expect("insert");
+    let uses = (0..16).map(|_| {
+        let s = s.clone();
+        let digest = token.digest.clone();
+        tokio::spawn(async move {
+            s.consume_email_token(&digest, TokenPurpose::ResetPassword, t0())
+                .await
+                .expect("consume")
+        })
+    });
+    let winners = futures_util::future::join_all(uses)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(winners, 1);
+}
+store_case!(concurrent_uses_of_an_email_token_succeed_once);
+
+/// Tokens answer only for their purpose, until they expire, while their
+/// password is current, and only the newest of a purpose per user; a
+/// verification token marks the address verified.
+async fn email_tokens_are_scoped_bound_and_superseded(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(&*s).await;
+    let reset = email_token(
+        u.id,
+        TokenPurpose::ResetPassword,
+        Some(u.password_hash.clone()),
+    );
+    s.insert_email_token(&reset, &mail(0, t0()))
+        .await
+        .expect("insert");
+    let d = &reset.digest;
+    assert_eq!(
+        s.find_email_token(d, TokenPurpose::VerifyEmail, t0())
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        s.find_email_token(d, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        Some(u.id)
+    );
+    assert_eq!(
+        s.find_email_token(d, TokenPurpose::ResetPassword, reset.expires_at)
+            .await
+            .expect("find"),
+        None,
+        "expired"
+    );
+    // A newer token of the same purpose voids it.
+    let newer = email_token(
+        u.id,
+        TokenPurpose::ResetPassword,
+        Some(u.password_hash.clone()),
+    );
+    s.insert_email_token(&newer, &mail(1, t0()))
+        .await
+        .expect("insert");
+    assert_eq!(
+        s.find_email_token(d, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        None
+    );
+    // A password change voids the newer one too.
+    let ev = AuditEvent::new("password_changed", t0());
+    s.update_password(u.id, "$argon2id$other", None, None, &ev)
+        .await
+        .expect("update");
+    assert_eq!(
+        s.consume_email_token(&newer.digest, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("consume"),
+        None
+    );
+    // Verification.
+    let verify = email_token(u.id, TokenPurpose::VerifyEmail, None);
+    s.insert_email_token(&verify, &mail(2, t0()))
+        .await
+        .expect("insert");
+    let ev = AuditEvent::new("email_verified", t0());
+    assert_eq!(
+        s.verify_email_with_token(&verify.digest, t0(), &ev)
+            .await
+            .expect("verify"),
+        Some(u.id)
+    );
+    assert!(
+        s.find_user(u.id)
+            .await
+            .expect("find")
+            .expect("user")
+            .email_verified
+    );
+    assert_eq!(
+        s.verify_email_with_token(&verify.digest, t0(), &ev)
+            .await
+            .expect("verify"),
+        None
+    );
+    assert_eq!(s.outbox_counts().await.expect("counts").pending, 3);
+}
+store_case!(email_tokens_are_scoped_bound_and_superseded);

@@ -124,7 +124,7 @@ impl Services {
             client,
             &session,
             &scope,
-            Some(&user.email),
+            Some((&user.email, user.email_verified)),
             scope.has("openid"),
             record.nonce.as_deref(),
             now,

@@ -13,7 +13,7 @@ impl Services {
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
-        email: Option<&str>,
+        email: Option<(&str, bool)>,
         with_id_token: bool,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
@@ -28,7 +28,7 @@ impl Services {
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
-        email: Option<&str>,
+        email: Option<(&str, bool)>,
         with_id_token: bool,
         nonce: Option<&str>,
         now: DateTime<Utc>,
@@ -109,7 +109,7 @@ impl Services {
         user: UserId,
         session: &SessionRecord,
         scope: &Scope,
-        email: Option<&str>,
+        email: Option<(&str, bool)>,
         bound: IdBinding<'_>,
         now: DateTime<Utc>,
     ) -> Result<String, DomainError> {
@@ -124,8 +124,8 @@ impl Services {
             iat: now.timestamp(),
             auth_time: session.created_at.timestamp(),
             sid: session.id.to_string(),
-            email: email.filter(|_| with_email).map(str::to_owned),
-            email_verified: (with_email && email.is_some()).then_some(false),
+            email: email.filter(|_| with_email).map(|(e, _)| e.to_owned()),
+            email_verified: email.filter(|_| with_email).map(|(_, verified)| verified),
             nonce: bound.nonce.map(str::to_owned),
             at_hash: bound.nonce.map(|_| at_hash(bound.access_token, algorithm)),
         };

@@ -275,7 +275,7 @@ impl Services {
             client,
             &session,
             &scope,
-            Some(&user.email),
+            Some((&user.email, user.email_verified)),
             with_id_token,
             now,
         )
@@ -324,6 +324,11 @@ impl Services {
             }
         };
         self.release_login(&email, address).await?;
+        // Only after the password proved right, so the answer tells an
+        // unverified address apart only to its owner.
+        if self.settings.raw.signup.require_verified_email && !user.email_verified {
+            return Err(DomainError::EmailUnverified);
+        }
         Ok(user)
     }
 

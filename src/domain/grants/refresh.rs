@@ -130,11 +130,12 @@ impl Services {
             self.store
                 .find_user(session.user_id)
                 .await?
-                .map(|u| u.email)
+                .map(|u| (u.email, u.email_verified))
         } else {
             None
         };
-        self.user_tokens(client, session, scope, email.as_deref(), with_id_token, now)
+        let email = email.as_ref().map(|(e, verified)| (e.as_str(), *verified));
+        self.user_tokens(client, session, scope, email, with_id_token, now)
     }
 }
 

@@ -9,6 +9,7 @@ pub(super) struct UserRow {
     password_hash: String,
     disabled: bool,
     credentials_version: i64,
+    email_verified: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -20,6 +21,7 @@ impl From<UserRow> for UserRecord {
             password_hash: r.password_hash,
             disabled: r.disabled,
             credentials_version: r.credentials_version,
+            email_verified: r.email_verified,
             created_at: r.created_at,
         }
     }
@@ -241,6 +243,35 @@ impl From<ConsentRow> for ConsentRecord {
             client_id: ClientId(r.client_id),
             scope: r.scope,
             granted_at: r.granted_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct OutboxRow {
+    id: Uuid,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+    claim: Uuid,
+}
+
+impl From<OutboxRow> for ClaimedMail {
+    fn from(r: OutboxRow) -> Self {
+        Self {
+            message: MailMessage {
+                id: r.id,
+                recipient: r.recipient,
+                subject: r.subject,
+                body_text: r.body_text,
+                body_html: r.body_html,
+                created_at: r.created_at,
+            },
+            attempts: i64::from(r.attempts),
+            claim: r.claim,
         }
     }
 }

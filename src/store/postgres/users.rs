@@ -5,12 +5,13 @@ use super::*;
 #[async_trait]
 impl UserStore for PgStore {
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, credentials_version, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, credentials_version, email_verified, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(u.id.0)
             .bind(&u.email)
             .bind(&u.password_hash)
             .bind(u.disabled)
             .bind(u.credentials_version)
+            .bind(u.email_verified)
             .bind(u.created_at)
             .execute(&self.pool)
             .await
@@ -20,7 +21,7 @@ impl UserStore for PgStore {
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE email = $1",
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users WHERE email = $1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -31,7 +32,7 @@ impl UserStore for PgStore {
 
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE id = $1",
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)

@@ -15,6 +15,8 @@
 mod audit;
 mod authorization;
 mod clients;
+mod outbox;
+mod recovery;
 mod rows;
 mod sessions;
 mod throttle;
@@ -33,9 +35,10 @@ use uuid::Uuid;
 
 use super::{
     split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
-    BrowserSessionRecord, ClientRecord, ClientStore, ConsentRecord, FailureCount, Lockout,
-    PoolStats, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
-    ThrottleStore, UserRecord, UserStore,
+    BrowserSessionRecord, ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord,
+    FailureCount, Lockout, MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore,
+    RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
+    TokenPurpose, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 

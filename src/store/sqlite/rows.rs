@@ -9,6 +9,7 @@ pub(super) struct UserRow {
     password_hash: String,
     disabled: bool,
     credentials_version: i64,
+    email_verified: bool,
     created_at: i64,
 }
 
@@ -21,6 +22,7 @@ impl TryFrom<UserRow> for UserRecord {
             password_hash: r.password_hash,
             disabled: r.disabled,
             credentials_version: r.credentials_version,
+            email_verified: r.email_verified,
             created_at: at(r.created_at)?,
         })
     }
@@ -260,6 +262,36 @@ impl TryFrom<ConsentRow> for ConsentRecord {
             client_id: ClientId(uuid(&r.client_id)?),
             scope: r.scope,
             granted_at: at(r.granted_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct OutboxRow {
+    id: String,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    created_at: i64,
+    attempts: i64,
+    claim: String,
+}
+
+impl TryFrom<OutboxRow> for ClaimedMail {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            message: MailMessage {
+                id: uuid(&r.id)?,
+                recipient: r.recipient,
+                subject: r.subject,
+                body_text: r.body_text,
+                body_html: r.body_html,
+                created_at: at(r.created_at)?,
+            },
+            attempts: r.attempts,
+            claim: uuid(&r.claim)?,
         })
     }
 }

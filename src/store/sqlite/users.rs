@@ -6,12 +6,13 @@ use super::*;
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &UserRecord) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, credentials_version, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        sqlx::query("INSERT INTO users (id, email, password_hash, disabled, credentials_version, email_verified, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
             .bind(u.id.to_string())
             .bind(&u.email)
             .bind(&u.password_hash)
             .bind(u.disabled)
             .bind(u.credentials_version)
+            .bind(u.email_verified)
             .bind(ms(u.created_at))
             .execute(&self.pool)
             .await
@@ -21,7 +22,7 @@ impl UserStore for SqliteStore {
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE email = ?1",
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users WHERE email = ?1",
         )
         .bind(email)
         .fetch_optional(&self.pool)
@@ -32,7 +33,7 @@ impl UserStore for SqliteStore {
 
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, password_hash, disabled, credentials_version, created_at FROM users WHERE id = ?1",
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users WHERE id = ?1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
