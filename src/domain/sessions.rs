@@ -337,6 +337,34 @@ impl Services {
         }))
     }
 
+    /// Deletes failed-login counters that no longer matter: their window
+    /// ended, and any lock ended long enough ago that it no longer doubles
+    /// the next one. Mistyped emails (and passwords typed into the email
+    /// field) do not stay in the database forever.
+    async fn purge_login_failures(&self, batch: i64) -> Result<(), DomainError> {
+        let now = self.now();
+        let t = &self.settings.raw.throttle;
+        let window = t
+            .account_window_secs
+            .max(t.address_window_secs)
+            .max(t.signup_window_secs);
+        let quiet = t.account_max_lockout_secs.max(window);
+        loop {
+            let n = self
+                .store
+                .purge_login_failures(
+                    now - Duration::seconds(window),
+                    now - Duration::seconds(quiet),
+                    batch,
+                )
+                .await?;
+            if n < batch as u64 {
+                return Ok(());
+            }
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
+
     /// Deletes ended sessions in bounded batches until none are left.
     /// Revoked sessions are kept until their access tokens have expired, so
     /// the session list and audit trail stay readable meanwhile.
@@ -356,6 +384,7 @@ impl Services {
                 .await?;
             total += n;
             if n < batch as u64 {
+                self.purge_login_failures(batch).await?;
                 self.metrics.count(
                     names::PURGED,
                     vec![metrics::Label::new("what", "sessions")],

@@ -334,6 +334,20 @@ impl ThrottleStore for MeteredStore {
         .await
     }
 
+    async fn purge_login_failures(
+        &self,
+        window_before: DateTime<Utc>,
+        quiet_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "purge_login_failures",
+            self.inner
+                .purge_login_failures(window_before, quiet_before, batch),
+        )
+        .await
+    }
+
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         self.timed("clear_login_failures", self.inner.clear_login_failures(key))
             .await

@@ -349,6 +349,20 @@ pub trait ThrottleStore: Send + Sync {
     /// Backend failures.
     async fn release_login_attempt(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Deletes up to `batch` counters whose window started at or before
+    /// `window_before` and that are not locked, or whose lock ended at or
+    /// before `quiet_before` (after which their lockouts no longer double).
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_login_failures(
+        &self,
+        window_before: DateTime<Utc>,
+        quiet_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Forgets the failures of `key` (after a successful login).
     ///
     /// # Errors

@@ -297,3 +297,51 @@ async fn throttling_is_shared_by_two_instances_on_postgres() {
     assert_throttled(a.login(&client, "shared@example.com", PASSWORD, None).await).await;
     assert_throttled(b.login(&client, "shared@example.com", PASSWORD, None).await).await;
 }
+
+async fn ended_failure_counters_are_purged(backend: Backend) {
+    let Some(app) = spawn_on_with(backend, |_| {}).await else {
+        return;
+    };
+    let client = app.public_client().await;
+    // A password typed into the email field, and an account locked out.
+    let typo = "correcthorsebattery@example.com";
+    assert_eq!(
+        login_from(&app, &client, typo, "x", None).await.status(),
+        400
+    );
+    let locked = "locked@example.com";
+    for _ in 0..5 {
+        login_from(&app, &client, locked, "wrong", None).await;
+    }
+    let store = &app.services.store;
+    let key = |email: &str| format!("account:{email}");
+    assert!(store
+        .login_failures(&key(typo))
+        .await
+        .expect("read")
+        .is_some());
+
+    // The longest window (sign-ups': an hour) ends: the typo goes; the
+    // lockout is remembered (it doubles the next one) until a quiet day
+    // after it ended.
+    app.advance_clock(Duration::seconds(3601));
+    app.services.purge_once().await.expect("purge");
+    assert!(store
+        .login_failures(&key(typo))
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .login_failures(&key(locked))
+        .await
+        .expect("read")
+        .is_some());
+    app.advance_clock(Duration::days(1));
+    app.services.purge_once().await.expect("purge");
+    assert!(store
+        .login_failures(&key(locked))
+        .await
+        .expect("read")
+        .is_none());
+}
+crate::both_backends!(ended_failure_counters_are_purged);

@@ -69,6 +69,27 @@ impl ThrottleStore for PgStore {
         Ok(())
     }
 
+    async fn purge_login_failures(
+        &self,
+        window_before: DateTime<Utc>,
+        quiet_before: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let n = sqlx::query(
+            "DELETE FROM login_failures WHERE key IN ( \
+               SELECT key FROM login_failures WHERE window_started_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $2) LIMIT $3 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(window_before)
+        .bind(quiet_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await
+        .map_err(e)?
+        .rows_affected();
+        Ok(n)
+    }
+
     async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(key)
