@@ -344,10 +344,12 @@ impl Services {
     async fn purge_login_failures(&self, batch: i64) -> Result<(), DomainError> {
         let now = self.now();
         let t = &self.settings.raw.throttle;
+        // Mail-request counters share the table: their window counts too.
         let window = t
             .account_window_secs
             .max(t.address_window_secs)
-            .max(t.signup_window_secs);
+            .max(t.signup_window_secs)
+            .max(self.settings.raw.email.request_window_secs);
         let quiet = t.account_max_lockout_secs.max(window);
         loop {
             let n = self
