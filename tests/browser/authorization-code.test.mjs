@@ -16,12 +16,12 @@ import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort, waitUntilReady } from './support.mjs';
 import * as oidc from 'openid-client';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,32 +45,6 @@ let context;
 let base;
 const received = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntilReady(url, deadlineMs) {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) break;
-    try {
-      const res = await fetch(url);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`latchkey did not become ready at ${url}:\n${serverLog}`);
-}
-
 async function startLatchkey() {
   const port = await freePort();
   base = `http://${HOST}:${port}`;
@@ -88,7 +62,7 @@ async function startLatchkey() {
   server = spawn(BINARY, ['serve'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
   server.stdout.on('data', (d) => { serverLog += d; });
   server.stderr.on('data', (d) => { serverLog += d; });
-  await waitUntilReady(`http://127.0.0.1:${port}/readyz`, 60_000);
+  await waitUntilReady(`http://127.0.0.1:${port}/readyz`, 60_000, server, () => serverLog);
 }
 
 // The app's loopback listener: it records what the browser brings back.

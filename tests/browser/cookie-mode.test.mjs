@@ -16,11 +16,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { freePort, waitUntilReady } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -43,32 +43,6 @@ let context;
 let base;
 let attackerBase;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitUntilReady(url, deadlineMs) {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) break;
-    try {
-      const res = await fetch(url);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`latchkey did not become ready at ${url}:\n${serverLog}`);
-}
-
 async function startLatchkey() {
   const port = await freePort();
   base = `http://${HOST}:${port}`;
@@ -89,7 +63,7 @@ async function startLatchkey() {
   });
   server.stdout.on('data', (d) => { serverLog += d; });
   server.stderr.on('data', (d) => { serverLog += d; });
-  await waitUntilReady(`http://127.0.0.1:${port}/readyz`, 60_000);
+  await waitUntilReady(`http://127.0.0.1:${port}/readyz`, 60_000, server, () => serverLog);
 }
 
 // A page on another port of the same host: another origin, but the same
