@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::{
     AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
     ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord, FailureCount, Lockout,
-    MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore, RotatedSession,
+    MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore, ReplayStore, RotatedSession,
     SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, TokenPurpose,
     UserRecord, UserStore,
 };
@@ -581,6 +581,27 @@ impl OutboxStore for MeteredStore {
 
     async fn purge_outbox(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
         self.timed("purge_outbox", self.inner.purge_outbox(before, batch))
+            .await
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MeteredStore {
+    async fn remember_jti(
+        &self,
+        namespace: &str,
+        jti_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "remember_jti",
+            self.inner.remember_jti(namespace, jti_digest, expires_at),
+        )
+        .await
+    }
+
+    async fn purge_used_jtis(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        self.timed("purge_used_jtis", self.inner.purge_used_jtis(before, batch))
             .await
     }
 }

@@ -34,6 +34,7 @@ pub trait Store:
     + RecoveryStore
     + OutboxStore
     + AuthorizationStore
+    + ReplayStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -604,6 +605,37 @@ pub trait AuthorizationStore: Send + Sync {
         client: ClientId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
+}
+
+/// Single-use JWT ids (DPoP proofs, client assertions), shared by every
+/// instance so that a replay fails wherever it is presented. Namespaces keep
+/// the uses apart: `dpop:<jkt>` for proofs, `client_assertion:<client_id>`
+/// for assertions.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Remembers `jti_digest` (a SHA-256 digest of the jti, base64url; never
+    /// the raw value) in `namespace` until `expires_at`, when the caller's
+    /// time window would refuse the JWT anyway. One `INSERT … ON CONFLICT`
+    /// decides: true for the first use only, so of any number of concurrent
+    /// callers on any number of instances exactly one gets `true`. A row
+    /// whose `expires_at` has passed by the database's clock may be taken
+    /// over (then that call is the first use again).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn remember_jti(
+        &self,
+        namespace: &str,
+        jti_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes up to `batch` ids whose `expires_at` is at or before `before`.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_used_jtis(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError>;
 }
 
 /// Opens the store named by `url`: SQLite (creating the file and its folder)

@@ -1119,3 +1119,67 @@ async fn email_tokens_are_scoped_bound_and_superseded(s: Arc<dyn Store>) {
     assert_eq!(s.outbox_counts().await.expect("counts").pending, 3);
 }
 store_case!(email_tokens_are_scoped_bound_and_superseded);
+
+async fn of_concurrent_uses_of_one_jti_exactly_one_is_first(s: Arc<dyn Store>) {
+    let until = DateTime::from_timestamp(4_000_000_000, 0).expect("time");
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.remember_jti("dpop:k1", "digest-a", until).await })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("remember") {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+    // Namespaces keep uses apart; a later use in the same one is a replay.
+    assert!(s
+        .remember_jti("client_assertion:c1", "digest-a", until)
+        .await
+        .expect("remember"));
+    assert!(!s
+        .remember_jti("dpop:k1", "digest-a", until)
+        .await
+        .expect("remember"));
+}
+store_case!(of_concurrent_uses_of_one_jti_exactly_one_is_first);
+
+async fn used_jtis_expire_and_are_purged_in_bounded_batches(s: Arc<dyn Store>) {
+    // "Expired" is judged by the database's clock: one time long before
+    // it, one long after it.
+    let past = DateTime::from_timestamp(1_000_000_000, 0).expect("time");
+    let now = past + Duration::seconds(5);
+    let future = DateTime::from_timestamp(4_000_000_000, 0).expect("time");
+    assert!(s
+        .remember_jti("dpop:k", "old", past)
+        .await
+        .expect("remember"));
+    // An id whose window has closed may be taken over.
+    assert!(s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+    assert!(!s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+    for i in 0..5 {
+        let jti = format!("gone-{i}");
+        assert!(s
+            .remember_jti("dpop:k", &jti, past)
+            .await
+            .expect("remember"));
+    }
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 4);
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 1);
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 0);
+    // The live one survived the purge and is still a replay.
+    assert!(!s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+}
+store_case!(used_jtis_expire_and_are_purged_in_bounded_batches);
