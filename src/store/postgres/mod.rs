@@ -6,6 +6,7 @@
 mod audit;
 mod authorization;
 mod clients;
+mod keys;
 mod outbox;
 mod recovery;
 mod replay;

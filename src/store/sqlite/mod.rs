@@ -15,6 +15,7 @@
 mod audit;
 mod authorization;
 mod clients;
+mod keys;
 mod outbox;
 mod recovery;
 mod replay;
