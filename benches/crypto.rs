@@ -32,6 +32,7 @@ fn build_claims() -> AccessClaims {
         scope: "openid email".into(),
         sid: Some("1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d".into()),
         nbf: None,
+        cnf: None,
     }
 }
 

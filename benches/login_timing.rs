@@ -103,6 +103,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             post_logout_redirect_uris: vec![],
             first_party: false,
             introspect: false,
+            require_dpop: false,
         })
         .await?;
     let client_id = client.client.id.to_string();

@@ -90,6 +90,12 @@ impl Claims {
         })
     }
 
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`,
+    /// RFC 9449 §6.1), if it is bound.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.raw.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.has(scope)

@@ -60,6 +60,15 @@ pub enum Error {
     /// usable is cached: the issuer is unreachable beyond the stale bound.
     #[error("issuer unavailable")]
     Unavailable,
+    /// A DPoP-bound token (`cnf.jkt`) presented as a bearer token, or a
+    /// token presented with the DPoP scheme that is not bound (RFC 9449
+    /// §7.1, §7.2).
+    #[error("token binding does not match the scheme")]
+    DpopBinding,
+    /// The DPoP proof is missing, malformed, replayed, for another request
+    /// or made with another key than the token's (RFC 9449 §4.3, §7.1).
+    #[error("invalid DPoP proof: {0}")]
+    DpopProof(crate::dpop::ProofError),
 }
 
 impl Error {
@@ -72,6 +81,7 @@ impl Error {
             Self::BadRequest => Some("invalid_request"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
             Self::Unavailable => Some("temporarily_unavailable"),
+            Self::DpopProof(_) => Some("invalid_dpop_proof"),
             _ => Some("invalid_token"),
         }
     }
@@ -95,13 +105,23 @@ impl Error {
             Self::InsufficientScope { .. } => "The access token lacks the required scope.",
             Self::Unavailable => "The token issuer cannot be reached; try again later.",
             Self::Expired => "The access token has expired.",
+            Self::DpopBinding => {
+                "The access token is DPoP-bound and needs the DPoP scheme with a proof, or is not DPoP-bound."
+            }
+            Self::DpopProof(_) => "The DPoP proof is invalid.",
             _ => "The access token is invalid.",
         }
     }
 
-    /// The `WWW-Authenticate` challenge for this error (RFC 6750 §3).
+    /// The `WWW-Authenticate` challenge for this error (RFC 6750 §3; for
+    /// DPoP refusals the `DPoP` scheme of RFC 9449 §7.1).
     pub fn challenge(&self) -> String {
         match (self, self.code()) {
+            (Self::DpopBinding | Self::DpopProof(_), Some(code)) => format!(
+                "DPoP algs=\"{}\", error=\"{code}\", error_description=\"{}\"",
+                crate::dpop::SIGNING_ALGS.join(" "),
+                self.description()
+            ),
             (Self::InsufficientScope { required }, _) => format!(
                 "Bearer error=\"insufficient_scope\", error_description=\"{}\", scope=\"{required}\"",
                 self.description()
@@ -160,6 +180,13 @@ mod tests {
         assert_eq!(scope.status(), 403);
         assert!(scope.challenge().contains("error=\"insufficient_scope\""));
         assert!(scope.challenge().contains("scope=\"orders:read\""));
+        let proof = Error::DpopProof(crate::dpop::ProofError::Replayed);
+        assert_eq!(proof.status(), 401);
+        assert!(proof.challenge().starts_with("DPoP algs="));
+        assert!(proof.challenge().contains("error=\"invalid_dpop_proof\""));
+        assert!(Error::DpopBinding
+            .challenge()
+            .contains("error=\"invalid_token\""));
         assert_eq!(Error::BadRequest.status(), 400);
         assert_eq!(Error::Unavailable.status(), 503);
         assert_eq!(

@@ -31,9 +31,11 @@
 //!   own tests.
 
 mod claims;
+pub mod dpop;
 mod error;
 pub mod keys;
 pub mod rules;
+pub mod thumbprint;
 pub mod verify;
 
 #[cfg(feature = "client")]

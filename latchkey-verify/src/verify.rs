@@ -47,6 +47,11 @@ impl Expectations {
         }
     }
 
+    /// The clock-skew leeway, in seconds.
+    pub fn leeway_secs(&self) -> i64 {
+        self.leeway_secs
+    }
+
     fn validation(&self, alg: Algorithm) -> &Validation {
         match alg {
             Algorithm::ES256 => &self.es256,

@@ -62,6 +62,10 @@ pub struct CreateArgs {
     /// audience (confidential clients only).
     #[arg(long)]
     pub introspect: bool,
+    /// Refuse every token request without a DPoP proof (RFC 9449), so every
+    /// access token is bound to the client's key.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 /// Runs a client command.
@@ -94,6 +98,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             first_party: args.first_party,
             introspect: args.introspect,
+            require_dpop: args.require_dpop,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -115,6 +120,7 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
                 "post_logout_redirect_uris": c.post_logout_redirect_uris,
                 "first_party": c.first_party,
                 "introspect": c.introspect,
+                "require_dpop": c.require_dpop,
             })
         );
     } else {

@@ -314,6 +314,13 @@ impl Settings {
             1,
             86_400,
         )?;
+        check_range("dpop.proof_window_secs", raw.dpop.proof_window_secs, 1, 600)?;
+        check_range(
+            "dpop.nonce_lifetime_secs",
+            raw.dpop.nonce_lifetime_secs,
+            10,
+            86_400,
+        )?;
         Ok(Self {
             raw,
             issuer,
@@ -601,6 +608,9 @@ mod tests {
             ("pages", "templates_dir"),
             ("browser_sessions", "absolute_ttl_secs"),
             ("browser_sessions", "idle_ttl_secs"),
+            ("dpop", "proof_window_secs"),
+            ("dpop", "require_nonce"),
+            ("dpop", "nonce_lifetime_secs"),
             ("server", "prot"),
             ("tokens", "ttl"),
             ("bogus", "key"),

@@ -38,6 +38,8 @@ pub struct RawSettings {
     pub browser_sessions: BrowserSessionSettings,
     /// `[clients]`
     pub clients: ClientSettings,
+    /// `[dpop]`
+    pub dpop: DpopSettings,
 }
 
 /// `[server]`
@@ -340,4 +342,17 @@ pub struct BrowserSessionSettings {
     pub absolute_ttl_secs: i64,
     /// A browser session ends when unused for this long.
     pub idle_ttl_secs: i64,
+}
+
+/// `[dpop]`: proof-of-possession for tokens (RFC 9449).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DpopSettings {
+    /// A proof's `iat` must lie within this many seconds of now, either side.
+    pub proof_window_secs: i64,
+    /// Require a server nonce (`DPoP-Nonce`, RFC 9449 §8) in every proof.
+    pub require_nonce: bool,
+    /// How long an issued nonce stays acceptable (at least this, at most
+    /// twice this).
+    pub nonce_lifetime_secs: i64,
 }

@@ -45,6 +45,8 @@ pub struct NewClient {
     pub first_party: bool,
     /// May introspect any token (`--introspect`); confidential clients only.
     pub introspect: bool,
+    /// Refuse every grant that carries no DPoP proof (RFC 9449).
+    pub require_dpop: bool,
 }
 
 /// A registered client and, for confidential ones, its secret (shown once;
@@ -281,6 +283,7 @@ impl Services {
             post_logout_redirect_uris,
             first_party: new.first_party,
             introspect: new.introspect,
+            require_dpop: new.require_dpop,
             created_at: now,
         };
         Ok(CreatedClient { client, secret })
@@ -381,6 +384,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             first_party: false,
             introspect: false,
+            require_dpop: false,
             created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
         })
     }

@@ -85,6 +85,7 @@ impl Services {
                 // The operator's own page: no consent screen.
                 first_party: true,
                 introspect: false,
+                require_dpop: false,
             },
             id,
         )?;

@@ -1,6 +1,7 @@
 //! `DomainError`: what went wrong, in the domain's words. `http/error.rs`
 //! alone decides what each becomes on the wire.
 
+use super::dpop::DpopFailure;
 use crate::keys::KeyError;
 use crate::store::StoreError;
 use crate::tokens::jwt::JwtError;
@@ -18,6 +19,9 @@ pub enum RefreshFailure {
     Reused,
     /// The token was issued to another client.
     WrongClient,
+    /// The session is bound to a DPoP key and the request carried no proof,
+    /// or one made with another key (RFC 9449 §5). Nothing was rotated.
+    DpopKeyMismatch,
 }
 
 /// A failure of a domain operation.
@@ -96,6 +100,14 @@ pub enum DomainError {
     /// Every password-hashing slot stayed busy for the queue timeout.
     #[error("password hashing queue full")]
     HashQueueFull,
+    /// The token endpoint refused the request's DPoP proof (RFC 9449 §4.3,
+    /// §8), or the client requires one.
+    #[error("DPoP refused: {0:?}")]
+    DpopRefused(DpopFailure),
+    /// A protected resource refused the request's DPoP proof or its use of
+    /// a DPoP-bound token (RFC 9449 §7).
+    #[error("DPoP access refused: {0:?}")]
+    DpopAccessRefused(DpopFailure),
     /// The store failed.
     #[error("store")]
     Store(#[from] StoreError),

@@ -34,6 +34,7 @@ pub fn refresh_failure(failure: RefreshFailure) -> &'static str {
         RefreshFailure::Revoked => "revoked",
         RefreshFailure::Unknown => "unknown",
         RefreshFailure::WrongClient => "wrong_client",
+        RefreshFailure::DpopKeyMismatch => "dpop_key_mismatch",
     }
 }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod authorization;
 pub mod clients;
 pub mod demo;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod keystore;

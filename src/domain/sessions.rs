@@ -13,6 +13,7 @@ use super::verify::VerifiedAccess;
 use super::Services;
 use crate::store::{AuditEvent, ClientRecord, SessionRecord};
 use crate::telemetry::names;
+use crate::tokens::claims::Confirmation;
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
 use crate::tokens::refresh::{self, RefreshParseError};
 
@@ -37,8 +38,11 @@ pub struct Introspection {
     pub jti: Option<String>,
     /// `sid`.
     pub sid: Option<String>,
-    /// `Bearer` or `refresh_token`.
+    /// `Bearer`, `DPoP` (a DPoP-bound access token) or `refresh_token`.
     pub token_type: &'static str,
+    /// RFC 9449 §6.2: the key a DPoP-bound access token, or a bound
+    /// session's refresh token, must be presented with.
+    pub cnf: Option<Confirmation>,
 }
 
 impl Services {
@@ -296,7 +300,12 @@ impl Services {
                 aud: Some(v.claims.aud),
                 jti: Some(v.claims.jti),
                 sid: v.claims.sid,
-                token_type: "Bearer",
+                token_type: if v.claims.cnf.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                },
+                cnf: v.claims.cnf,
             })),
             Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
             Err(_) => Ok(None),
@@ -334,6 +343,7 @@ impl Services {
             jti: None,
             sid: Some(session.id.to_string()),
             token_type: "refresh_token",
+            cnf: session.dpop_jkt.map(|jkt| Confirmation { jkt }),
         }))
     }
 

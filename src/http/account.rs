@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cookies;
 use super::error::ApiError;
-use super::extract::{bearer_token, client_address, JsonBody, OptionalJson};
+use super::extract::{client_address, presented_token, JsonBody, OptionalJson};
 use super::userinfo::authenticate;
 use super::AppState;
 use crate::domain::error::DomainError;
@@ -187,7 +187,7 @@ pub async fn post_logout(
     let address = address.as_deref();
     if let Some(rt) = request.refresh_token {
         services.logout_with_refresh_token(&rt, address).await?;
-    } else if let (None, Some(rt)) = (bearer_token(&req), cookies::refresh_cookie(&req)?) {
+    } else if let (None, Some(rt)) = (presented_token(&req), cookies::refresh_cookie(&req)?) {
         // A cookie naming no known session has nothing to revoke; the
         // answer still clears it.
         if cookies::check_refresh_cookie_origin(&req, services, &rt).await? {

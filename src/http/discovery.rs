@@ -39,6 +39,7 @@ pub fn render(settings: &Settings) -> Bytes {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "dpop_signing_alg_values_supported": crate::domain::dpop::SIGNING_ALGS,
         "scopes_supported": ["openid", "email"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "email", "email_verified"],
     });

@@ -10,6 +10,7 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::domain::dpop::DpopFailure;
 use crate::domain::error::{DomainError, RefreshFailure};
 use crate::store::StoreError;
 
@@ -53,6 +54,8 @@ struct Wire {
     description: &'static str,
     www_authenticate: Option<&'static str>,
     retry_after: Option<i64>,
+    /// RFC 9449 §8: the nonce to retry with.
+    dpop_nonce: Option<String>,
 }
 
 fn wire(status: StatusCode, error: &'static str, description: &'static str) -> Wire {
@@ -62,6 +65,57 @@ fn wire(status: StatusCode, error: &'static str, description: &'static str) -> W
         description,
         www_authenticate: None,
         retry_after: None,
+        dpop_nonce: None,
+    }
+}
+
+/// RFC 9449 §7.1 challenges, naming the proof algorithms accepted.
+const DPOP_INVALID_TOKEN: &str = "DPoP algs=\"ES256 EdDSA RS256 PS256\", error=\"invalid_token\", error_description=\"the access token is DPoP-bound and needs the DPoP scheme with a proof, or is not DPoP-bound\"";
+const DPOP_INVALID_PROOF: &str = "DPoP algs=\"ES256 EdDSA RS256 PS256\", error=\"invalid_dpop_proof\", error_description=\"the DPoP proof is invalid\"";
+const DPOP_USE_NONCE: &str = "DPoP algs=\"ES256 EdDSA RS256 PS256\", error=\"use_dpop_nonce\", error_description=\"a DPoP nonce is required\"";
+
+/// The token endpoint's answer to a DPoP refusal (RFC 9449 §4.3, §8).
+fn dpop_at_token_endpoint(f: &DpopFailure) -> Wire {
+    use StatusCode as S;
+    match f {
+        DpopFailure::Nonce(nonce) => Wire {
+            dpop_nonce: Some(nonce.clone()),
+            ..wire(
+                S::BAD_REQUEST,
+                "use_dpop_nonce",
+                "a DPoP nonce is required; retry with the one in the DPoP-Nonce header",
+            )
+        },
+        DpopFailure::Required => wire(
+            S::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "this client must send a DPoP proof",
+        ),
+        _ => wire(
+            S::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "the DPoP proof is invalid",
+        ),
+    }
+}
+
+/// A protected resource's answer to a DPoP refusal (RFC 9449 §7.1, §9).
+fn dpop_at_resource(f: &DpopFailure) -> Wire {
+    use StatusCode as S;
+    match f {
+        DpopFailure::Nonce(nonce) => Wire {
+            dpop_nonce: Some(nonce.clone()),
+            www_authenticate: Some(DPOP_USE_NONCE),
+            ..wire(S::UNAUTHORIZED, "use_dpop_nonce", "a DPoP nonce is required; retry with the one in the DPoP-Nonce header")
+        },
+        DpopFailure::BoundTokenWithoutProof | DpopFailure::UnboundToken => Wire {
+            www_authenticate: Some(DPOP_INVALID_TOKEN),
+            ..wire(S::UNAUTHORIZED, "invalid_token", "the access token is DPoP-bound and needs the DPoP scheme with a proof, or is not DPoP-bound")
+        },
+        _ => Wire {
+            www_authenticate: Some(DPOP_INVALID_PROOF),
+            ..wire(S::UNAUTHORIZED, "invalid_dpop_proof", "the DPoP proof is invalid")
+        },
     }
 }
 
@@ -123,6 +177,8 @@ impl ApiError {
                     retry_after: Some(2),
                     ..wire(S::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the service is temporarily unavailable; try again shortly")
                 },
+                D::DpopRefused(f) => dpop_at_token_endpoint(f),
+                D::DpopAccessRefused(f) => dpop_at_resource(f),
                 D::Store(_) | D::Keys(_) | D::Internal(_) => {
                     wire(S::INTERNAL_SERVER_ERROR, "server_error", "an internal error occurred")
                 }
@@ -191,6 +247,9 @@ fn refresh_description(f: RefreshFailure) -> &'static str {
             "the refresh token was already used; the session has been revoked"
         }
         RefreshFailure::WrongClient => "the refresh token was issued to another client",
+        RefreshFailure::DpopKeyMismatch => {
+            "the refresh token is bound to a DPoP key; send a proof made with that key"
+        }
     }
 }
 
@@ -217,6 +276,9 @@ impl ResponseError for ApiError {
         if let Some(secs) = w.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        if let Some(nonce) = w.dpop_nonce {
+            res.insert_header(("DPoP-Nonce", nonce));
+        }
         res.insert_header((header::CACHE_CONTROL, "no-store"));
         res.json(ErrorBody {
             error: w.error,
@@ -230,6 +292,7 @@ mod tests {
     use super::*;
     use crate::tokens::jwt::JwtError;
     use actix_web::body::to_bytes;
+    use latchkey_verify::dpop::ProofError;
 
     async fn render(e: ApiError) -> (u16, serde_json::Value, Option<String>, Option<String>) {
         let res = e.error_response();
@@ -342,6 +405,36 @@ mod tests {
             ),
             (DomainError::Internal("x").into(), 500, "server_error"),
             (DomainError::InvalidGrant("x").into(), 400, "invalid_grant"),
+            (
+                DomainError::DpopRefused(DpopFailure::Proof(ProofError::Replayed)).into(),
+                400,
+                "invalid_dpop_proof",
+            ),
+            (
+                DomainError::DpopRefused(DpopFailure::Required).into(),
+                400,
+                "invalid_dpop_proof",
+            ),
+            (
+                DomainError::DpopRefused(DpopFailure::Nonce("n".into())).into(),
+                400,
+                "use_dpop_nonce",
+            ),
+            (
+                DomainError::DpopAccessRefused(DpopFailure::SeveralProofs).into(),
+                401,
+                "invalid_dpop_proof",
+            ),
+            (
+                DomainError::DpopAccessRefused(DpopFailure::BoundTokenWithoutProof).into(),
+                401,
+                "invalid_token",
+            ),
+            (
+                DomainError::DpopAccessRefused(DpopFailure::Nonce("n".into())).into(),
+                401,
+                "use_dpop_nonce",
+            ),
         ];
         for (err, status, code) in cases {
             let (s, body, www, retry) = render(err).await;
@@ -396,6 +489,21 @@ mod tests {
         }
         let res = test::call_service(&app, test::TestRequest::get().uri("/x").to_request()).await;
         assert_eq!(test::read_body(res).await, "ok");
+    }
+
+    #[actix_web::test]
+    async fn dpop_refusals_at_resources_challenge_with_dpop_and_nonces_travel() {
+        let (_, _, www, _) =
+            render(DomainError::DpopAccessRefused(DpopFailure::UnboundToken).into()).await;
+        assert!(www.is_some_and(|w| w.starts_with("DPoP ") && w.contains("invalid_token")));
+        let res = ApiError::from(DomainError::DpopRefused(DpopFailure::Nonce("abc".into())))
+            .error_response();
+        assert_eq!(
+            res.headers()
+                .get("DPoP-Nonce")
+                .and_then(|v| v.to_str().ok()),
+            Some("abc")
+        );
     }
 
     #[actix_web::test]

@@ -13,11 +13,13 @@ use actix_web::{FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::StreamExt;
+use latchkey_verify::dpop::ProofError;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::config::{ForwardedHeader, TrustedProxies};
 use crate::domain::clients::ClientCredentials;
+use crate::domain::dpop::DpopFailure;
 use crate::domain::error::DomainError;
 
 /// The largest body any endpoint reads (RFC 6749 requests are small).
@@ -272,6 +274,55 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
         .filter(|t| !t.is_empty())
+}
+
+/// How the request presented its access token (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedToken {
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
+    /// `Authorization: DPoP <token>`, to be checked with the `DPoP` proof.
+    Dpop(String),
+}
+
+/// The access token of the `Authorization` header, by scheme (both
+/// case-insensitive); `None` for no header, another scheme or an empty token.
+pub fn presented_token(req: &HttpRequest) -> Option<PresentedToken> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        return None;
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(PresentedToken::Bearer(token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some(PresentedToken::Dpop(token))
+    } else {
+        None
+    }
+}
+
+/// Every `DPoP` header value (RFC 9449 §4.1); the domain refuses more than
+/// one. A value that is not visible ASCII is a malformed proof.
+///
+/// # Errors
+/// `invalid_dpop_proof` (at the token endpoint, or at a resource when
+/// `at_resource`).
+pub fn dpop_headers(req: &HttpRequest, at_resource: bool) -> Result<Vec<String>, ApiError> {
+    req.headers()
+        .get_all("dpop")
+        .map(|v| {
+            v.to_str().map(str::to_owned).map_err(|_| {
+                let f = DpopFailure::Proof(ProofError::Malformed);
+                if at_resource {
+                    DomainError::DpopAccessRefused(f).into()
+                } else {
+                    DomainError::DpopRefused(f).into()
+                }
+            })
+        })
+        .collect()
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted

@@ -8,6 +8,7 @@ use super::extract::{client_credentials, StrictForm};
 use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::types::ClientKind;
+use crate::tokens::claims::Confirmation;
 
 /// RFC 7662 §2.2 body of an active token.
 #[derive(Debug, Serialize)]
@@ -26,6 +27,9 @@ pub struct IntrospectionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
     token_type: &'static str,
+    /// RFC 9449 §6.2: `{"jkt": …}` for a DPoP-bound token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
 }
 
 /// Reports whether a token is active; anything else is exactly
@@ -57,6 +61,7 @@ pub async fn post_introspect(
             jti: i.jti,
             sid: i.sid,
             token_type: i.token_type,
+            cnf: i.cnf,
         })
         .map_err(|_| DomainError::Internal("serialising introspection"))?,
         None => serde_json::json!({ "active": false }),

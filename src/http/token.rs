@@ -1,13 +1,15 @@
 //! `POST /oauth/token` (RFC 6749 §3.2, §5). Cookie-mode clients get their
 //! tokens as cookies and may refresh from the cookie (see `cookies`).
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::cookies;
 use super::error::ApiError;
-use super::extract::{client_address, client_credentials, StrictForm};
+use super::extract::{client_address, client_credentials, dpop_headers, StrictForm};
 use super::AppState;
+use crate::domain::dpop::ProofInput;
 use crate::domain::error::DomainError;
 use crate::domain::grants::{GrantRequest, Granted};
 use crate::domain::types::{GrantType, Password};
@@ -61,9 +63,12 @@ pub async fn post_token(
     };
     let grant = grant_request(&form, cookie_refresh)?;
     let address = client_address(&req, &state.services.settings.trusted_proxies);
+    // RFC 9449 §5: the proof is checked (and its jti used up) before the
+    // grant runs, so a bad proof changes nothing else.
+    let jkt = token_endpoint_proof(&req, &state).await?;
     let granted = state
         .services
-        .grant(&creds, grant, address.as_deref())
+        .grant(&creds, grant, address.as_deref(), jkt.as_deref())
         .await?;
     if granted.client.cookie_mode {
         return Ok(cookies::token_response(
@@ -71,7 +76,31 @@ pub async fn post_token(
             &state.services.settings.issuer,
         ));
     }
-    Ok(token_response(granted))
+    let mut res = token_response(granted, jkt.is_some());
+    if let Some(nonce) = state.services.dpop_nonce() {
+        res.headers_mut().insert(
+            HeaderName::from_static("dpop-nonce"),
+            HeaderValue::from_str(&nonce).map_err(|_| DomainError::Internal("nonce header"))?,
+        );
+    }
+    Ok(res)
+}
+
+/// The request's DPoP proof, checked for the token endpoint: the key's
+/// thumbprint, or `None` without a proof.
+async fn token_endpoint_proof(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<String>, ApiError> {
+    let proofs = dpop_headers(req, false)?;
+    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let input = ProofInput {
+        proofs: &proofs,
+        method: "POST",
+        path: req.path(),
+        access_token: None,
+    };
+    Ok(state.services.check_dpop(&input, false).await?)
 }
 
 /// The presented refresh token: the `refresh_token` parameter, or for a
@@ -113,11 +142,12 @@ fn grant_request(
     })
 }
 
-fn token_response(granted: Granted) -> HttpResponse {
+/// RFC 9449 §5: a DPoP-bound access token is of type `DPoP`.
+fn token_response(granted: Granted, bound: bool) -> HttpResponse {
     let t = granted.tokens;
     HttpResponse::Ok().json(TokenResponse {
         access_token: t.access_token,
-        token_type: "Bearer",
+        token_type: if bound { "DPoP" } else { "Bearer" },
         expires_in: t.expires_in,
         refresh_token: t.refresh_token,
         scope: t.scope,

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use super::cookies;
 use super::error::ApiError;
-use super::extract::bearer_token;
+use super::extract::{dpop_headers, presented_token, PresentedToken};
 use super::AppState;
+use crate::domain::dpop::ProofInput;
 use crate::domain::error::DomainError;
 use crate::domain::verify::VerifiedAccess;
 use crate::domain::Services;
@@ -24,23 +25,37 @@ pub struct UserinfoResponse {
 }
 
 /// Verifies the request's access token through the one verification path:
-/// `Authorization: Bearer` when present (explicit wins, and needs no Origin
-/// check: a page elsewhere cannot attach it), else the cookie-mode access
-/// cookie, with the Origin check for unsafe methods.
+/// `Authorization: DPoP` with its proof, or `Authorization: Bearer` (explicit
+/// wins, and needs no Origin check: a page elsewhere cannot attach it), else
+/// the cookie-mode access cookie, with the Origin check for unsafe methods.
+/// A DPoP-bound token is accepted only with the DPoP scheme and a proof.
 ///
 /// # Errors
-/// 401 `invalid_token` for a missing, bad, expired or revoked token; 403 for
-/// a cookie-authenticated state change from a foreign origin.
+/// 401 `invalid_token` for a missing, bad, expired or revoked token, 401
+/// with a `DPoP` challenge for a bad proof or a bound token without one;
+/// 403 for a cookie-authenticated state change from a foreign origin.
 pub async fn authenticate(
     req: &HttpRequest,
     services: &Services,
 ) -> Result<VerifiedAccess, ApiError> {
-    if let Some(token) = bearer_token(req) {
-        return Ok(services.verify_own_access_token(&token).await?);
-    }
-    cookies::authenticate_cookie(req, services)
-        .await?
-        .ok_or_else(|| DomainError::MissingToken.into())
+    let access = match presented_token(req) {
+        Some(PresentedToken::Dpop(token)) => {
+            let proofs = dpop_headers(req, true)?;
+            let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+            let input = ProofInput {
+                proofs: &proofs,
+                method: req.method().as_str(),
+                path: req.path(),
+                access_token: None,
+            };
+            return Ok(services.verify_dpop_access(&token, &input).await?);
+        }
+        Some(PresentedToken::Bearer(token)) => services.verify_own_access_token(&token).await?,
+        None => cookies::authenticate_cookie(req, services)
+            .await?
+            .ok_or(DomainError::MissingToken)?,
+    };
+    Ok(services.refuse_bound_without_proof(access)?)
 }
 
 /// Returns `sub`, and `email` with scope `email`.

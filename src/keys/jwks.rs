@@ -104,27 +104,7 @@ fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
-fn thumbprint(canonical: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
-}
-
-/// RFC 7638 §3.2: SHA-256 over the required members in lexicographic order,
-/// with no whitespace, base64url-encoded.
-pub fn rsa_thumbprint(e: &str, n: &str) -> String {
-    thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
-}
-
-/// RFC 7638 §3.2 for an EC key: `crv`, `kty`, `x`, `y`.
-pub fn ec_thumbprint(crv: &str, x: &str, y: &str) -> String {
-    thumbprint(&format!(
-        r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#
-    ))
-}
-
-/// RFC 8037 §2 with RFC 7638: an OKP key's thumbprint covers `crv`, `kty`, `x`.
-pub fn okp_thumbprint(crv: &str, x: &str) -> String {
-    thumbprint(&format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{x}"}}"#))
-}
+pub use latchkey_verify::thumbprint::{ec_thumbprint, okp_thumbprint, rsa_thumbprint};
 
 /// Renders a JWK Set body and its strong ETag (a digest of the body).
 pub fn render(keys: &[&Jwk]) -> (Vec<u8>, String) {

@@ -184,13 +184,14 @@ impl SessionStore for MeteredStore {
         id: SessionId,
         client_id: ClientId,
         generation: i64,
+        dpop_jkt: Option<&str>,
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
         self.timed(
             "rotate_session",
             self.inner
-                .rotate_session(id, client_id, generation, now, idle_cutoff),
+                .rotate_session(id, client_id, generation, dpop_jkt, now, idle_cutoff),
         )
         .await
     }

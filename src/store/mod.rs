@@ -185,8 +185,9 @@ pub trait SessionStore: Send + Sync {
     /// 1` in one conditional `UPDATE` that stamps `rotated_at` with the
     /// database's clock (see `find_rotated_session`): only when that generation is still the
     /// newest, the session belongs to `client_id`, is not revoked, has not
-    /// reached `expires_at`, was used after `idle_cutoff` and its user is not
-    /// disabled. Of any number of
+    /// reached `expires_at`, was used after `idle_cutoff`, its user is not
+    /// disabled and, for a session bound to a DPoP key, `dpop_jkt` is that
+    /// key (RFC 9449 §5). Of any number of
     /// concurrent callers with the same generation, exactly one gets
     /// `Some(updated session)`.
     ///
@@ -197,6 +198,7 @@ pub trait SessionStore: Send + Sync {
         id: SessionId,
         client_id: ClientId,
         generation: i64,
+        dpop_jkt: Option<&str>,
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError>;

@@ -126,6 +126,9 @@ pub struct ClientRecord {
     pub first_party: bool,
     /// May introspect any token, not only its own and its audience's.
     pub introspect: bool,
+    /// Every grant must carry a DPoP proof (`clients create --require-dpop`,
+    /// RFC 9449 §10.1's `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
 }
@@ -155,6 +158,10 @@ pub struct SessionRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+    /// The RFC 7638 thumbprint of the DPoP key every refresh of this session
+    /// must prove possession of (public clients that started it with a
+    /// proof, RFC 9449 §5); `None` for an unbound session. Never changes.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A session with the time since its newest refresh token was issued,

@@ -29,6 +29,18 @@ pub struct AccessClaims {
     /// Not-before; latchkey never sets it, but verification honours it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nbf: Option<i64>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to; absent for bearer
+    /// tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt` member: the RFC 7638 thumbprint of
+/// the key a DPoP-bound token must be presented with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The key's thumbprint, base64url.
+    pub jkt: String,
 }
 
 /// OpenID Connect Core §2 id_token claims.
@@ -81,6 +93,7 @@ mod tests {
             scope: "read".into(),
             sid: None,
             nbf: None,
+            cnf: None,
         };
         let json = serde_json::to_value(&c).expect("serialises");
         let mut keys: Vec<&str> = json

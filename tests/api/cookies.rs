@@ -121,6 +121,7 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             post_logout_redirect_uris: vec![],
             first_party: false,
             introspect: false,
+            require_dpop: false,
         })
         .await
         .expect("client");
@@ -900,6 +901,7 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             post_logout_redirect_uris: vec![],
             first_party: false,
             introspect: false,
+            require_dpop: false,
         })
         .await
         .expect("client");

@@ -243,6 +243,7 @@ impl TestApp {
                 post_logout_redirect_uris: vec![],
                 first_party: false,
                 introspect,
+                require_dpop: false,
             })
             .await
             .expect("client created");

@@ -14,6 +14,7 @@ mod client_changes;
 mod cookies;
 mod credentials;
 mod discovery;
+mod dpop;
 mod forged;
 mod hashing;
 mod hygiene;

@@ -89,6 +89,7 @@ fn client() -> ClientRecord {
         post_logout_redirect_uris: vec![],
         first_party: false,
         introspect: true,
+        require_dpop: false,
         created_at: t0(),
     }
 }
@@ -110,6 +111,7 @@ async fn seeded(s: &dyn Store) -> (UserRecord, ClientRecord, SessionRecord) {
         rotated_at: t0(),
         revoked_at: None,
         revoked_reason: None,
+        dpop_jkt: None,
     };
     assert!(s.start_session(&sess, 0).await.expect("session"));
     (u, c, sess)
@@ -230,7 +232,7 @@ async fn concurrent_rotations_of_one_generation_let_exactly_one_through(s: Arc<d
         .map(|_| {
             let s = s.clone();
             tokio::spawn(async move {
-                s.rotate_session(sess.id, c.id, 0, now, t0() - Duration::days(1))
+                s.rotate_session(sess.id, c.id, 0, None, now, t0() - Duration::days(1))
                     .await
             })
         })
@@ -253,17 +255,17 @@ async fn rotation_refuses_revoked_expired_idle_and_foreign(s: Arc<dyn Store>) {
     let now = t0() + Duration::seconds(1);
     let idle = t0() - Duration::days(1);
     assert!(s
-        .rotate_session(sess.id, ClientId::new_random(), 0, now, idle)
+        .rotate_session(sess.id, ClientId::new_random(), 0, None, now, idle)
         .await
         .expect("ok")
         .is_none());
     assert!(s
-        .rotate_session(sess.id, c.id, 0, t0() + Duration::days(31), idle)
+        .rotate_session(sess.id, c.id, 0, None, t0() + Duration::days(31), idle)
         .await
         .expect("ok")
         .is_none());
     assert!(s
-        .rotate_session(sess.id, c.id, 0, now, t0() + Duration::seconds(1))
+        .rotate_session(sess.id, c.id, 0, None, now, t0() + Duration::seconds(1))
         .await
         .expect("ok")
         .is_none());
@@ -279,7 +281,7 @@ async fn rotation_refuses_revoked_expired_idle_and_foreign(s: Arc<dyn Store>) {
         "a second revocation is a no-op"
     );
     assert!(s
-        .rotate_session(sess.id, c.id, 0, now, idle)
+        .rotate_session(sess.id, c.id, 0, None, now, idle)
         .await
         .expect("ok")
         .is_none());
@@ -645,7 +647,14 @@ async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
         }
     }
     let refreshed = s
-        .rotate_session(sess.id, sess.client_id, 0, t0(), t0() - Duration::days(1))
+        .rotate_session(
+            sess.id,
+            sess.client_id,
+            0,
+            None,
+            t0(),
+            t0() - Duration::days(1),
+        )
         .await
         .expect("rotate");
     assert!(refreshed.is_none());
@@ -816,7 +825,7 @@ async fn rotation_is_stamped_and_aged_by_the_database_clock(s: Arc<dyn Store>) {
     // `t0()` is far from the real time: the instance's notion of now does
     // not enter the grace measure, only the database's clock does.
     let (_, c, sess) = seeded(s.as_ref()).await;
-    s.rotate_session(sess.id, c.id, 0, t0(), t0() - Duration::days(1))
+    s.rotate_session(sess.id, c.id, 0, None, t0(), t0() - Duration::days(1))
         .await
         .expect("rotate")
         .expect("rotated");
@@ -1286,3 +1295,41 @@ async fn key_schedule_writes_compare_and_set_the_version(s: Arc<dyn Store>) {
         .expect("no error"));
 }
 store_case!(key_schedule_writes_compare_and_set_the_version);
+async fn a_bound_session_rotates_only_with_its_key(s: Arc<dyn Store>) {
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    let bound = SessionRecord {
+        id: SessionId::new_random(),
+        dpop_jkt: Some("key-a".into()),
+        ..sess.clone()
+    };
+    assert!(s.start_session(&bound, 0).await.expect("start"));
+    assert_eq!(
+        s.find_session(bound.id)
+            .await
+            .expect("find")
+            .and_then(|f| f.dpop_jkt)
+            .as_deref(),
+        Some("key-a")
+    );
+    let idle = t0() - Duration::days(1);
+    for other in [None, Some("key-b")] {
+        assert!(s
+            .rotate_session(bound.id, c.id, 0, other, t0(), idle)
+            .await
+            .expect("rotate")
+            .is_none());
+    }
+    let rotated = s
+        .rotate_session(bound.id, c.id, 0, Some("key-a"), t0(), idle)
+        .await
+        .expect("rotate")
+        .expect("rotated with its key");
+    assert_eq!(rotated.generation, 1);
+    // An unbound session rotates with or without a proof key.
+    assert!(s
+        .rotate_session(sess.id, c.id, 0, Some("key-b"), t0(), idle)
+        .await
+        .expect("rotate")
+        .is_some());
+}
+store_case!(a_bound_session_rotates_only_with_its_key);

@@ -61,10 +61,69 @@ impl Verifier {
     /// Why the token was refused; [`Error::Unavailable`] when no key set is
     /// usable (the issuer has been unreachable past the stale bound).
     pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let claims = self.verify_any(token).await?;
+        // RFC 9449 §7.2: a DPoP-bound token is worthless without its key;
+        // accepting it as a bearer token would make it a bearer token.
+        if claims.dpop_jkt().is_some() {
+            return Err(Error::DpopBinding);
+        }
+        Ok(claims)
+    }
+
+    async fn verify_any(&self, token: &str) -> Result<Claims, Error> {
         let (kid, alg) = precheck(token)?;
         let key = self.inner.key_for(&kid).await?;
         let now = self.inner.now_secs();
         verify_with_key(token, alg.as_deref(), &key, &self.inner.expect, now)
+    }
+
+    /// Verifies a token presented with the `DPoP` scheme (RFC 9449 §7.1):
+    /// the token as [`Verifier::verify`] does, that it is bound, and the
+    /// request's one `DPoP` proof: RFC 9449 §4.3's checks for this `method`
+    /// and `url` (the URL clients address this service by, without query),
+    /// `ath` over the token, the key the token is bound to, and a first use
+    /// of its `jti` in `replay`. Proofs are accepted within
+    /// [`dpop::DEFAULT_WINDOW_SECS`](crate::dpop::DEFAULT_WINDOW_SECS) of now.
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`]; [`Error::DpopBinding`] for an unbound token;
+    /// [`Error::DpopProof`] for a missing, bad or replayed proof;
+    /// [`Error::Unavailable`] when `replay` cannot answer.
+    pub async fn verify_dpop(
+        &self,
+        token: &str,
+        proofs: &[&str],
+        method: &str,
+        url: &str,
+        replay: &dyn crate::dpop::ReplayStore,
+    ) -> Result<Claims, Error> {
+        use crate::dpop::{self, ProofError, ProofRequest};
+        let claims = self.verify_any(token).await?;
+        let bound = claims.dpop_jkt().ok_or(Error::DpopBinding)?.to_owned();
+        let [proof] = proofs else {
+            return Err(Error::DpopProof(ProofError::Malformed));
+        };
+        let request = ProofRequest {
+            method,
+            url,
+            access_token: Some(token),
+        };
+        let window = dpop::DEFAULT_WINDOW_SECS;
+        let now = self.inner.now_secs();
+        let checked = dpop::check_proof(proof, &request, now, window).map_err(Error::DpopProof)?;
+        if checked.jkt != bound {
+            return Err(Error::DpopProof(ProofError::Binding));
+        }
+        let leeway = self.inner.expect.leeway_secs();
+        let until = checked.remember_until(window, leeway);
+        match replay
+            .first_use(&checked.jkt, &checked.jti_digest, until)
+            .await
+        {
+            Ok(true) => Ok(claims),
+            Ok(false) => Err(Error::DpopProof(ProofError::Replayed)),
+            Err(_) => Err(Error::Unavailable),
+        }
     }
 
     /// Verifies the token locally, then asks the issuer whether it is

@@ -4,5 +4,6 @@
 
 mod adapters;
 mod cache;
+mod dpop;
 mod forged;
 mod rotation;

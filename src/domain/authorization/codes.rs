@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
 
+use crate::domain::dpop::session_binding;
 use crate::domain::error::DomainError;
 use crate::domain::types::{Scope, SessionId};
 use crate::domain::Services;
@@ -54,6 +55,7 @@ impl Services {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
         address: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
         let hash = code_digest(code);
         let record = self
@@ -92,7 +94,7 @@ impl Services {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(BAD_CODE)?;
-        let session = self.code_session(client, &record, now);
+        let session = self.code_session(client, &record, jkt, now);
         // The session exists before the code is marked used, so a racing
         // second redemption that loses always finds it to revoke. It starts
         // only while the credentials the user logged in with are current (a
@@ -127,6 +129,7 @@ impl Services {
             Some((&user.email, user.email_verified)),
             scope.has("openid"),
             record.nonce.as_deref(),
+            jkt,
             now,
         )
     }
@@ -135,6 +138,7 @@ impl Services {
         &self,
         client: &ClientRecord,
         record: &AuthorizationCodeRecord,
+        jkt: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> SessionRecord {
         SessionRecord {
@@ -151,6 +155,7 @@ impl Services {
             rotated_at: now,
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt: session_binding(client, jkt),
         }
     }
 

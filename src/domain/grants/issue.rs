@@ -7,7 +7,9 @@ impl Services {
     /// Access token, refresh token (when the client may refresh) and, with
     /// `with_id_token` (the caller decides: `openid` in the scope, and for a
     /// refresh the `tokens.id_token_on_refresh` setting), an id_token for a
-    /// user's session at its newest generation.
+    /// user's session at its newest generation. With `jkt` (the request
+    /// carried a valid DPoP proof) the access token is bound to that key.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn user_tokens(
         &self,
         client: &ClientRecord,
@@ -15,9 +17,10 @@ impl Services {
         scope: &Scope,
         email: Option<(&str, bool)>,
         with_id_token: bool,
+        jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
-        self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, now)
+        self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, jkt, now)
     }
 
     /// As `user_tokens`, with the authorization request's `nonce` (and
@@ -31,6 +34,7 @@ impl Services {
         email: Option<(&str, bool)>,
         with_id_token: bool,
         nonce: Option<&str>,
+        jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
         let (access_token, expires_in) = self.issue_access_token(
@@ -38,6 +42,7 @@ impl Services {
             &session.user_id.to_string(),
             scope,
             Some(session.id),
+            jkt,
             now,
         )?;
         let refresh_token = allows(client, GrantType::RefreshToken)
@@ -71,7 +76,8 @@ impl Services {
         })
     }
 
-    /// Signs an RFC 9068 access token with the key active at `now`.
+    /// Signs an RFC 9068 access token with the key active at `now`, bound
+    /// to the DPoP key `jkt` when there is one (RFC 9449 §6.1).
     ///
     /// # Errors
     /// No active key, or signing failed.
@@ -81,6 +87,7 @@ impl Services {
         sub: &str,
         scope: &Scope,
         sid: Option<SessionId>,
+        jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, i64), DomainError> {
         let ttl = self.settings.raw.tokens.access_token_ttl_secs;
@@ -95,6 +102,9 @@ impl Services {
             scope: scope.to_string(),
             sid: sid.map(|s| s.to_string()),
             nbf: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         let key = self.keys.signing_key(now)?;
         let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::audit::trace_audit;
 use super::clients::{allows, ClientCredentials};
+use super::dpop::{session_binding, DpopFailure};
 use super::error::{DomainError, RefreshFailure};
 use super::passwords::MAX_PASSWORD_BYTES;
 use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
@@ -19,7 +20,7 @@ pub use self::refresh::is_grace_replay;
 
 mod issue;
 mod refresh;
-use crate::tokens::claims::{AccessClaims, IdClaims};
+use crate::tokens::claims::{AccessClaims, Confirmation, IdClaims};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
 
@@ -129,14 +130,18 @@ impl Services {
     ///
     /// # Errors
     /// Every RFC 6749 §5.2 case, throttling, and store failures.
+    /// With `jkt`, the request carried a valid DPoP proof for that key
+    /// (checked by `check_dpop`): the access token is bound to it, and so is
+    /// a public client's new session.
     pub async fn grant(
         &self,
         creds: &ClientCredentials,
         request: GrantRequest,
         address: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<Granted, DomainError> {
         let grant = request.grant_type();
-        let out = self.run_grant(creds, request, address).await;
+        let out = self.run_grant(creds, request, address, jkt).await;
         self.record_grant(grant, &out);
         out
     }
@@ -146,8 +151,12 @@ impl Services {
         creds: &ClientCredentials,
         request: GrantRequest,
         address: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<Granted, DomainError> {
         let client = self.authenticate_client(creds).await?;
+        if client.require_dpop && jkt.is_none() {
+            return Err(DomainError::DpopRefused(DpopFailure::Required));
+        }
         match request {
             GrantRequest::Password {
                 username,
@@ -156,7 +165,7 @@ impl Services {
             } => {
                 self.require_grant(&client, GrantType::Password)?;
                 let tokens = self
-                    .password_grant(&client, &username, password, scope.as_deref(), address)
+                    .password_grant(&client, &username, password, scope.as_deref(), address, jkt)
                     .await?;
                 Ok(Granted {
                     tokens,
@@ -170,7 +179,7 @@ impl Services {
             } => {
                 self.require_grant(&client, GrantType::RefreshToken)?;
                 let (tokens, outcome) = self
-                    .refresh_grant(&client, &refresh_token, scope.as_deref(), address)
+                    .refresh_grant(&client, &refresh_token, scope.as_deref(), address, jkt)
                     .await?;
                 Ok(Granted {
                     tokens,
@@ -191,6 +200,7 @@ impl Services {
                         redirect_uri.as_deref(),
                         code_verifier.as_deref(),
                         address,
+                        jkt,
                     )
                     .await?;
                 Ok(Granted {
@@ -206,7 +216,7 @@ impl Services {
                     ));
                 }
                 self.require_grant(&client, GrantType::ClientCredentials)?;
-                let tokens = self.client_credentials_grant(&client, scope.as_deref())?;
+                let tokens = self.client_credentials_grant(&client, scope.as_deref(), jkt)?;
                 Ok(Granted {
                     tokens,
                     client,
@@ -235,6 +245,7 @@ impl Services {
         password: Password,
         scope: Option<&str>,
         address: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
         let scope = granted_scope(client, scope)?;
         let user = self
@@ -253,6 +264,7 @@ impl Services {
             rotated_at: now,
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt: session_binding(client, jkt),
         };
         // The credentials verified above may have changed while the hash
         // ran (a password change, a disable, every session revoked): the
@@ -277,6 +289,7 @@ impl Services {
             &scope,
             Some((&user.email, user.email_verified)),
             with_id_token,
+            jkt,
             now,
         )
     }
@@ -336,11 +349,12 @@ impl Services {
         &self,
         client: &ClientRecord,
         scope: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
         let scope = granted_scope(client, scope)?;
         let now = self.now();
         let (access_token, expires_in) =
-            self.issue_access_token(client, &client.id.to_string(), &scope, None, now)?;
+            self.issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)?;
         Ok(TokenPair {
             access_token,
             expires_in,
@@ -393,6 +407,7 @@ mod tests {
             rotated_at,
             revoked_at: None,
             revoked_reason: None,
+            dpop_jkt: None,
         }
     }
 
@@ -442,6 +457,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             first_party: false,
             introspect: false,
+            require_dpop: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
         };
         assert_eq!(

@@ -15,6 +15,12 @@
 //!    recomputed, and a fresh access token; the chain never forks), or *reuse*
 //!    (anything older, or too late), which revokes the whole session and writes
 //!    one audit record in the same transaction (RFC 9700 §4.14.2).
+//!
+//! A session bound to a DPoP key (a public client's, RFC 9449 §5) rotates
+//! only with a proof made with that key: the key is part of the rotation's
+//! `WHERE`, and a refusal for a missing or other key is decided before grace
+//! and reuse, and changes nothing, so a thief without the key can neither
+//! rotate nor revoke the session.
 
 use super::*;
 
@@ -25,6 +31,7 @@ impl Services {
         presented: &str,
         scope: Option<&str>,
         address: Option<&str>,
+        jkt: Option<&str>,
     ) -> Result<(TokenPair, RefreshOutcome), DomainError> {
         let refused = DomainError::RefreshRefused;
         // Garbage and forgeries are refused here, without a store query.
@@ -42,12 +49,21 @@ impl Services {
         let idle_cutoff = self.idle_cutoff(now);
         if let Some(session) = self
             .store
-            .rotate_session(parsed.sid, client.id, parsed.generation, now, idle_cutoff)
+            .rotate_session(
+                parsed.sid,
+                client.id,
+                parsed.generation,
+                jkt,
+                now,
+                idle_cutoff,
+            )
             .await?
         {
             let scope =
                 narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
-            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            let tokens = self
+                .refreshed_tokens(client, &session, &scope, jkt, now)
+                .await?;
             return Ok((tokens, RefreshOutcome::Rotated));
         }
         let Some(RotatedSession {
@@ -60,6 +76,9 @@ impl Services {
         if session.client_id != client.id {
             return Err(refused(RefreshFailure::WrongClient));
         }
+        if session.dpop_jkt.is_some() && session.dpop_jkt.as_deref() != jkt {
+            return Err(refused(RefreshFailure::DpopKeyMismatch));
+        }
         if session.revoked_at.is_some() {
             return Err(refused(RefreshFailure::Revoked));
         }
@@ -70,7 +89,9 @@ impl Services {
         if is_grace_replay(parsed.generation, &session, since_rotation, grace) {
             let scope =
                 narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
-            let tokens = self.refreshed_tokens(client, &session, &scope, now).await?;
+            let tokens = self
+                .refreshed_tokens(client, &session, &scope, jkt, now)
+                .await?;
             return Ok((tokens, RefreshOutcome::GraceReplay));
         }
         if parsed.generation < session.generation {
@@ -121,6 +142,7 @@ impl Services {
         client: &ClientRecord,
         session: &SessionRecord,
         scope: &Scope,
+        jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
         // OIDC Core §12.2: the id_token may be left out of a refresh
@@ -135,7 +157,7 @@ impl Services {
             None
         };
         let email = email.as_ref().map(|(e, verified)| (e.as_str(), *verified));
-        self.user_tokens(client, session, scope, email, with_id_token, now)
+        self.user_tokens(client, session, scope, email, with_id_token, jkt, now)
     }
 }
 

@@ -6,8 +6,8 @@ use super::*;
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(c.id.0)
         .bind(&c.name)
@@ -23,6 +23,7 @@ impl ClientStore for PgStore {
         .bind(c.redirect_uris.join(" "))
         .bind(c.post_logout_redirect_uris.join(" "))
         .bind(c.first_party)
+        .bind(c.require_dpop)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -31,7 +32,7 @@ impl ClientStore for PgStore {
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
         let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE id = $1",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at FROM clients WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -42,7 +43,7 @@ impl ClientStore for PgStore {
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE origins <> ''",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at FROM clients WHERE origins <> ''",
         )
         .fetch_all(&self.pool)
         .await

@@ -42,6 +42,7 @@ pub(super) struct ClientRow {
     post_logout_redirect_uris: String,
     first_party: bool,
     introspect: bool,
+    require_dpop: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -62,6 +63,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             post_logout_redirect_uris: split_list(&r.post_logout_redirect_uris),
             first_party: r.first_party,
             introspect: r.introspect,
+            require_dpop: r.require_dpop,
             created_at: r.created_at,
         })
     }
@@ -80,6 +82,7 @@ pub(super) struct SessionRow {
     rotated_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
     revoked_reason: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 /// A session row with its user's `disabled` flag, from one join.
@@ -104,6 +107,7 @@ impl From<SessionRow> for SessionRecord {
             rotated_at: r.rotated_at,
             revoked_at: r.revoked_at,
             revoked_reason: r.revoked_reason,
+            dpop_jkt: r.dpop_jkt,
         }
     }
 }

@@ -14,8 +14,8 @@ impl SessionStore for PgStore {
         // before the change's revocation runs (and is revoked by it) or sees
         // the bumped version and inserts nothing.
         let done = sqlx::query(
-            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM users \
+            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, dpop_jkt) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11 FROM users \
              WHERE id = $2 AND credentials_version = $10 AND NOT disabled FOR SHARE",
         )
         .bind(s.id.0)
@@ -28,6 +28,7 @@ impl SessionStore for PgStore {
         .bind(s.generation)
         .bind(s.rotated_at)
         .bind(credentials_version)
+        .bind(&s.dpop_jkt)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -50,6 +51,7 @@ impl SessionStore for PgStore {
         id: SessionId,
         client_id: ClientId,
         generation: i64,
+        dpop_jkt: Option<&str>,
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
@@ -57,6 +59,7 @@ impl SessionStore for PgStore {
             "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW}, last_used_at = $4 \
              WHERE id = $1 AND client_id = $2 AND generation = $3 AND revoked_at IS NULL \
                AND expires_at > $4 AND last_used_at > $5 \
+               AND (dpop_jkt IS NULL OR dpop_jkt = $6) \
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
              RETURNING {SESSION_COLUMNS}"
         ))
@@ -65,6 +68,7 @@ impl SessionStore for PgStore {
         .bind(generation)
         .bind(now)
         .bind(idle_cutoff)
+        .bind(dpop_jkt)
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;

@@ -7,8 +7,8 @@ impl ClientStore for SqliteStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
         sqlx::query(
-            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )
         .bind(c.id.to_string())
         .bind(&c.name)
@@ -24,6 +24,7 @@ impl ClientStore for SqliteStore {
         .bind(c.redirect_uris.join(" "))
         .bind(c.post_logout_redirect_uris.join(" "))
         .bind(c.first_party)
+        .bind(c.require_dpop)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -32,7 +33,7 @@ impl ClientStore for SqliteStore {
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
         let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE id = ?1",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at FROM clients WHERE id = ?1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -43,7 +44,7 @@ impl ClientStore for SqliteStore {
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE origins <> ''",
+            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at FROM clients WHERE origins <> ''",
         )
         .fetch_all(&self.pool)
         .await

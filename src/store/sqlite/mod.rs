@@ -77,10 +77,10 @@ fn uuid(s: &str) -> Result<Uuid, StoreError> {
 const DB_NOW_MS: &str = "CAST(ROUND(unixepoch('subsec') * 1000) AS INTEGER)";
 
 const SESSION_COLUMNS: &str =
-    "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason";
+    "id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, revoked_at, revoked_reason, dpop_jkt";
 /// `SESSION_COLUMNS` qualified with the alias `s`, for joins.
 const SESSION_COLUMNS_OF_S: &str =
-    "s.id, s.user_id, s.client_id, s.scope, s.created_at, s.last_used_at, s.expires_at, s.generation, s.rotated_at, s.revoked_at, s.revoked_reason";
+    "s.id, s.user_id, s.client_id, s.scope, s.created_at, s.last_used_at, s.expires_at, s.generation, s.rotated_at, s.revoked_at, s.revoked_reason, s.dpop_jkt";
 
 impl SqliteStore {
     /// Opens the database file, creating it and its folder if needed.

@@ -43,6 +43,7 @@ pub(super) struct ClientRow {
     post_logout_redirect_uris: String,
     first_party: bool,
     introspect: bool,
+    require_dpop: bool,
     created_at: i64,
 }
 
@@ -63,6 +64,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             post_logout_redirect_uris: split_list(&r.post_logout_redirect_uris),
             first_party: r.first_party,
             introspect: r.introspect,
+            require_dpop: r.require_dpop,
             created_at: at(r.created_at)?,
         })
     }
@@ -81,6 +83,7 @@ pub(super) struct SessionRow {
     rotated_at: i64,
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 /// A session row with its user's `disabled` flag, from one join.
@@ -106,6 +109,7 @@ impl TryFrom<SessionRow> for SessionRecord {
             rotated_at: at(r.rotated_at)?,
             revoked_at: r.revoked_at.map(at).transpose()?,
             revoked_reason: r.revoked_reason,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }

@@ -13,8 +13,8 @@ impl SessionStore for SqliteStore {
         // One statement: SQLite runs one writer at a time, so the user row
         // cannot change between the check and the insert.
         let done = sqlx::query(
-            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM users \
+            "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, dpop_jkt) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11 FROM users \
              WHERE id = ?2 AND credentials_version = ?10 AND NOT disabled",
         )
         .bind(s.id.to_string())
@@ -27,6 +27,7 @@ impl SessionStore for SqliteStore {
         .bind(s.generation)
         .bind(ms(s.rotated_at))
         .bind(credentials_version)
+        .bind(&s.dpop_jkt)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -49,6 +50,7 @@ impl SessionStore for SqliteStore {
         id: SessionId,
         client_id: ClientId,
         generation: i64,
+        dpop_jkt: Option<&str>,
         now: DateTime<Utc>,
         idle_cutoff: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, StoreError> {
@@ -57,6 +59,7 @@ impl SessionStore for SqliteStore {
             "UPDATE sessions SET generation = generation + 1, rotated_at = {DB_NOW_MS}, last_used_at = ?4 \
              WHERE id = ?1 AND client_id = ?2 AND generation = ?3 AND revoked_at IS NULL \
                AND expires_at > ?4 AND last_used_at > ?5 \
+               AND (dpop_jkt IS NULL OR dpop_jkt = ?6) \
                AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND NOT u.disabled) \
              RETURNING {SESSION_COLUMNS}"
         ))
@@ -65,6 +68,7 @@ impl SessionStore for SqliteStore {
         .bind(generation)
         .bind(ms(now))
         .bind(ms(idle_cutoff))
+        .bind(dpop_jkt)
         .fetch_optional(&self.pool)
         .await
         .map_err(e)?;

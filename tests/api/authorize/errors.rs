@@ -316,6 +316,7 @@ async fn registration_refuses_unsafe_redirect_uris() {
                 post_logout_redirect_uris: vec![],
                 first_party: false,
                 introspect: false,
+                require_dpop: false,
             })
             .await;
         assert!(res.is_err(), "{uris:?}");

@@ -203,6 +203,7 @@ pub async fn code_client(app: &TestApp, kind: ClientKind, first_party: bool) -> 
             post_logout_redirect_uris: vec![LOGOUT_REDIRECT.into()],
             first_party,
             introspect: false,
+            require_dpop: false,
         })
         .await
         .expect("client");
