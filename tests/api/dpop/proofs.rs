@@ -205,13 +205,13 @@ async fn a_replayed_proof_is_refused_on_any_instance(backend: Backend) {
         ("client_id", client.id.as_str()),
     ];
     assert_eq!(
-        post_token_with(&one, &form, &[proof.clone()])
+        post_token_with(&one, &form, std::slice::from_ref(&proof))
             .await
             .status(),
         200
     );
 
-    let same = post_token_with(&one, &form, &[proof.clone()]).await;
+    let same = post_token_with(&one, &form, std::slice::from_ref(&proof)).await;
     let other = post_token_with(&two, &form, &[proof]).await;
 
     assert_eq!(same.status(), 400);
