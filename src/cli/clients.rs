@@ -390,7 +390,16 @@ mod tests {
         assert_eq!(parse_duration("15m"), Ok(Duration::minutes(15)));
         assert_eq!(parse_duration("24h"), Ok(Duration::hours(24)));
         assert_eq!(parse_duration("2d"), Ok(Duration::days(2)));
-        for bad in ["", "h", "5", "-1h", "1.5h", "1w", "400d", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "5",
+            "-1h",
+            "1.5h",
+            "1w",
+            "400d",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -182,11 +182,7 @@ impl Services {
     /// `NotFound`; store failures.
     pub async fn delete_client(&self, id: ClientId, by: &str) -> Result<u64, DomainError> {
         let ev = event("client_deleted", self.now(), id, format!("by {by}"));
-        let ended = self
-            .store
-            .delete_client(id, &ev)
-            .await
-            .map_err(not_found)?;
+        let ended = self.store.delete_client(id, &ev).await.map_err(not_found)?;
         self.client_changed(&ev);
         Ok(ended)
     }
@@ -206,7 +202,9 @@ impl Services {
         by: &str,
     ) -> Result<RotatedSecret, DomainError> {
         if overlap < Duration::zero() {
-            return Err(DomainError::InvalidRequest("the overlap cannot be negative"));
+            return Err(DomainError::InvalidRequest(
+                "the overlap cannot be negative",
+            ));
         }
         let secret = generate_secret()?;
         let now = self.now();
@@ -294,4 +292,3 @@ fn changed_fields(a: &ClientRecord, b: &ClientRecord) -> Vec<&'static str> {
     check("introspect", a.introspect != b.introspect);
     out
 }
-

@@ -347,8 +347,13 @@ fn secret_matches(client: &ClientRecord, secret: &str, now: DateTime<Utc>) -> bo
         .secret_hash
         .as_deref()
         .is_some_and(|s| verify_slices_are_equal(&presented, s).is_ok());
-    let previous = match (&client.previous_secret_hash, client.previous_secret_expires_at) {
-        (Some(hash), Some(until)) => verify_slices_are_equal(&presented, hash).is_ok() & (now < until),
+    let previous = match (
+        &client.previous_secret_hash,
+        client.previous_secret_expires_at,
+    ) {
+        (Some(hash), Some(until)) => {
+            verify_slices_are_equal(&presented, hash).is_ok() & (now < until)
+        }
         _ => false,
     };
     current | previous

@@ -388,7 +388,10 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
     assert!(ok, "{err}");
     let created = json(&out);
     let id = created["client_id"].as_str().expect("id").to_owned();
-    let first_secret = created["client_secret"].as_str().expect("secret").to_owned();
+    let first_secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
 
     let (ok, out, err) = latchkey(&env, &["clients", "list", "--json"], None);
     assert!(ok, "{err}");
@@ -399,7 +402,9 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
 
     let (ok, out, err) = latchkey(
         &env,
-        &["clients", "update", &id, "--name", "renamed", "--scopes", "read", "--json"],
+        &[
+            "clients", "update", &id, "--name", "renamed", "--scopes", "read", "--json",
+        ],
         None,
     );
     assert!(ok, "{err}");
@@ -423,14 +428,25 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
     );
     assert!(ok, "{err}");
     let rotated = json(&out);
-    let second_secret = rotated["client_secret"].as_str().expect("secret").to_owned();
+    let second_secret = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     assert!(second_secret.starts_with("lk_cs_"));
     assert_ne!(second_secret, first_secret);
     assert!(rotated["previous_secret_valid_until"].is_string());
-    let (ok, out, err) = latchkey(&env, &["clients", "rotate-secret", &id, "--overlap", "0", "--json"], None);
+    let (ok, out, err) = latchkey(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap", "0", "--json"],
+        None,
+    );
     assert!(ok, "{err}");
     assert!(json(&out)["previous_secret_valid_until"].is_null());
-    let (ok, _, err) = latchkey(&env, &["clients", "rotate-secret", &id, "--overlap", "soon"], None);
+    let (ok, _, err) = latchkey(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap", "soon"],
+        None,
+    );
     assert!(!ok);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
@@ -468,5 +484,8 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
             "client_created"
         ]
     );
-    assert!(mine[..6].iter().all(|(_, r)| r.contains("by cli")), "{mine:?}");
+    assert!(
+        mine[..6].iter().all(|(_, r)| r.contains("by cli")),
+        "{mine:?}"
+    );
 }

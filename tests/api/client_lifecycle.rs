@@ -157,8 +157,14 @@ async fn rotation_without_overlap_ends_the_old_secret_and_an_older_one(backend: 
         secret: Some(s.to_owned()),
     };
     assert_eq!(status_of_client_credentials(&app, &first).await, 401);
-    assert_eq!(status_of_client_credentials(&app, &with(&second.secret)).await, 200);
-    assert_eq!(status_of_client_credentials(&app, &with(&third.secret)).await, 200);
+    assert_eq!(
+        status_of_client_credentials(&app, &with(&second.secret)).await,
+        200
+    );
+    assert_eq!(
+        status_of_client_credentials(&app, &with(&third.secret)).await,
+        200
+    );
 
     let fourth = app
         .services
@@ -166,9 +172,18 @@ async fn rotation_without_overlap_ends_the_old_secret_and_an_older_one(backend: 
         .await
         .expect("rotated");
     assert!(fourth.previous_valid_until.is_none());
-    assert_eq!(status_of_client_credentials(&app, &with(&third.secret)).await, 401);
-    assert_eq!(status_of_client_credentials(&app, &with(&second.secret)).await, 401);
-    assert_eq!(status_of_client_credentials(&app, &with(&fourth.secret)).await, 200);
+    assert_eq!(
+        status_of_client_credentials(&app, &with(&third.secret)).await,
+        401
+    );
+    assert_eq!(
+        status_of_client_credentials(&app, &with(&second.secret)).await,
+        401
+    );
+    assert_eq!(
+        status_of_client_credentials(&app, &with(&fourth.secret)).await,
+        200
+    );
 
     // A public client has no secret to rotate.
     let public = app.public_client().await;
@@ -301,7 +316,10 @@ async fn deleting_a_client_revokes_every_session_of_it(backend: Backend) {
         .expect("audited");
     assert_eq!(ev.client_id, Some(id(&client)));
     assert!(
-        ev.reason.as_deref().unwrap_or("").contains("2 live sessions"),
+        ev.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("2 live sessions"),
         "{ev:?}"
     );
     // A second delete finds nothing.
@@ -379,7 +397,14 @@ async fn updating_a_client_changes_what_it_may_do_and_is_audited(backend: Backen
         )
         .await
         .is_err());
-    assert_eq!(app.services.get_client(id(&client)).await.expect("c").scopes, ["read"]);
+    assert_eq!(
+        app.services
+            .get_client(id(&client))
+            .await
+            .expect("c")
+            .scopes,
+        ["read"]
+    );
 
     let evs = events(&app).await;
     let updates: Vec<_> = evs.iter().filter(|e| e.kind == "client_updated").collect();

@@ -245,25 +245,44 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
         .expect("update");
     assert_ne!(s.clients_version().await.expect("version"), v0);
     let f = s.find_client(c.id).await.expect("find").expect("some");
-    assert_eq!((f.name.as_str(), f.scopes.clone()), ("renamed", vec!["read".to_owned()]));
-    assert_eq!(f.secret_hash, c.secret_hash, "update never touches the secret");
+    assert_eq!(
+        (f.name.as_str(), f.scopes.clone()),
+        ("renamed", vec!["read".to_owned()])
+    );
+    assert_eq!(
+        f.secret_hash, c.secret_hash,
+        "update never touches the secret"
+    );
     assert_eq!(audits("client_updated").await, 1);
     let mut ghost = changed.clone();
     ghost.id = ClientId::new_random();
     assert!(matches!(
-        s.update_client(&ghost, &AuditEvent::new("client_updated", t0())).await,
+        s.update_client(&ghost, &AuditEvent::new("client_updated", t0()))
+            .await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(audits("client_updated").await, 1, "a refused change is not audited");
+    assert_eq!(
+        audits("client_updated").await,
+        1,
+        "a refused change is not audited"
+    );
 
     // Disable and enable: kept with its sessions; hidden from CORS.
     let mut browser = client();
     browser.origins = vec!["https://b.example".into()];
     s.insert_client(&browser).await.expect("insert");
-    s.set_client_disabled(browser.id, Some(t0()), &AuditEvent::new("client_disabled", t0()))
+    s.set_client_disabled(
+        browser.id,
+        Some(t0()),
+        &AuditEvent::new("client_disabled", t0()),
+    )
+    .await
+    .expect("disable");
+    let f = s
+        .find_client(browser.id)
         .await
-        .expect("disable");
-    let f = s.find_client(browser.id).await.expect("find").expect("some");
+        .expect("find")
+        .expect("some");
     assert_eq!(f.disabled_at, Some(t0()));
     assert!(s
         .list_browser_clients()
@@ -274,25 +293,45 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     s.set_client_disabled(browser.id, None, &AuditEvent::new("client_enabled", t0()))
         .await
         .expect("enable");
-    assert!(s.find_client(browser.id).await.expect("find").expect("some").disabled_at.is_none());
+    assert!(s
+        .find_client(browser.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .disabled_at
+        .is_none());
     assert!(matches!(
-        s.set_client_disabled(ClientId::new_random(), None, &AuditEvent::new("client_enabled", t0()))
-            .await,
+        s.set_client_disabled(
+            ClientId::new_random(),
+            None,
+            &AuditEvent::new("client_enabled", t0())
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
 
     // Rotation with an overlap keeps the replaced digest until then.
     let until = t0() + Duration::hours(24);
-    s.update_client_secret(c.id, &[8], Some(until), &AuditEvent::new("client_secret_rotated", t0()))
-        .await
-        .expect("rotate");
+    s.update_client_secret(
+        c.id,
+        &[8],
+        Some(until),
+        &AuditEvent::new("client_secret_rotated", t0()),
+    )
+    .await
+    .expect("rotate");
     let f = s.find_client(c.id).await.expect("find").expect("some");
     assert_eq!(f.secret_hash.as_deref(), Some(&[8u8][..]));
     assert_eq!(f.previous_secret_hash, c.secret_hash);
     assert_eq!(f.previous_secret_expires_at, Some(until));
-    s.update_client_secret(c.id, &[9], None, &AuditEvent::new("client_secret_rotated", t0()))
-        .await
-        .expect("rotate");
+    s.update_client_secret(
+        c.id,
+        &[9],
+        None,
+        &AuditEvent::new("client_secret_rotated", t0()),
+    )
+    .await
+    .expect("rotate");
     let f = s.find_client(c.id).await.expect("find").expect("some");
     assert!(f.previous_secret_hash.is_none() && f.previous_secret_expires_at.is_none());
     assert_eq!(audits("client_secret_rotated").await, 2);
@@ -307,7 +346,8 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     assert!(s.find_session(sess.id).await.expect("find").is_none());
     assert_eq!(audits("client_deleted").await, 1);
     assert!(matches!(
-        s.delete_client(c.id, &AuditEvent::new("client_deleted", t0())).await,
+        s.delete_client(c.id, &AuditEvent::new("client_deleted", t0()))
+            .await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(audits("client_deleted").await, 1);
@@ -326,7 +366,11 @@ async fn clients_are_listed_in_pages_by_id(s: Arc<dyn Store>) {
     assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..3]);
     let rest = s.list_clients(Some(ids[2]), 3).await.expect("list");
     assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), ids[3..]);
-    assert!(s.list_clients(Some(ids[4]), 3).await.expect("list").is_empty());
+    assert!(s
+        .list_clients(Some(ids[4]), 3)
+        .await
+        .expect("list")
+        .is_empty());
 }
 store_case!(clients_are_listed_in_pages_by_id);
 

@@ -39,9 +39,11 @@ impl ClientStore for PgStore {
     }
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(
-            concat!("SELECT ", client_columns!(), " FROM clients WHERE id = $1"),
-        )
+        let row: Option<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id = $1"
+        ))
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await
@@ -50,9 +52,11 @@ impl ClientStore for PgStore {
     }
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> = sqlx::query_as(
-            concat!("SELECT ", client_columns!(), " FROM clients WHERE origins <> '' AND disabled_at IS NULL"),
-        )
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE origins <> '' AND disabled_at IS NULL"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(e)?;
@@ -86,11 +90,7 @@ impl ClientStore for PgStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn update_client(
-        &self,
-        c: &ClientRecord,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    async fn update_client(&self, c: &ClientRecord, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query(
             "UPDATE clients SET name = $2, grants = $3, scopes = $4, audience = $5, cookie_mode = $6, \

@@ -40,9 +40,11 @@ impl ClientStore for SqliteStore {
     }
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(
-            concat!("SELECT ", client_columns!(), " FROM clients WHERE id = ?1"),
-        )
+        let row: Option<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id = ?1"
+        ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
@@ -51,9 +53,11 @@ impl ClientStore for SqliteStore {
     }
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> = sqlx::query_as(
-            concat!("SELECT ", client_columns!(), " FROM clients WHERE origins <> '' AND disabled_at IS NULL"),
-        )
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE origins <> '' AND disabled_at IS NULL"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(e)?;
@@ -87,11 +91,7 @@ impl ClientStore for SqliteStore {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn update_client(
-        &self,
-        c: &ClientRecord,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
+    async fn update_client(&self, c: &ClientRecord, audit: &AuditEvent) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query(
