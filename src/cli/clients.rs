@@ -54,8 +54,8 @@ pub enum ClientsCommand {
         /// How long the old secret keeps working: `0` (at once, after a
         /// leak), or a number with s, m, h or d (default:
         /// clients.secret_overlap_secs, 24h).
-        #[arg(long, value_parser = parse_duration)]
-        overlap: Option<Duration>,
+        #[arg(long)]
+        overlap: Option<String>,
     },
 }
 
@@ -256,7 +256,11 @@ pub async fn run(cmd: ClientsCommand, services: &Services, json: bool) -> anyhow
             Ok(())
         }
         ClientsCommand::RotateSecret { id, overlap } => {
-            let overlap = overlap.unwrap_or_else(|| services.default_secret_overlap());
+            // Parsed here, not by clap, so a bad value is one line on stderr.
+            let overlap = match overlap {
+                Some(raw) => parse_duration(&raw).map_err(|e| anyhow::anyhow!("--overlap: {e}"))?,
+                None => services.default_secret_overlap(),
+            };
             let rotated = services
                 .rotate_client_secret(client_id(&id)?, overlap, ACTOR)
                 .await?;
