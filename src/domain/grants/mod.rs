@@ -459,6 +459,9 @@ mod tests {
             introspect: false,
             require_dpop: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
         };
         assert_eq!(
             granted_scope(&client, None).expect("ok").to_string(),

@@ -44,6 +44,9 @@ pub(super) struct ClientRow {
     introspect: bool,
     require_dpop: bool,
     created_at: DateTime<Utc>,
+    disabled_at: Option<DateTime<Utc>>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -65,6 +68,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             introspect: r.introspect,
             require_dpop: r.require_dpop,
             created_at: r.created_at,
+            disabled_at: r.disabled_at,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
         })
     }
 }

@@ -45,6 +45,9 @@ pub(super) struct ClientRow {
     introspect: bool,
     require_dpop: bool,
     created_at: i64,
+    disabled_at: Option<i64>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -66,6 +69,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             introspect: r.introspect,
             require_dpop: r.require_dpop,
             created_at: at(r.created_at)?,
+            disabled_at: r.disabled_at.map(at).transpose()?,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at.map(at).transpose()?,
         })
     }
 }
