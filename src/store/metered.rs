@@ -124,6 +124,19 @@ impl UserStore for MeteredStore {
         )
         .await
     }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "upgrade_password_hash",
+            self.inner.upgrade_password_hash(id, old_hash, new_hash),
+        )
+        .await
+    }
 }
 
 #[async_trait]

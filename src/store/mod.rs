@@ -110,6 +110,21 @@ pub trait UserStore: Send + Sync {
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
+
+    /// Replaces the password hash with the same password hashed under
+    /// stronger parameters, only while the stored hash is still `old_hash`
+    /// (a password changed meanwhile wins). The credentials version stays:
+    /// the password did not change, so no session ends. Returns whether it
+    /// replaced the hash.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Registered clients.

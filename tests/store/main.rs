@@ -422,6 +422,50 @@ async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
 }
 store_case!(password_update_keeps_only_the_current_session);
 
+async fn a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(s.as_ref()).await;
+    // A password change committed first: an upgrade of the hash it replaced
+    // writes nothing.
+    s.update_password(u.id, "$argon2id$changed", None, None, &AuditEvent::new("x", t0()))
+        .await
+        .expect("password");
+    assert!(!s
+        .upgrade_password_hash(u.id, &u.password_hash, "$argon2id$upgraded-old")
+        .await
+        .expect("upgrade"));
+    let now = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(now.password_hash, "$argon2id$changed");
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    assert!(s
+        .upgrade_password_hash(u.id, &u.password_hash, "$argon2id$upgraded")
+        .await
+        .expect("upgrade"));
+    let now = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(now.password_hash, "$argon2id$upgraded");
+    assert_eq!(now.credentials_version, u.credentials_version);
+    assert!(s
+        .find_session(sess.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .revoked_at
+        .is_none());
+    // Two upgrades racing from one hash: one writes.
+    let (a, b) = tokio::join!(
+        s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$a"),
+        s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$b"),
+    );
+    assert_eq!(
+        u8::from(a.expect("a")) + u8::from(b.expect("b")),
+        1
+    );
+    assert!(!s
+        .upgrade_password_hash(UserId::new_random(), "$argon2id$upgraded", "h")
+        .await
+        .expect("unknown user"));
+}
+store_case!(a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions);
+
 async fn purge_deletes_in_bounded_batches(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     for _ in 0..5 {
