@@ -552,6 +552,42 @@ impl OutboxStore for MeteredStore {
             .await
     }
 
+    async fn enqueue_mail_request(
+        &self,
+        id: uuid::Uuid,
+        email: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "enqueue_mail_request",
+            self.inner.enqueue_mail_request(id, email, purpose, now),
+        )
+        .await
+    }
+
+    async fn resolve_mail_request(
+        &self,
+        claim: uuid::Uuid,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "resolve_mail_request",
+            self.inner.resolve_mail_request(claim, token, mail),
+        )
+        .await
+    }
+
+    async fn drop_mail_request(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        self.timed("drop_mail_request", self.inner.drop_mail_request(id, claim))
+            .await
+    }
+
     async fn claim_mail(
         &self,
         now: DateTime<Utc>,

@@ -276,6 +276,7 @@ pub(super) struct OutboxRow {
     created_at: i64,
     attempts: i64,
     claim: String,
+    request: Option<String>,
 }
 
 impl TryFrom<OutboxRow> for ClaimedMail {
@@ -292,6 +293,7 @@ impl TryFrom<OutboxRow> for ClaimedMail {
             },
             attempts: r.attempts,
             claim: uuid(&r.claim)?,
+            request: r.request.as_deref().and_then(TokenPurpose::from_stored),
         })
     }
 }
