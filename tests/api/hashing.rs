@@ -179,7 +179,7 @@ async fn a_password_change_wins_over_hash_upgrades_in_flight(backend: Backend) {
             .await
             .expect("request")
     };
-    let (_, changed) = futures_util::join!(join_all(logins), change);
+    let (_, changed) = tokio::join!(join_all(logins), change);
     assert!(changed.status().is_success(), "{}", changed.status());
 
     assert_eq!(

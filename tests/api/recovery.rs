@@ -738,7 +738,6 @@ async fn two_instances_resolve_each_reset_request_once(backend: Backend) {
         let (email, _) = signed_up(&a, &sink).await;
         emails.push(email);
     }
-    let signups = sink.messages().len();
     // Two requests per account, one on each instance, and as many for
     // addresses without an account, all at once.
     let strangers: Vec<String> = (0..USERS).map(|_| new_email()).collect();
