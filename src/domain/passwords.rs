@@ -456,7 +456,10 @@ mod tests {
         let salt = SaltString::encode_b64(&[5u8; 16]).expect("salt");
         let stored = {
             use argon2::password_hash::PasswordHasher as _;
-            argon2i.hash_password(b"pw", &salt).expect("hashes").to_string()
+            argon2i
+                .hash_password(b"pw", &salt)
+                .expect("hashes")
+                .to_string()
         };
         assert!(p.is_weaker_than_configured(&stored));
 
@@ -465,8 +468,14 @@ mod tests {
             .await
             .expect("hashes")
             .expect("a slot is free");
-        assert!(upgraded.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"), "{upgraded}");
-        assert!(p.verify("pw".into(), Some(upgraded)).await.expect("verifies"));
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"),
+            "{upgraded}"
+        );
+        assert!(p
+            .verify("pw".into(), Some(upgraded))
+            .await
+            .expect("verifies"));
     }
 
     #[tokio::test]
@@ -476,9 +485,17 @@ mod tests {
         s.iterations = 1;
         let p = Passwords::new(&s, 1).expect("builds");
         let held = p.slots.clone().try_acquire_owned().expect("the only slot");
-        assert!(p.hash_if_idle("pw".into()).await.expect("no error").is_none());
+        assert!(p
+            .hash_if_idle("pw".into())
+            .await
+            .expect("no error")
+            .is_none());
         drop(held);
-        assert!(p.hash_if_idle("pw".into()).await.expect("no error").is_some());
+        assert!(p
+            .hash_if_idle("pw".into())
+            .await
+            .expect("no error")
+            .is_some());
     }
 
     #[tokio::test]

@@ -21,8 +21,8 @@ use super::passwords::check_policy;
 use super::types::{Email, Password, UserId};
 use super::Services;
 use crate::store::{
-    AuditEvent, ClaimedMail, EmailTokenRecord, FailureCount, MailMessage, StoreError,
-    TokenPurpose, UserRecord,
+    AuditEvent, ClaimedMail, EmailTokenRecord, FailureCount, MailMessage, StoreError, TokenPurpose,
+    UserRecord,
 };
 use crate::telemetry::names;
 

@@ -502,8 +502,11 @@ pub trait OutboxStore: Send + Sync {
     ///
     /// # Errors
     /// Backend failures.
-    async fn drop_mail_request(&self, id: uuid::Uuid, claim: uuid::Uuid)
-        -> Result<bool, StoreError>;
+    async fn drop_mail_request(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
 
     /// Claims up to `batch` due messages until `lease_until`: rows not sent,
     /// not given up, due by `now` and not under another live claim. Two

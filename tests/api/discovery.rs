@@ -139,7 +139,10 @@ async fn discovery_leads_to_the_recovery_endpoints() {
         ("logout_endpoint", "/v1/logout"),
         ("email_verification_endpoint", "/v1/account/email/verify"),
         ("password_reset_endpoint", "/v1/account/password/reset"),
-        ("password_reset_confirm_endpoint", "/v1/account/password/reset/confirm"),
+        (
+            "password_reset_confirm_endpoint",
+            "/v1/account/password/reset/confirm",
+        ),
     ] {
         assert_eq!(doc[field], format!("{iss}{path}").as_str(), "{field}");
     }
@@ -148,16 +151,20 @@ async fn discovery_leads_to_the_recovery_endpoints() {
         let url = doc[field].as_str().expect("a URL");
         app.url(url.strip_prefix(iss.as_str()).expect("under the issuer"))
     };
-    let post = |field: &str, body: Value| {
-        app.client.post(local(field)).json(&body).send()
-    };
+    let post = |field: &str, body: Value| app.client.post(local(field)).json(&body).send();
     let email = serde_json::json!({ "email": "someone@example.com" });
     assert_eq!(
-        post("password_reset_endpoint", email.clone()).await.expect("request").status(),
+        post("password_reset_endpoint", email.clone())
+            .await
+            .expect("request")
+            .status(),
         202
     );
     assert_eq!(
-        post("email_verification_endpoint", email).await.expect("request").status(),
+        post("email_verification_endpoint", email)
+            .await
+            .expect("request")
+            .status(),
         202
     );
     let res = post(

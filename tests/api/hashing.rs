@@ -87,14 +87,19 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login(backend: Backend, vi
     assert_eq!(res.status(), 200);
     let first: Value = res.json().await.expect("json");
     let old = stored_user(&before, &email).await;
-    assert!(old.password_hash.contains("m=19456,t=2,p=1$"), "{}", old.password_hash);
+    assert!(
+        old.password_hash.contains("m=19456,t=2,p=1$"),
+        "{}",
+        old.password_hash
+    );
     before.stop().await;
 
     // The same database, with stronger settings.
     let app = crate::helpers::spawn_instance(&shared, |s| s.raw.passwords.iterations = 3).await;
     if via_page {
         use crate::authorize::{code_client, pkce, sign_in, Browser};
-        let code_client = code_client(&app, latchkey::domain::types::ClientKind::Public, true).await;
+        let code_client =
+            code_client(&app, latchkey::domain::types::ClientKind::Public, true).await;
         let (_, challenge) = pkce();
         let mut browser = Browser::new(&app);
         let res = sign_in(&mut browser, &code_client, &email, &challenge).await;
@@ -102,25 +107,38 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login(backend: Backend, vi
         let (_, params) = crate::authorize::location_params(&res);
         assert!(params.contains_key("code"), "{params:?}");
     } else {
-        assert_eq!(app.login(&client, &email, password, None).await.status(), 200);
+        assert_eq!(
+            app.login(&client, &email, password, None).await.status(),
+            200
+        );
     }
 
     let upgraded = stored_user(&app, &email).await;
     assert!(
-        upgraded.password_hash.starts_with("$argon2id$v=19$m=19456,t=3,p=1$"),
+        upgraded
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=3,p=1$"),
         "{}",
         upgraded.password_hash
     );
     assert_eq!(upgraded.credentials_version, old.credentials_version);
     // The session started before the upgrade still refreshes.
     let res = app
-        .refresh(&client, first["refresh_token"].as_str().expect("refresh token"))
+        .refresh(
+            &client,
+            first["refresh_token"].as_str().expect("refresh token"),
+        )
         .await;
     assert_eq!(res.status(), 200);
     // The upgraded hash verifies the same password, and only it.
-    assert_eq!(app.login(&client, &email, password, None).await.status(), 200);
     assert_eq!(
-        app.login(&client, &email, "not the password", None).await.status(),
+        app.login(&client, &email, password, None).await.status(),
+        200
+    );
+    assert_eq!(
+        app.login(&client, &email, "not the password", None)
+            .await
+            .status(),
         400
     );
     // A hash at the configured cost is left alone.

@@ -796,12 +796,12 @@ async fn known_and_unknown_addresses_get_identical_answers_at_every_point_of_the
         s.raw.email.max_requests_per_client = 3;
         s.raw.email.max_requests_per_email = 1;
     };
-    let (Some(with), Some(without)) = (new_shared(backend).await, new_shared(backend).await)
-    else {
+    let (Some(with), Some(without)) = (new_shared(backend).await, new_shared(backend).await) else {
         return;
     };
     let known = spawn_instance(&with, tweak).await;
-    let unknown = crate::helpers::spawn_instance_with_clock(&without, with.clock.clone(), tweak).await;
+    let unknown =
+        crate::helpers::spawn_instance_with_clock(&without, with.clock.clone(), tweak).await;
     let email = new_email();
     assert_eq!(known.signup(&email, PASSWORD).await.status(), 201);
     let strip = |r: &reqwest::Response| {
@@ -833,7 +833,8 @@ async fn known_and_unknown_addresses_get_identical_answers_at_every_point_of_the
     // per-client one (429 with Retry-After).
     assert_eq!(statuses, [202, 202, 202, 429, 429, 429]);
     // Once the window has passed, both answer 202 again.
-    with.clock.advance(Duration::hours(1) + Duration::seconds(1));
+    with.clock
+        .advance(Duration::hours(1) + Duration::seconds(1));
     let (k, u) = (
         request_reset(&known, &email).await,
         request_reset(&unknown, &email).await,

@@ -426,9 +426,15 @@ async fn a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions(s: Arc<dyn Stor
     let (u, _, _) = seeded(s.as_ref()).await;
     // A password change committed first: an upgrade of the hash it replaced
     // writes nothing.
-    s.update_password(u.id, "$argon2id$changed", None, None, &AuditEvent::new("x", t0()))
-        .await
-        .expect("password");
+    s.update_password(
+        u.id,
+        "$argon2id$changed",
+        None,
+        None,
+        &AuditEvent::new("x", t0()),
+    )
+    .await
+    .expect("password");
     assert!(!s
         .upgrade_password_hash(u.id, &u.password_hash, "$argon2id$upgraded-old")
         .await
@@ -455,10 +461,7 @@ async fn a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions(s: Arc<dyn Stor
         s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$a"),
         s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$b"),
     );
-    assert_eq!(
-        u8::from(a.expect("a")) + u8::from(b.expect("b")),
-        1
-    );
+    assert_eq!(u8::from(a.expect("a")) + u8::from(b.expect("b")), 1);
     assert!(!s
         .upgrade_password_hash(UserId::new_random(), "$argon2id$upgraded", "h")
         .await
@@ -1252,9 +1255,14 @@ async fn mail_requests_resolve_once_under_their_claim(s: Arc<dyn Store>) {
 
     // A request for no account is deleted by its claim's holder only.
     let nobody = uuid::Uuid::new_v4();
-    s.enqueue_mail_request(nobody, "nobody@example.com", TokenPurpose::VerifyEmail, t0())
-        .await
-        .expect("queue");
+    s.enqueue_mail_request(
+        nobody,
+        "nobody@example.com",
+        TokenPurpose::VerifyEmail,
+        t0(),
+    )
+    .await
+    .expect("queue");
     let claimed = s.claim_mail(t0(), lease, 10).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].request, Some(TokenPurpose::VerifyEmail));

@@ -363,9 +363,15 @@ impl Services {
             .upgrade_password_hash(user.id, &user.password_hash, &upgraded)
             .await
         {
-            Ok(true) => tracing::info!(user.id = %user.id, "password hash upgraded to the configured parameters"),
-            Ok(false) => tracing::debug!(user.id = %user.id, "password changed meanwhile; hash upgrade dropped"),
-            Err(err) => tracing::warn!(?err, user.id = %user.id, "could not store the upgraded password hash"),
+            Ok(true) => {
+                tracing::info!(user.id = %user.id, "password hash upgraded to the configured parameters")
+            }
+            Ok(false) => {
+                tracing::debug!(user.id = %user.id, "password changed meanwhile; hash upgrade dropped")
+            }
+            Err(err) => {
+                tracing::warn!(?err, user.id = %user.id, "could not store the upgraded password hash")
+            }
         }
     }
 

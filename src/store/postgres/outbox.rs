@@ -90,14 +90,13 @@ impl OutboxStore for PgStore {
     }
 
     async fn drop_mail_request(&self, id: Uuid, claim: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM outbox WHERE id = $1 AND claim = $2 AND request IS NOT NULL",
-        )
-        .bind(id)
-        .bind(claim)
-        .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE id = $1 AND claim = $2 AND request IS NOT NULL")
+                .bind(id)
+                .bind(claim)
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
         Ok(done.rows_affected() == 1)
     }
 

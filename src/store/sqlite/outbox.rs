@@ -85,14 +85,13 @@ impl OutboxStore for SqliteStore {
 
     async fn drop_mail_request(&self, id: Uuid, claim: Uuid) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let done = sqlx::query(
-            "DELETE FROM outbox WHERE id = ?1 AND claim = ?2 AND request IS NOT NULL",
-        )
-        .bind(id.to_string())
-        .bind(claim.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE id = ?1 AND claim = ?2 AND request IS NOT NULL")
+                .bind(id.to_string())
+                .bind(claim.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -132,15 +132,14 @@ impl UserStore for SqliteStore {
         new_hash: &str,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2",
-        )
-        .bind(id.to_string())
-        .bind(old_hash)
-        .bind(new_hash)
-        .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2")
+                .bind(id.to_string())
+                .bind(old_hash)
+                .bind(new_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
         Ok(done.rows_affected() == 1)
     }
 }
