@@ -15,13 +15,17 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::clock::Clock;
+use crate::config::KeysFrom;
 use crate::config::Settings;
+use crate::domain::keystore;
 use crate::domain::outbox::{self, Mailer, Templates};
 use crate::domain::passwords::Passwords;
 use crate::domain::Services;
 use crate::http::{self, AppState};
-use crate::keys::{admin, files, KeyRing};
+use crate::keys::sealed::{self, Keks};
+use crate::keys::{admin, files, KeyRing, KeySet};
 use crate::store::metered::MeteredStore;
+use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
 
@@ -29,12 +33,27 @@ use crate::tokens::refresh::RefreshSecret;
 /// services. Used by `serve` and by every CLI command.
 ///
 /// # Errors
-/// The store cannot be opened or migrated, or the keys folder is unusable.
+/// The store cannot be opened or migrated, or the keys are unusable.
 pub async fn build_services(
     settings: Settings,
     clock: Arc<dyn Clock>,
     create_keys: bool,
 ) -> anyhow::Result<Services> {
+    Ok(build_services_reporting(settings, clock, create_keys)
+        .await?
+        .0)
+}
+
+/// `build_services`, also returning the kid of the first key when this call
+/// created it.
+///
+/// # Errors
+/// As `build_services`.
+pub async fn build_services_reporting(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    create_keys: bool,
+) -> anyhow::Result<(Services, Option<String>)> {
     let db = &settings.raw.database;
     let store = crate::store::connect(
         db.url.expose_secret(),
@@ -49,29 +68,8 @@ pub async fn build_services(
         .migrate()
         .await
         .context("applying migrations (is the database reachable?)")?;
-    let dir = settings.raw.keys.dir.clone();
-    let mut first_key = None;
-    if create_keys {
-        first_key = admin::ensure_initial_key(&dir, settings.key_spec(), clock.now())
-            .context("creating the first signing key")?;
-        if let Some(kid) = &first_key {
-            tracing::info!(key.id = %kid, key.alg = %settings.key_spec().algorithm, dir = %dir.display(), "signing key ready");
-        }
-    }
-    let keys = Arc::new(
-        KeyRing::load(&dir).with_context(|| format!("loading keys from {}", dir.display()))?,
-    );
-    let secret = if create_keys {
-        files::load_or_create_refresh_secret(&dir).context("loading the refresh-token secret")?
-    } else {
-        // Commands that never issue a refresh token (migrate, audit) leave
-        // the keys folder alone: without a secret file they get a throwaway
-        // one that no token will ever be checked against.
-        match files::load_refresh_secret(&dir).context("loading the refresh-token secret")? {
-            Some(secret) => secret,
-            None => files::new_refresh_secret()?.to_vec(),
-        }
-    };
+    let (keys, secret, first_key) =
+        open_keys(&settings, store.as_ref(), clock.now(), create_keys).await?;
     let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
         .context("argon2 parameters")?;
     let templates_dir = settings.raw.email.templates_dir.clone();
@@ -84,20 +82,173 @@ pub async fn build_services(
     let services = Services::new(
         store,
         clock,
-        keys,
+        Arc::new(keys),
         Arc::new(settings),
         passwords,
         RefreshSecret::new(&secret),
     )
     .with_metrics(metrics)
     .with_mail_templates(templates);
-    if let Some(kid) = first_key {
+    if let Some(kid) = &first_key {
         services
             .record_key_change("key_generated", format!("key {kid} active now"), "startup")
             .await
             .context("recording the first key in the audit log")?;
     }
-    Ok(services)
+    Ok((services, first_key))
+}
+
+/// The key ring and the refresh-token secret, from the folder or the store
+/// (`keys.source`), plus the kid of a first key created here. With
+/// `create`, a fresh setup gets its first key (and, in store mode, its KEK
+/// file when none is configured); without, commands that never sign get an
+/// empty ring and a throwaway secret when there are no keys to read.
+async fn open_keys(
+    settings: &Settings,
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
+    create: bool,
+) -> anyhow::Result<(KeyRing, Vec<u8>, Option<String>)> {
+    match settings.keys_from() {
+        KeysFrom::Folder => open_folder_keys(settings, now, create),
+        KeysFrom::Store => open_store_keys(settings, store, now, create).await,
+    }
+}
+
+fn open_folder_keys(
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+    create: bool,
+) -> anyhow::Result<(KeyRing, Vec<u8>, Option<String>)> {
+    let dir = settings.raw.keys.dir.clone();
+    let mut first_key = None;
+    if create {
+        first_key = admin::ensure_initial_key(&dir, settings.key_spec(), now)
+            .context("creating the first signing key")?;
+        if let Some(kid) = &first_key {
+            tracing::info!(key.id = %kid, key.alg = %settings.key_spec().algorithm, dir = %dir.display(), "signing key ready");
+        }
+    }
+    let keys =
+        KeyRing::load(&dir).with_context(|| format!("loading keys from {}", dir.display()))?;
+    let secret = if create {
+        files::load_or_create_refresh_secret(&dir).context("loading the refresh-token secret")?
+    } else {
+        // Commands that never issue a refresh token (migrate, audit) leave
+        // the keys folder alone: without a secret file they get a throwaway
+        // one that no token will ever be checked against.
+        match files::load_refresh_secret(&dir).context("loading the refresh-token secret")? {
+            Some(secret) => secret,
+            None => files::new_refresh_secret()?.to_vec(),
+        }
+    };
+    Ok((keys, secret, first_key))
+}
+
+async fn open_store_keys(
+    settings: &Settings,
+    store: &dyn Store,
+    now: chrono::DateTime<chrono::Utc>,
+    create: bool,
+) -> anyhow::Result<(KeyRing, Vec<u8>, Option<String>)> {
+    let initialized = keystore::is_initialized(store)
+        .await
+        .context("reading the store's keys")?;
+    if create && !initialized {
+        refuse_unimported_folder(settings)?;
+    }
+    let Some(keks) = resolve_keks(settings, create && !initialized)? else {
+        if create {
+            anyhow::bail!(
+                "keys.source is \"store\" and the store holds keys, but no key-encryption key is configured: set keys.kek (LATCHKEY__KEYS__KEK) or keys.kek_file ({} does not exist)",
+                settings.raw.keys.kek_file.display()
+            );
+        }
+        // Nothing to open with: commands that never sign still run.
+        return Ok((
+            KeyRing::without_keys(),
+            files::new_refresh_secret()?.to_vec(),
+            None,
+        ));
+    };
+    let mut first_key = None;
+    if create && !initialized {
+        first_key = keystore::initialize_fresh(store, &keks, settings.key_spec(), now)
+            .await
+            .context("creating the first signing key in the store")?;
+        if let Some(kid) = &first_key {
+            tracing::info!(key.id = %kid, key.alg = %settings.key_spec().algorithm, "signing key ready (store)");
+        }
+    }
+    if !create && !keystore::is_initialized(store).await.unwrap_or(false) {
+        return Ok((
+            KeyRing::from_store(keks, KeySet::empty()),
+            files::new_refresh_secret()?.to_vec(),
+            None,
+        ));
+    }
+    let set = keystore::read_set(store, &keks)
+        .await
+        .context("loading the signing keys from the store")?;
+    let secret = keystore::read_refresh_secret(store, &keks)
+        .await
+        .context("loading the refresh-token secret from the store")?;
+    Ok((KeyRing::from_store(keks, set), secret, first_key))
+}
+
+/// A store with no keys next to a keys folder that has some: starting would
+/// create a new first key, and every token the folder's keys signed would
+/// stop verifying. The folder must be imported first.
+fn refuse_unimported_folder(settings: &Settings) -> anyhow::Result<()> {
+    let dir = &settings.raw.keys.dir;
+    let (manifest, _) = files::read_manifest(dir).unwrap_or_default();
+    if !manifest.keys.is_empty() {
+        anyhow::bail!(
+            "keys.source is \"store\", the store has no keys, and {} holds some: run `latchkey keys import {}` first, so tokens they signed stay valid",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The KEKs: `keys.kek` when set, else `keys.kek_file`. With `create` (a
+/// fresh store), an absent file is created with a new KEK, mode 0600.
+/// `None` when neither is there and nothing may be created.
+fn resolve_keks(settings: &Settings, create: bool) -> anyhow::Result<Option<Keks>> {
+    let kek = settings.raw.keys.kek.expose_secret();
+    if !kek.trim().is_empty() {
+        return Ok(Some(Keks::parse(kek).context("keys.kek")?));
+    }
+    let path = &settings.raw.keys.kek_file;
+    if !path.exists() {
+        if !create {
+            return Ok(None);
+        }
+        create_kek_file(path)?;
+    }
+    Ok(Some(Keks::read_file(path).with_context(|| {
+        format!("keys.kek_file {}", path.display())
+    })?))
+}
+
+/// Writes a new KEK to `path` unless one appeared meanwhile (create-if-absent,
+/// so instances starting together on one machine share it).
+fn create_kek_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    files::ensure_dir(dir)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("keys.kek_file must name a file")?;
+    let text = sealed::generate_kek_text()?;
+    files::create_secret_file_if_absent(dir, name, format!("{text}\n").as_bytes())
+        .with_context(|| format!("creating keys.kek_file {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "created a new key-encryption key; back it up: without it the store's keys cannot be opened");
+    Ok(())
 }
 
 /// A built server, ready to run.
@@ -286,14 +437,19 @@ fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Serv
 /// upkeep, on intervals,
 /// for the life of the process.
 fn spawn_background(services: &Services) {
-    let keys = services.keys.clone();
+    let s = services.clone();
     let every = StdDuration::from_secs(services.settings.raw.keys.reload_interval_secs);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match keys.reload() {
-                Ok(true) => tracing::info!("keys reloaded"),
+            // A store that cannot be reached keeps the ring in use: JWKS and
+            // verification go on, and the next tick tries again.
+            match s.reload_keys().await {
+                Ok(true) => {
+                    tracing::info!(keys.version = s.keys.version(), "keys reloaded");
+                }
                 Ok(false) => {}
                 Err(err) => tracing::error!(?err, "key reload failed; keeping the keys in use"),
             }

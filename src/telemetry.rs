@@ -87,6 +87,10 @@ pub mod names {
     pub const KEY_AGE: &str = "latchkey_signing_key_age_seconds";
     /// Gauge `{state}`: keys in the manifest by state.
     pub const KEYS: &str = "latchkey_keys";
+    /// Gauge: the key-ring version this instance holds (in store mode, the
+    /// store's version it last loaded; compare across instances, or with
+    /// `latchkey keys list --json`, to see whether all have caught up).
+    pub const KEY_RING_VERSION: &str = "latchkey_key_ring_version";
     /// Counter `{what}`: rows deleted by the background purge.
     pub const PURGED: &str = "latchkey_purged_total";
     /// Counter: messages queued in the outbox.
@@ -197,6 +201,7 @@ impl Metrics {
                 "Seconds since the signing key became active (0: none)",
             ),
             (KEYS, "Keys in the manifest by state"),
+            (KEY_RING_VERSION, "Key-ring version this instance holds"),
         ];
         for (name, help) in gauges {
             self.recorder.describe_gauge(name.into(), None, help.into());

@@ -97,7 +97,7 @@ async fn dispatch(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => {
-            if let Some(change) = keys::run(cmd, &settings, json)? {
+            if let Some(change) = keys::run(cmd, &settings, json).await? {
                 record_key_change(settings, change).await;
             }
             Ok(())

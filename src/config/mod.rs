@@ -43,6 +43,26 @@ pub enum ConfigError {
     },
 }
 
+/// Where the signing keys and the refresh-token secret live (`keys.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysFrom {
+    /// The keys folder: PEM files and `keys.toml`, shared by copying.
+    Folder,
+    /// The store, sealed under the KEK: instances share nothing else.
+    Store,
+}
+
+impl KeysFrom {
+    /// `folder` or `store`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "folder" => Some(Self::Folder),
+            "store" => Some(Self::Store),
+            _ => None,
+        }
+    }
+}
+
 /// Validated settings: what the code uses.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -240,6 +260,16 @@ impl Settings {
         if ![2048, 3072, 4096].contains(&raw.keys.rsa_bits) {
             return invalid("keys.rsa_bits", "must be 2048, 3072 or 4096");
         }
+        if KeysFrom::from_name(&raw.keys.source).is_none() {
+            return invalid("keys.source", "must be \"folder\" or \"store\"");
+        }
+        let kek = raw.keys.kek.expose_secret();
+        if !kek.trim().is_empty() && crate::keys::sealed::Keks::parse(kek).is_err() {
+            return invalid(
+                "keys.kek",
+                "must be one or more base64url strings of 32 bytes, comma-separated",
+            );
+        }
         check_positive("keys.jwks_max_age_secs", raw.keys.jwks_max_age_secs)?;
         check_positive(
             "keys.reload_interval_secs",
@@ -317,6 +347,11 @@ impl Settings {
     /// JWKS max-age.
     pub fn jwks_max_age(&self) -> Duration {
         Duration::seconds(self.raw.keys.jwks_max_age_secs)
+    }
+
+    /// Where the keys live. Validation has checked `keys.source`.
+    pub fn keys_from(&self) -> KeysFrom {
+        KeysFrom::from_name(&self.raw.keys.source).unwrap_or(KeysFrom::Folder)
     }
 
     /// What kind of key `keys generate`, `keys rotate` and a first start
@@ -541,6 +576,8 @@ mod tests {
             ("sessions", "purge_interval_secs"),
             ("sessions", "purge_batch_size"),
             ("keys", "dir"),
+            ("keys", "source"),
+            ("keys", "kek_file"),
             ("keys", "algorithm"),
             ("keys", "rsa_bits"),
             ("keys", "jwks_max_age_secs"),

@@ -117,15 +117,22 @@ pub struct SessionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
-    /// The keys folder.
+    /// The keys folder (folder mode; `keys import` reads one).
     pub dir: PathBuf,
+    /// Where keys live: `folder` or `store`.
+    pub source: String,
+    /// File holding the key-encryption key(s), base64url (store mode).
+    pub kek_file: PathBuf,
+    /// The key-encryption key(s), base64url, comma-separated; the first
+    /// seals. Wins over `kek_file` when not empty.
+    pub kek: secrecy::SecretString,
     /// Algorithm of new keys: `RS256`, `ES256` or `EdDSA`.
     pub algorithm: String,
     /// RSA modulus size for new keys.
     pub rsa_bits: u32,
     /// JWKS Cache-Control max-age.
     pub jwks_max_age_secs: i64,
-    /// How often the keys folder is re-read.
+    /// How often the keys folder or the store's key version is re-read.
     pub reload_interval_secs: u64,
 }
 

@@ -107,6 +107,7 @@ impl Services {
             .map(|k| (now - k.entry.activates_at).num_seconds().max(0))
             .unwrap_or(0);
         m.set(names::KEY_AGE, vec![], age as f64);
+        m.set(names::KEY_RING_VERSION, vec![], self.keys.version() as f64);
         let states = self.keys.states(now);
         for (state, label) in [
             (KeyState::Next, "next"),

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod demo;
 pub mod error;
 pub mod grants;
+pub mod keystore;
 pub mod metrics;
 pub mod origins;
 pub mod outbox;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 use super::audit::trace_audit;
 use super::error::DomainError;
@@ -367,6 +367,18 @@ impl Services {
         }
     }
 
+    /// Deletes remembered JWT ids (proofs, assertions) whose time window has
+    /// closed: a replay of one would be refused for its age anyway.
+    async fn purge_used_jtis(&self, now: DateTime<Utc>, batch: i64) -> Result<(), DomainError> {
+        loop {
+            let n = self.store.purge_used_jtis(now, batch).await?;
+            if n < batch as u64 {
+                return Ok(());
+            }
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
+
     /// Deletes ended sessions in bounded batches until none are left.
     /// Revoked sessions are kept until their access tokens have expired, so
     /// the session list and audit trail stay readable meanwhile.
@@ -387,6 +399,7 @@ impl Services {
             total += n;
             if n < batch as u64 {
                 self.purge_login_failures(batch).await?;
+                self.purge_used_jtis(now, batch).await?;
                 self.metrics.count(
                     names::PURGED,
                     vec![metrics::Label::new("what", "sessions")],

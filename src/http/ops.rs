@@ -10,7 +10,9 @@ pub async fn get_healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers and a key signs.
+/// Readiness: the store answers and a key signs. The body also names the
+/// key-ring version this instance holds, so an operator can see every
+/// instance caught up with a rotation before it activates.
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     let s = &state.services;
     // A second try: the first may draw a pooled connection that died while
@@ -18,7 +20,8 @@ pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
     // database itself.
     let store = s.store.ping().await.is_ok() || s.store.ping().await.is_ok();
     let keys = s.keys.signing_key(s.now()).is_ok();
-    let body = serde_json::json!({ "store": store, "keys": keys });
+    let body =
+        serde_json::json!({ "store": store, "keys": keys, "keys_version": s.keys.version() });
     if store && keys {
         HttpResponse::Ok().json(body)
     } else {

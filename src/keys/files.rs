@@ -143,8 +143,22 @@ pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), KeyError> {
 /// # Errors
 /// The folder cannot be written.
 pub fn create_manifest_if_absent(dir: &Path, manifest: &Manifest) -> Result<bool, KeyError> {
-    let path = dir.join(MANIFEST);
-    let tmp = dir.join(format!(".{MANIFEST}.new-{}", std::process::id()));
+    create_secret_file_if_absent(dir, MANIFEST, manifest.render().as_bytes())
+}
+
+/// Writes `dir/name` (mode 0600) only if it does not exist yet, atomically:
+/// the complete file is hard-linked into place, which fails when another
+/// process got there first. Returns whether this call created it.
+///
+/// # Errors
+/// The folder cannot be written.
+pub fn create_secret_file_if_absent(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+) -> Result<bool, KeyError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.new-{}", std::process::id()));
     let io = |e| KeyError::Io(path.clone(), e);
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -153,7 +167,7 @@ pub fn create_manifest_if_absent(dir: &Path, manifest: &Manifest) -> Result<bool
         .mode(0o600)
         .open(&tmp)
         .map_err(io)?;
-    f.write_all(manifest.render().as_bytes()).map_err(io)?;
+    f.write_all(contents).map_err(io)?;
     f.sync_all().map_err(io)?;
     let created = match fs::hard_link(&tmp, &path) {
         Ok(()) => true,

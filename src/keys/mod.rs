@@ -1,12 +1,15 @@
 //! The key ring: every published key by `kid`, with its schedule, the key pair
 //! parsed once for signing, and the JWK Set pre-rendered for every interval
-//! between schedule changes. `reload` re-reads the keys folder and swaps the
-//! whole ring atomically, so a request sees either the old ring or the new one.
+//! between schedule changes. The ring comes from the keys folder (`reload`
+//! re-reads it) or from the store (the domain reads and opens the rows and
+//! `install`s them); either way the whole ring is swapped atomically, so a
+//! request sees either the old ring or the new one.
 
 pub mod admin;
 pub mod files;
 pub mod jwks;
 pub mod manifest;
+pub mod sealed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +44,10 @@ pub enum KeyError {
     /// A file's content is not what it should be.
     #[error("{0}")]
     Invalid(String),
+    /// A key-encryption key is missing, malformed, or does not open a
+    /// sealed value.
+    #[error("{0}")]
+    Kek(String),
     /// No key signs at the moment.
     #[error("no active signing key")]
     NoActiveKey,
@@ -85,25 +92,45 @@ pub struct JwksDocument {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// One consistent view of the keys folder.
+/// One consistent view of the keys.
 #[derive(Debug)]
 pub struct KeySet {
     manifest: Manifest,
     keys: Vec<Arc<LoadedKey>>,
     windows: Vec<(DateTime<Utc>, JwksDocument)>,
     fingerprint: Vec<u8>,
+    version: i64,
 }
 
 impl KeySet {
     fn load(dir: &Path) -> Result<Self, KeyError> {
-        let (manifest, manifest_bytes) = files::read_manifest(dir)?;
+        let (manifest, _) = files::read_manifest(dir)?;
+        let ders = manifest
+            .keys
+            .iter()
+            .map(|entry| files::read_private_der(&dir.join(&entry.file)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::build(manifest, &ders, 0)
+    }
+
+    /// A set from a schedule and each entry's PKCS#8 DER (in the same
+    /// order), as the store holds them; `version` is the store's key-ring
+    /// version they were read at.
+    ///
+    /// # Errors
+    /// A key does not parse, is too short, or its kid is not its thumbprint.
+    pub fn build(manifest: Manifest, ders: &[Vec<u8>], version: i64) -> Result<Self, KeyError> {
+        if ders.len() != manifest.keys.len() {
+            return Err(KeyError::Invalid(
+                "one private key per scheduled key".into(),
+            ));
+        }
         let mut fp = digest::Context::new(&digest::SHA256);
-        fp.update(&manifest_bytes);
+        fp.update(manifest.render().as_bytes());
         let mut keys = Vec::with_capacity(manifest.keys.len());
-        for entry in &manifest.keys {
-            let der = files::read_private_der(&dir.join(&entry.file))?;
-            fp.update(&der);
-            let pair = KeyPair::from_pkcs8(&der)
+        for (entry, der) in manifest.keys.iter().zip(ders) {
+            fp.update(der);
+            let pair = KeyPair::from_pkcs8(der)
                 .map_err(|e| KeyError::Invalid(format!("{}: {e}", entry.file)))?;
             if pair.rsa_modulus_len().is_some_and(|len| len < 256) {
                 return Err(KeyError::Invalid(format!(
@@ -134,12 +161,30 @@ impl KeySet {
             keys,
             windows,
             fingerprint: fp.finish().as_ref().to_vec(),
+            version,
         })
+    }
+
+    /// A set with no keys.
+    pub fn empty() -> Self {
+        Self {
+            manifest: Manifest::default(),
+            keys: Vec::new(),
+            windows: Vec::new(),
+            fingerprint: Vec::new(),
+            version: 0,
+        }
     }
 
     /// The manifest this set was loaded from.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The key-ring version it was read at (the store's; in folder mode, how
+    /// many times this process has loaded a changed folder).
+    pub fn version(&self) -> i64 {
+        self.version
     }
 }
 
@@ -193,10 +238,21 @@ fn render_windows(
         .collect()
 }
 
+/// Where a ring's keys come from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// The keys folder, re-read by `reload`.
+    Folder(PathBuf),
+    /// The store, sealed under these KEKs; the domain reads and `install`s.
+    Store(sealed::Keks),
+    /// None: a command that never signs, run without the KEK.
+    Nothing,
+}
+
 /// The key ring shared by every request.
 #[derive(Debug)]
 pub struct KeyRing {
-    dir: PathBuf,
+    source: KeySource,
     current: ArcSwap<KeySet>,
 }
 
@@ -206,25 +262,75 @@ impl KeyRing {
     /// # Errors
     /// A key or the manifest cannot be read, or a key file is insecure.
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
-        let set = KeySet::load(dir)?;
+        let mut set = KeySet::load(dir)?;
+        set.version = 1;
         Ok(Self {
-            dir: dir.to_owned(),
+            source: KeySource::Folder(dir.to_owned()),
             current: ArcSwap::from_pointee(set),
         })
     }
 
+    /// A ring whose keys live in the store, starting with `set`.
+    pub fn from_store(keks: sealed::Keks, set: KeySet) -> Self {
+        Self {
+            source: KeySource::Store(keks),
+            current: ArcSwap::from_pointee(set),
+        }
+    }
+
+    /// A ring with no keys and nowhere to load them from.
+    pub fn without_keys() -> Self {
+        Self {
+            source: KeySource::Nothing,
+            current: ArcSwap::from_pointee(KeySet::empty()),
+        }
+    }
+
+    /// Where the keys come from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// The KEKs, in store mode.
+    pub fn keks(&self) -> Option<&sealed::Keks> {
+        match &self.source {
+            KeySource::Store(keks) => Some(keks),
+            KeySource::Folder(_) | KeySource::Nothing => None,
+        }
+    }
+
+    /// The version of the ring in use.
+    pub fn version(&self) -> i64 {
+        self.current.load().version
+    }
+
     /// Re-reads the folder and swaps the ring when anything changed.
-    /// Returns whether it changed.
+    /// Returns whether it changed. In store mode, does nothing (the domain
+    /// polls the store and calls `install`).
     ///
     /// # Errors
     /// The folder is unreadable or invalid; the ring in use is kept.
     pub fn reload(&self) -> Result<bool, KeyError> {
-        let set = KeySet::load(&self.dir)?;
-        if set.fingerprint == self.current.load().fingerprint {
+        let KeySource::Folder(dir) = &self.source else {
+            return Ok(false);
+        };
+        let mut set = KeySet::load(dir)?;
+        let current = self.current.load();
+        if set.fingerprint == current.fingerprint {
             return Ok(false);
         }
+        set.version = current.version + 1;
         self.current.store(Arc::new(set));
         Ok(true)
+    }
+
+    /// Swaps in a set read from the store. Returns whether the keys or their
+    /// schedule changed (a new version alone, as after a no-op write, only
+    /// moves the version).
+    pub fn install(&self, set: KeySet) -> bool {
+        let changed = set.fingerprint != self.current.load().fingerprint;
+        self.current.store(Arc::new(set));
+        changed
     }
 
     /// A consistent snapshot of the ring.

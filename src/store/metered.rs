@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
-    ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord, FailureCount, Lockout,
-    MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore, RotatedSession,
-    SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore, TokenPurpose,
-    UserRecord, UserStore,
+    ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord, FailureCount,
+    KeyStore, Lockout, MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore,
+    ReplayStore, RotatedSession, SealedSecret, SessionRecord, SessionStatus, SessionStore,
+    SigningKeyRecord, Store, StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
@@ -631,5 +631,67 @@ impl OutboxStore for MeteredStore {
     async fn purge_outbox(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
         self.timed("purge_outbox", self.inner.purge_outbox(before, batch))
             .await
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MeteredStore {
+    async fn remember_jti(
+        &self,
+        namespace: &str,
+        jti_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "remember_jti",
+            self.inner.remember_jti(namespace, jti_digest, expires_at),
+        )
+        .await
+    }
+
+    async fn purge_used_jtis(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError> {
+        self.timed("purge_used_jtis", self.inner.purge_used_jtis(before, batch))
+            .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for MeteredStore {
+    async fn keys_version(&self) -> Result<i64, StoreError> {
+        self.timed("keys_version", self.inner.keys_version()).await
+    }
+
+    async fn list_signing_keys(&self) -> Result<(i64, Vec<SigningKeyRecord>), StoreError> {
+        self.timed("list_signing_keys", self.inner.list_signing_keys())
+            .await
+    }
+
+    async fn find_key_secret(&self, name: &str) -> Result<Option<SealedSecret>, StoreError> {
+        self.timed("find_key_secret", self.inner.find_key_secret(name))
+            .await
+    }
+
+    async fn initialize_keys(
+        &self,
+        secret: &SealedSecret,
+        keys: &[SigningKeyRecord],
+    ) -> Result<bool, StoreError> {
+        self.timed("initialize_keys", self.inner.initialize_keys(secret, keys))
+            .await
+    }
+
+    async fn save_signing_keys(
+        &self,
+        expected: i64,
+        keys: &[SigningKeyRecord],
+        removed: &[String],
+        secret: Option<&SealedSecret>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "save_signing_keys",
+            self.inner
+                .save_signing_keys(expected, keys, removed, secret),
+        )
+        .await
     }
 }

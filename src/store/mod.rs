@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 pub use self::records::{
     AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
     ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PoolStats,
-    RotatedSession, SessionRecord, SessionStatus, StoreError, TokenPurpose, UserRecord,
+    RotatedSession, SealedSecret, SessionRecord, SessionStatus, SigningKeyRecord, StoreError,
+    TokenPurpose, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -34,6 +35,8 @@ pub trait Store:
     + RecoveryStore
     + OutboxStore
     + AuthorizationStore
+    + ReplayStore
+    + KeyStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -659,6 +662,88 @@ pub trait AuthorizationStore: Send + Sync {
         client: ClientId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
+}
+
+/// Single-use JWT ids (DPoP proofs, client assertions), shared by every
+/// instance so that a replay fails wherever it is presented. Namespaces keep
+/// the uses apart: `dpop:<jkt>` for proofs, `client_assertion:<client_id>`
+/// for assertions.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Remembers `jti_digest` (a SHA-256 digest of the jti, base64url; never
+    /// the raw value) in `namespace` until `expires_at`, when the caller's
+    /// time window would refuse the JWT anyway. One `INSERT … ON CONFLICT`
+    /// decides: true for the first use only, so of any number of concurrent
+    /// callers on any number of instances exactly one gets `true`. A row
+    /// whose `expires_at` has passed by the database's clock may be taken
+    /// over (then that call is the first use again).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn remember_jti(
+        &self,
+        namespace: &str,
+        jti_digest: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes up to `batch` ids whose `expires_at` is at or before `before`.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn purge_used_jtis(&self, before: DateTime<Utc>, batch: i64) -> Result<u64, StoreError>;
+}
+
+/// Signing keys and the refresh-token secret, sealed, shared by every
+/// instance. Every change moves `keys_version` in the changing transaction.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The key ring's version: one row, polled by every instance.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn keys_version(&self) -> Result<i64, StoreError>;
+
+    /// Every signing key, with the version read before them (so a change
+    /// racing the read shows as a newer version at the next poll).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn list_signing_keys(&self) -> Result<(i64, Vec<SigningKeyRecord>), StoreError>;
+
+    /// The secret named `name`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn find_key_secret(&self, name: &str) -> Result<Option<SealedSecret>, StoreError>;
+
+    /// Initialises the store's keys: inserts `secret` and `keys` in one
+    /// transaction, only when no secret of that name exists yet. Returns
+    /// whether it did; of several callers racing on an empty store exactly
+    /// one does (the secret's primary key decides).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn initialize_keys(
+        &self,
+        secret: &SealedSecret,
+        keys: &[SigningKeyRecord],
+    ) -> Result<bool, StoreError>;
+
+    /// Writes a new schedule in one transaction: upserts `keys` (by kid),
+    /// deletes `removed`, and replaces `secret` when given, only while the
+    /// version is still `expected` (the one the change was computed from).
+    ///
+    /// # Errors
+    /// `Conflict` when the version moved (another change landed first).
+    async fn save_signing_keys(
+        &self,
+        expected: i64,
+        keys: &[SigningKeyRecord],
+        removed: &[String],
+        secret: Option<&SealedSecret>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `url`: SQLite (creating the file and its folder)

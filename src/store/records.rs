@@ -425,3 +425,59 @@ pub struct OutboxCounts {
     /// Given up after the last attempt.
     pub failed: i64,
 }
+
+/// A signing key as stored: its schedule in clear, its private part sealed
+/// under a key-encryption key. `Debug` omits the sealed bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// JWS algorithm name (`RS256`, `ES256`, `EdDSA`).
+    pub algorithm: String,
+    /// nonce || AES-256-GCM ciphertext || tag of the PKCS#8 DER.
+    pub sealed: Vec<u8>,
+    /// Which KEK sealed it.
+    pub kek_id: String,
+    /// From then on in the JWKS.
+    pub published_at: DateTime<Utc>,
+    /// From then on it signs.
+    pub activates_at: DateTime<Utc>,
+    /// From then on it no longer signs.
+    pub retires_at: Option<DateTime<Utc>>,
+    /// From then on it leaves the JWKS.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("kek_id", &self.kek_id)
+            .field("published_at", &self.published_at)
+            .field("activates_at", &self.activates_at)
+            .field("retires_at", &self.retires_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A named secret (the refresh-token secret), sealed like a key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// `refresh`.
+    pub name: String,
+    /// nonce || ciphertext || tag.
+    pub sealed: Vec<u8>,
+    /// Which KEK sealed it.
+    pub kek_id: String,
+}
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedSecret")
+            .field("name", &self.name)
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -20,6 +20,7 @@ mod hygiene;
 mod introspect;
 mod jwks;
 mod keys;
+mod keystore;
 mod load_driver;
 mod metrics;
 mod multi_instance;

@@ -18,8 +18,8 @@ use crate::helpers::{new_shared, spawn_instance, str_field, Backend, TestApp};
 /// A TCP proxy to PostgreSQL that can be cut (open connections dropped, new
 /// ones accepted but never answered, like a partitioned network) and
 /// restored.
-struct CuttableProxy {
-    port: u16,
+pub(crate) struct CuttableProxy {
+    pub(crate) port: u16,
     cut: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     held: Arc<Mutex<Vec<TcpStream>>>,
@@ -27,7 +27,7 @@ struct CuttableProxy {
 }
 
 impl CuttableProxy {
-    async fn start(upstream: String) -> Self {
+    pub(crate) async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -58,14 +58,14 @@ impl CuttableProxy {
         }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         for link in self.links.lock().expect("lock").drain(..) {
             link.abort();
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
         self.held.lock().expect("lock").clear();
     }
@@ -80,7 +80,7 @@ impl Drop for CuttableProxy {
 
 /// `host:port` of a postgres:// URL, and the URL with it replaced by the
 /// proxy's.
-fn via_proxy(url: &str, proxy_port: u16) -> (String, String) {
+pub(crate) fn via_proxy(url: &str, proxy_port: u16) -> (String, String) {
     let (scheme, rest) = url.split_once("://").expect("scheme");
     let (authority, path) = rest.split_once('/').expect("database name");
     let (userinfo, hostport) = match authority.rsplit_once('@') {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
 use latchkey::store::{
     self, AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
-    EmailTokenRecord, Lockout, MailMessage, SessionRecord, Store, StoreError, TokenPurpose,
-    UserRecord,
+    EmailTokenRecord, Lockout, MailMessage, SealedSecret, SessionRecord, SigningKeyRecord, Store,
+    StoreError, TokenPurpose, UserRecord,
 };
 
 #[path = "../common/pg_db.rs"]
@@ -1278,3 +1278,170 @@ async fn mail_requests_resolve_once_under_their_claim(s: Arc<dyn Store>) {
     assert_eq!(s.outbox_counts().await.expect("counts").pending, 1);
 }
 store_case!(mail_requests_resolve_once_under_their_claim);
+
+async fn of_concurrent_uses_of_one_jti_exactly_one_is_first(s: Arc<dyn Store>) {
+    let until = DateTime::from_timestamp(4_000_000_000, 0).expect("time");
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move { s.remember_jti("dpop:k1", "digest-a", until).await })
+        })
+        .collect();
+    let mut firsts = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("remember") {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+    // Namespaces keep uses apart; a later use in the same one is a replay.
+    assert!(s
+        .remember_jti("client_assertion:c1", "digest-a", until)
+        .await
+        .expect("remember"));
+    assert!(!s
+        .remember_jti("dpop:k1", "digest-a", until)
+        .await
+        .expect("remember"));
+}
+store_case!(of_concurrent_uses_of_one_jti_exactly_one_is_first);
+
+async fn used_jtis_expire_and_are_purged_in_bounded_batches(s: Arc<dyn Store>) {
+    // "Expired" is judged by the database's clock: one time long before
+    // it, one long after it.
+    let past = DateTime::from_timestamp(1_000_000_000, 0).expect("time");
+    let now = past + Duration::seconds(5);
+    let future = DateTime::from_timestamp(4_000_000_000, 0).expect("time");
+    assert!(s
+        .remember_jti("dpop:k", "old", past)
+        .await
+        .expect("remember"));
+    // An id whose window has closed may be taken over.
+    assert!(s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+    assert!(!s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+    for i in 0..5 {
+        let jti = format!("gone-{i}");
+        assert!(s
+            .remember_jti("dpop:k", &jti, past)
+            .await
+            .expect("remember"));
+    }
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 4);
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 1);
+    assert_eq!(s.purge_used_jtis(now, 4).await.expect("purge"), 0);
+    // The live one survived the purge and is still a replay.
+    assert!(!s
+        .remember_jti("dpop:k", "old", future)
+        .await
+        .expect("remember"));
+}
+store_case!(used_jtis_expire_and_are_purged_in_bounded_batches);
+
+fn key_row(kid: &str, at: DateTime<Utc>) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        algorithm: "ES256".into(),
+        sealed: kid.as_bytes().to_vec(),
+        kek_id: "kek-1".into(),
+        published_at: at,
+        activates_at: at,
+        retires_at: None,
+        expires_at: None,
+    }
+}
+
+fn refresh_secret(bytes: &[u8]) -> SealedSecret {
+    SealedSecret {
+        name: "refresh".into(),
+        sealed: bytes.to_vec(),
+        kek_id: "kek-1".into(),
+    }
+}
+
+async fn of_concurrent_key_initialisations_exactly_one_writes(s: Arc<dyn Store>) {
+    let v0 = s.keys_version().await.expect("version");
+    let mut tasks = Vec::new();
+    for i in 0..8u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let kid = format!("first-{i}");
+            s.initialize_keys(&refresh_secret(&[i]), &[key_row(&kid, t0())])
+                .await
+                .expect("no error")
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(won, 1);
+    let (v, keys) = s.list_signing_keys().await.expect("lists");
+    assert_eq!(keys.len(), 1);
+    assert!(v > v0, "initialising moves the version");
+    // The secret is the winner's.
+    let secret = s
+        .find_key_secret("refresh")
+        .await
+        .expect("reads")
+        .expect("present");
+    assert_eq!(keys[0].kid, format!("first-{}", secret.sealed[0]));
+}
+store_case!(of_concurrent_key_initialisations_exactly_one_writes);
+
+async fn key_schedule_writes_compare_and_set_the_version(s: Arc<dyn Store>) {
+    assert!(s
+        .initialize_keys(&refresh_secret(b"s"), &[key_row("a", t0())])
+        .await
+        .expect("initialises"));
+    let (v, keys) = s.list_signing_keys().await.expect("lists");
+    assert_eq!(keys, vec![key_row("a", t0())]);
+    // Two changes computed from the same version: exactly one lands.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut a = key_row("a", t0());
+            a.retires_at = Some(t0() + Duration::seconds(i));
+            let new = key_row(&format!("n{i}"), t0() + Duration::seconds(i));
+            s.save_signing_keys(v, &[a, new], &[], None).await
+        }));
+    }
+    let mut landed = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(()) => landed += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(landed, 1);
+    let (v2, keys) = s.list_signing_keys().await.expect("lists");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(v2 > v);
+    assert_eq!(s.keys_version().await.expect("version"), v2);
+    // Deleting and re-sealing the secret, from the current version.
+    let secret = SealedSecret {
+        kek_id: "kek-2".into(),
+        ..refresh_secret(b"t")
+    };
+    s.save_signing_keys(v2, &[], &["a".to_owned()], Some(&secret))
+        .await
+        .expect("saves");
+    let (_, keys) = s.list_signing_keys().await.expect("lists");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        s.find_key_secret("refresh").await.expect("reads"),
+        Some(secret)
+    );
+    assert!(!s
+        .initialize_keys(&refresh_secret(b"again"), &[key_row("z", t0())])
+        .await
+        .expect("no error"));
+}
+store_case!(key_schedule_writes_compare_and_set_the_version);

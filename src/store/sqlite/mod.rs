@@ -15,8 +15,10 @@
 mod audit;
 mod authorization;
 mod clients;
+mod keys;
 mod outbox;
 mod recovery;
+mod replay;
 mod rows;
 mod sessions;
 mod throttle;
@@ -37,8 +39,8 @@ use super::{
     split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
     BrowserSessionRecord, ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord,
     FailureCount, Lockout, MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore,
-    RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError, ThrottleStore,
-    TokenPurpose, UserRecord, UserStore,
+    ReplayStore, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
+    ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 
