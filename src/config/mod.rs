@@ -314,6 +314,12 @@ impl Settings {
             1,
             86_400,
         )?;
+        check_range(
+            "clients.secret_overlap_secs",
+            raw.clients.secret_overlap_secs,
+            0,
+            30 * 86_400,
+        )?;
         Ok(Self {
             raw,
             issuer,
@@ -561,6 +567,7 @@ mod tests {
             ("server", "forwarded_header"),
             ("clients", "change_poll_ms"),
             ("clients", "cache_ttl_secs"),
+            ("clients", "secret_overlap_secs"),
             ("server", "shutdown_timeout_secs"),
             ("server", "workers"),
             ("database", "url"),

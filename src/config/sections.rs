@@ -318,6 +318,8 @@ pub struct ClientSettings {
     /// The longest a cached client is used without being read again, even
     /// when the change poll cannot reach the store.
     pub cache_ttl_secs: i64,
+    /// How long a rotated-out client secret keeps working by default.
+    pub secret_overlap_secs: i64,
 }
 
 /// `[pages]`

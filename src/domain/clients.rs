@@ -87,7 +87,7 @@ impl std::fmt::Debug for ClientCredentials {
     }
 }
 
-fn secret_digest(secret: &str) -> Vec<u8> {
+pub(crate) fn secret_digest(secret: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, secret.as_bytes())
         .as_ref()
         .to_vec()
@@ -221,6 +221,26 @@ impl Services {
         new: NewClient,
         id: ClientId,
     ) -> Result<CreatedClient, DomainError> {
+        let mut client = self.validated_record(new, id)?;
+        let secret = match client.kind {
+            ClientKind::Confidential => Some(generate_secret()?),
+            ClientKind::Public => None,
+        };
+        client.secret_hash = secret.as_deref().map(secret_digest);
+        Ok(CreatedClient { client, secret })
+    }
+
+    /// Validates `new` into a record under `id`, without any secret; shared
+    /// by registration and `clients update`, so a change can never make a
+    /// client that registration would refuse.
+    ///
+    /// # Errors
+    /// `InvalidRequest` for invalid combinations.
+    pub(crate) fn validated_record(
+        &self,
+        new: NewClient,
+        id: ClientId,
+    ) -> Result<ClientRecord, DomainError> {
         if new.name.trim().is_empty() {
             return Err(DomainError::InvalidRequest("a client needs a name"));
         }
@@ -262,16 +282,11 @@ impl Services {
         }
         let redirect_uris = validate_uris(&new.redirect_uris)?;
         let post_logout_redirect_uris = validate_uris(&new.post_logout_redirect_uris)?;
-        let secret = match new.kind {
-            ClientKind::Confidential => Some(generate_secret()?),
-            ClientKind::Public => None,
-        };
-        let now = self.now();
-        let client = ClientRecord {
+        Ok(ClientRecord {
             id,
             name: new.name.trim().to_owned(),
             kind: new.kind,
-            secret_hash: secret.as_deref().map(secret_digest),
+            secret_hash: None,
             grants: new.grants.iter().map(|g| g.as_str().to_owned()).collect(),
             scopes: new.scopes.tokens().to_vec(),
             audience: new.audience.filter(|a| !a.is_empty()),
@@ -281,28 +296,11 @@ impl Services {
             post_logout_redirect_uris,
             first_party: new.first_party,
             introspect: new.introspect,
-            created_at: now,
-        };
-        Ok(CreatedClient { client, secret })
-    }
-
-    /// Gives a confidential client a new secret (returned, shown once); the
-    /// old one stops working on every instance within
-    /// `clients.change_poll_ms`.
-    ///
-    /// # Errors
-    /// `NotFound` for an unknown or public client; store failures.
-    pub async fn rotate_client_secret(&self, id: ClientId) -> Result<String, DomainError> {
-        let secret = generate_secret()?;
-        self.store
-            .update_client_secret(id, &secret_digest(&secret))
-            .await?;
-        // This instance need not wait for its own poll.
-        self.clients.clear();
-        let mut ev = AuditEvent::new("client_secret_rotated", self.now());
-        ev.client_id = Some(id);
-        self.insert_audit(&ev).await?;
-        Ok(secret)
+            created_at: self.now(),
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+        })
     }
 
     /// Authenticates the caller (RFC 6749 §2.3): confidential clients by
@@ -326,14 +324,39 @@ impl Services {
             .ok_or(DomainError::ClientAuthFailed)?;
         match (client.kind, &creds.client_secret, &client.secret_hash) {
             (ClientKind::Public, None, _) => Ok(client),
-            (ClientKind::Confidential, Some(secret), Some(stored)) => {
-                aws_lc_rs::constant_time::verify_slices_are_equal(&secret_digest(secret), stored)
-                    .map_err(|_| DomainError::ClientAuthFailed)?;
-                Ok(client)
+            (ClientKind::Confidential, Some(secret), Some(_)) => {
+                if secret_matches(&client, secret, self.now()) {
+                    Ok(client)
+                } else {
+                    Err(DomainError::ClientAuthFailed)
+                }
             }
             _ => Err(DomainError::ClientAuthFailed),
         }
     }
+}
+
+/// Whether `secret` is the client's current secret, or its previous one
+/// within the rotation overlap. Both digests are compared in constant time
+/// and both comparisons always run (`|`, not `||`), so the answer's timing
+/// tells nothing about which one matched or how much of either did.
+fn secret_matches(client: &ClientRecord, secret: &str, now: DateTime<Utc>) -> bool {
+    use aws_lc_rs::constant_time::verify_slices_are_equal;
+    let presented = secret_digest(secret);
+    let current = client
+        .secret_hash
+        .as_deref()
+        .is_some_and(|s| verify_slices_are_equal(&presented, s).is_ok());
+    let previous = match (
+        &client.previous_secret_hash,
+        client.previous_secret_expires_at,
+    ) {
+        (Some(hash), Some(until)) => {
+            verify_slices_are_equal(&presented, hash).is_ok() & (now < until)
+        }
+        _ => false,
+    };
+    current | previous
 }
 
 /// Whether `client` may use `grant`.
@@ -354,7 +377,7 @@ fn validate_uris(raw: &[String]) -> Result<Vec<String>, DomainError> {
     Ok(out)
 }
 
-fn generate_secret() -> Result<String, DomainError> {
+pub(crate) fn generate_secret() -> Result<String, DomainError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -382,6 +405,9 @@ mod tests {
             first_party: false,
             introspect: false,
             created_at: DateTime::from_timestamp(1_800_000_000, 0).expect("time"),
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
         })
     }
 

@@ -63,7 +63,8 @@ impl Services {
     pub async fn ensure_demo_client(&self) -> Result<ClientId, DomainError> {
         let origin = self.issuer_origin()?;
         let id = demo_client_id(&origin);
-        if self.find_client(id).await?.is_some() {
+        // The store, not the cache: a disabled demo client exists too.
+        if self.store.find_client(id).await?.is_some() {
             return Ok(id);
         }
         let redirect = self.demo_redirect_uri();

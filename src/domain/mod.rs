@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authorization;
+pub mod client_lifecycle;
 pub mod clients;
 pub mod demo;
 pub mod error;
@@ -113,7 +114,10 @@ impl Services {
         now - Duration::seconds(self.settings.raw.sessions.idle_ttl_secs)
     }
 
-    /// The client `id`, from the cache or the store.
+    /// The client `id`, from the cache or the store, unless it is disabled:
+    /// every OAuth path (client authentication, token verification, the
+    /// authorization flow, cookie mode) looks clients up here, so a
+    /// suspended client is refused by all of them at once.
     ///
     /// # Errors
     /// Store failures.
@@ -124,7 +128,7 @@ impl Services {
         let now = self.now();
         let ttl = Duration::seconds(self.settings.raw.clients.cache_ttl_secs);
         if let Some(c) = self.clients.get(id, now, ttl) {
-            return Ok(Some(c));
+            return Ok(Some(c).filter(|c| c.disabled_at.is_none()));
         }
         // Taken before the read: a change noticed while the read is in
         // flight keeps what it read out of the cache.
@@ -134,7 +138,7 @@ impl Services {
         };
         let client = Arc::new(client);
         self.clients.insert(epoch, client.clone(), now);
-        Ok(Some(client))
+        Ok(Some(client).filter(|c| c.disabled_at.is_none()))
     }
 
     /// Asks the store whether any client changed since the last poll and, if

@@ -160,14 +160,53 @@ impl ClientStore for MeteredStore {
             .await
     }
 
+    async fn list_clients(
+        &self,
+        after: Option<ClientId>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        self.timed("list_clients", self.inner.list_clients(after, limit))
+            .await
+    }
+
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.timed("update_client", self.inner.update_client(client, audit))
+            .await
+    }
+
+    async fn set_client_disabled(
+        &self,
+        id: ClientId,
+        disabled_at: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "set_client_disabled",
+            self.inner.set_client_disabled(id, disabled_at, audit),
+        )
+        .await
+    }
+
+    async fn delete_client(&self, id: ClientId, audit: &AuditEvent) -> Result<u64, StoreError> {
+        self.timed("delete_client", self.inner.delete_client(id, audit))
+            .await
+    }
+
     async fn update_client_secret(
         &self,
         id: ClientId,
         secret_hash: &[u8],
+        previous_until: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         self.timed(
             "update_client_secret",
-            self.inner.update_client_secret(id, secret_hash),
+            self.inner
+                .update_client_secret(id, secret_hash, previous_until, audit),
         )
         .await
     }

@@ -160,14 +160,64 @@ pub trait ClientStore: Send + Sync {
     /// Backend failures.
     async fn clients_version(&self) -> Result<i64, StoreError>;
 
-    /// Replaces a confidential client's secret digest.
+    /// Up to `limit` clients (disabled ones too), ordered by id, after
+    /// `after`: keyset paging, so a client added or removed between pages
+    /// shifts nothing.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn list_clients(
+        &self,
+        after: Option<ClientId>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Replaces a client's settings (everything but its id, kind, secrets,
+    /// creation and disabled times) and writes `audit`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` when there is no such client.
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Suspends (`Some(at)`) or re-enables (`None`) a client and writes
+    /// `audit`, in one transaction. Its sessions are kept: enabling undoes a
+    /// suspension.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such client.
+    async fn set_client_disabled(
+        &self,
+        id: ClientId,
+        disabled_at: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a client and, in the same transaction, every session,
+    /// authorization code and consent of it (so every refresh token and
+    /// access token of it is dead), and writes `audit` with the number of
+    /// live sessions that ended, which it returns.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such client.
+    async fn delete_client(&self, id: ClientId, audit: &AuditEvent) -> Result<u64, StoreError>;
+
+    /// Gives a confidential client a new secret digest and writes `audit`,
+    /// in one statement's transaction. With `previous_until`, the digest it
+    /// replaces stays valid until then (the rotation overlap); without, it
+    /// ends at once. An older previous secret ends either way.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such confidential client.
     async fn update_client_secret(
         &self,
         id: ClientId,
         secret_hash: &[u8],
+        previous_until: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 }
 

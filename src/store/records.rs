@@ -128,6 +128,14 @@ pub struct ClientRecord {
     pub introspect: bool,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
+    /// When it was suspended; a disabled client is refused everywhere and
+    /// its tokens are inactive until it is enabled again.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// SHA-256 of the secret replaced by the last rotation, accepted until
+    /// `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    /// The end of the rotation overlap.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A session: one login and its refresh-token chain.

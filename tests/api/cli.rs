@@ -364,3 +364,128 @@ fn users_verify_email_and_send_reset_work() {
     assert!(!ok);
     assert!(err.contains("no enabled user"), "{err}");
 }
+
+#[test]
+fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "partner",
+            "--kind",
+            "confidential",
+            "--grants",
+            "client_credentials",
+            "--scopes",
+            "read,write",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let created = json(&out);
+    let id = created["client_id"].as_str().expect("id").to_owned();
+    let first_secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+
+    let (ok, out, err) = latchkey(&env, &["clients", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let listed = json(&out);
+    assert_eq!(listed.as_array().expect("array").len(), 1);
+    assert_eq!(listed[0]["client_id"], id.as_str());
+    assert!(!out.contains(&first_secret));
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &[
+            "clients", "update", &id, "--name", "renamed", "--scopes", "read", "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let updated = json(&out);
+    assert_eq!(updated["name"], "renamed");
+    assert_eq!(updated["scopes"], serde_json::json!(["read"]));
+
+    let (ok, out, err) = latchkey(&env, &["clients", "disable", &id, "--json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["disabled"], true);
+    let (ok, out, err) = latchkey(&env, &["clients", "show", &id, "--json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["disabled"], true);
+    let (ok, _, err) = latchkey(&env, &["clients", "enable", &id], None);
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = latchkey(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap", "2h", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let rotated = json(&out);
+    let second_secret = rotated["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert!(second_secret.starts_with("lk_cs_"));
+    assert_ne!(second_secret, first_secret);
+    assert!(rotated["previous_secret_valid_until"].is_string());
+    let (ok, out, err) = latchkey(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap", "0", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(json(&out)["previous_secret_valid_until"].is_null());
+    let (ok, _, err) = latchkey(
+        &env,
+        &["clients", "rotate-secret", &id, "--overlap", "soon"],
+        None,
+    );
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (ok, out, err) = latchkey(&env, &["clients", "delete", &id, "--json"], None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["deleted"], true);
+    let (ok, _, err) = latchkey(&env, &["clients", "show", &id], None);
+    assert!(!ok);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (ok, out, err) = latchkey(&env, &["audit", "list", "--json"], None);
+    assert!(ok, "{err}");
+    assert!(!out.contains(&first_secret) && !out.contains(&second_secret));
+    let events = json(&out)["events"].as_array().expect("events").clone();
+    let mine: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["client_id"] == id.as_str())
+        .map(|e| {
+            (
+                e["kind"].as_str().expect("kind"),
+                e["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = mine.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            "client_deleted",
+            "client_secret_rotated",
+            "client_secret_rotated",
+            "client_enabled",
+            "client_disabled",
+            "client_updated",
+            "client_created"
+        ]
+    );
+    assert!(
+        mine[..6].iter().all(|(_, r)| r.contains("by cli")),
+        "{mine:?}"
+    );
+}

@@ -98,7 +98,7 @@ async fn a_deleted_client_stops_working_on_every_running_instance(backend: Backe
 
 both_backends!(a_deleted_client_stops_working_on_every_running_instance);
 
-/// A new secret given on one instance: the old one stops working on the
+/// A new secret given on one instance with no overlap: the old one stops working on the
 /// other within the poll interval (100 ms here), and the new one works there.
 async fn a_rotated_secret_holds_on_every_instance(backend: Backend) {
     let Some(shared) = new_shared(backend).await else {
@@ -111,10 +111,14 @@ async fn a_rotated_secret_holds_on_every_instance(backend: Backend) {
     assert_eq!(client_credentials(&b, &old).await, 200);
 
     let id = latchkey::domain::types::ClientId::parse(&old.id).expect("id");
-    let secret = a.services.rotate_client_secret(id).await.expect("rotated");
+    let rotated = a
+        .services
+        .rotate_client_secret(id, chrono::Duration::zero(), "test")
+        .await
+        .expect("rotated");
     let new = TestClient {
         id: old.id.clone(),
-        secret: Some(secret),
+        secret: Some(rotated.secret),
     };
 
     // The instance that rotated refuses the old secret at once.

@@ -11,6 +11,7 @@ mod bad_input;
 mod bursts;
 mod cli;
 mod client_changes;
+mod client_lifecycle;
 mod cookies;
 mod credentials;
 mod discovery;

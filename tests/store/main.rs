@@ -90,6 +90,9 @@ fn client() -> ClientRecord {
         first_party: false,
         introspect: true,
         created_at: t0(),
+        disabled_at: None,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     }
 }
 
@@ -192,7 +195,8 @@ async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
         "reads do not"
     );
 
-    s.update_client_secret(c.id, &[9, 9, 9])
+    let ev = AuditEvent::new("client_secret_rotated", t0());
+    s.update_client_secret(c.id, &[9, 9, 9], None, &ev)
         .await
         .expect("update");
     let v2 = s.clients_version().await.expect("version");
@@ -201,18 +205,209 @@ async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
     assert_eq!(f.secret_hash.as_deref(), Some(&[9u8, 9, 9][..]));
 
     // Nothing to change: NotFound, and the version stays.
-    let missing = s.update_client_secret(ClientId::new_random(), &[1]).await;
+    let missing = s
+        .update_client_secret(ClientId::new_random(), &[1], None, &ev)
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
     let mut public = client();
     public.kind = ClientKind::Public;
     public.secret_hash = None;
     s.insert_client(&public).await.expect("insert");
     let v3 = s.clients_version().await.expect("version");
-    let refused = s.update_client_secret(public.id, &[1]).await;
+    let refused = s.update_client_secret(public.id, &[1], None, &ev).await;
     assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     assert_eq!(s.clients_version().await.expect("version"), v3);
 }
 store_case!(every_client_change_moves_the_clients_version);
+
+async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>) {
+    let (_, c, sess) = seeded(s.as_ref()).await;
+    let audits = |kind: &'static str| {
+        let s = s.clone();
+        async move {
+            s.list_audit(None, None, 100)
+                .await
+                .expect("audit")
+                .into_iter()
+                .filter(|e| e.kind == kind)
+                .count()
+        }
+    };
+    // Update: settings change, secrets, kind and times stay.
+    let mut changed = c.clone();
+    changed.name = "renamed".into();
+    changed.scopes = vec!["read".into()];
+    changed.origins = vec![];
+    changed.secret_hash = Some(vec![7]);
+    let v0 = s.clients_version().await.expect("version");
+    s.update_client(&changed, &AuditEvent::new("client_updated", t0()))
+        .await
+        .expect("update");
+    assert_ne!(s.clients_version().await.expect("version"), v0);
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(
+        (f.name.as_str(), f.scopes.clone()),
+        ("renamed", vec!["read".to_owned()])
+    );
+    assert_eq!(
+        f.secret_hash, c.secret_hash,
+        "update never touches the secret"
+    );
+    assert_eq!(audits("client_updated").await, 1);
+    let mut ghost = changed.clone();
+    ghost.id = ClientId::new_random();
+    assert!(matches!(
+        s.update_client(&ghost, &AuditEvent::new("client_updated", t0()))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        audits("client_updated").await,
+        1,
+        "a refused change is not audited"
+    );
+
+    // Disable and enable: kept with its sessions; hidden from CORS.
+    let mut browser = client();
+    browser.origins = vec!["https://b.example".into()];
+    s.insert_client(&browser).await.expect("insert");
+    s.set_client_disabled(
+        browser.id,
+        Some(t0()),
+        &AuditEvent::new("client_disabled", t0()),
+    )
+    .await
+    .expect("disable");
+    let f = s
+        .find_client(browser.id)
+        .await
+        .expect("find")
+        .expect("some");
+    assert_eq!(f.disabled_at, Some(t0()));
+    assert!(s
+        .list_browser_clients()
+        .await
+        .expect("list")
+        .iter()
+        .all(|x| x.id != browser.id));
+    s.set_client_disabled(browser.id, None, &AuditEvent::new("client_enabled", t0()))
+        .await
+        .expect("enable");
+    assert!(s
+        .find_client(browser.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .disabled_at
+        .is_none());
+    assert!(matches!(
+        s.set_client_disabled(
+            ClientId::new_random(),
+            None,
+            &AuditEvent::new("client_enabled", t0())
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Rotation with an overlap keeps the replaced digest until then.
+    let until = t0() + Duration::hours(24);
+    s.update_client_secret(
+        c.id,
+        &[8],
+        Some(until),
+        &AuditEvent::new("client_secret_rotated", t0()),
+    )
+    .await
+    .expect("rotate");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert_eq!(f.secret_hash.as_deref(), Some(&[8u8][..]));
+    assert_eq!(f.previous_secret_hash, c.secret_hash);
+    assert_eq!(f.previous_secret_expires_at, Some(until));
+    s.update_client_secret(
+        c.id,
+        &[9],
+        None,
+        &AuditEvent::new("client_secret_rotated", t0()),
+    )
+    .await
+    .expect("rotate");
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    assert!(f.previous_secret_hash.is_none() && f.previous_secret_expires_at.is_none());
+    assert_eq!(audits("client_secret_rotated").await, 2);
+
+    // Delete: the client and every session of it go, in one transaction.
+    let ended = s
+        .delete_client(c.id, &AuditEvent::new("client_deleted", t0()))
+        .await
+        .expect("delete");
+    assert_eq!(ended, 1);
+    assert!(s.find_client(c.id).await.expect("find").is_none());
+    assert!(s.find_session(sess.id).await.expect("find").is_none());
+    assert_eq!(audits("client_deleted").await, 1);
+    assert!(matches!(
+        s.delete_client(c.id, &AuditEvent::new("client_deleted", t0()))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(audits("client_deleted").await, 1);
+}
+store_case!(client_lifecycle_changes_round_trip_with_their_audit);
+
+async fn clients_are_listed_in_pages_by_id(s: Arc<dyn Store>) {
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let c = client();
+        s.insert_client(&c).await.expect("insert");
+        ids.push(c.id);
+    }
+    ids.sort_by_key(|i| i.to_string());
+    let first = s.list_clients(None, 3).await.expect("list");
+    assert_eq!(first.iter().map(|c| c.id).collect::<Vec<_>>(), ids[..3]);
+    let rest = s.list_clients(Some(ids[2]), 3).await.expect("list");
+    assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), ids[3..]);
+    assert!(s
+        .list_clients(Some(ids[4]), 3)
+        .await
+        .expect("list")
+        .is_empty());
+}
+store_case!(clients_are_listed_in_pages_by_id);
+
+/// Concurrent rotations with an overlap: each reads and moves the current
+/// digest in one statement, so afterwards the previous digest is one that
+/// another rotation set, not the original one read by two at once.
+async fn concurrent_secret_rotations_keep_a_consistent_pair(s: Arc<dyn Store>) {
+    let c = client();
+    s.insert_client(&c).await.expect("insert");
+    let until = t0() + Duration::hours(1);
+    let tasks: Vec<_> = (0u8..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.update_client_secret(
+                    c.id,
+                    &[100 + i],
+                    Some(until),
+                    &AuditEvent::new("client_secret_rotated", t0()),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task").expect("rotate");
+    }
+    let f = s.find_client(c.id).await.expect("find").expect("some");
+    let current = f.secret_hash.expect("current");
+    let previous = f.previous_secret_hash.expect("previous");
+    assert_ne!(current, previous);
+    assert!((100..108).contains(&current[0]));
+    // Serially, the last rotation moved aside the digest of the one before
+    // it; only a lost update could leave the original there.
+    assert!((100..108).contains(&previous[0]), "{previous:?}");
+}
+store_case!(concurrent_secret_rotations_keep_a_consistent_pair);
 
 async fn sessions_round_trip_with_exact_times(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;

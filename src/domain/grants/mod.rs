@@ -486,6 +486,9 @@ mod tests {
             first_party: false,
             introspect: false,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
         };
         assert_eq!(
             granted_scope(&client, None).expect("ok").to_string(),

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// Every column of `ClientRow`, in one place for every query that reads one.
+macro_rules! client_columns {
+    () => {
+        "id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, \
+         redirect_uris, post_logout_redirect_uris, first_party, created_at, disabled_at, \
+         previous_secret_hash, previous_secret_expires_at"
+    };
+}
+
 #[async_trait]
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
@@ -30,9 +39,11 @@ impl ClientStore for PgStore {
     }
 
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError> {
-        let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE id = $1",
-        )
+        let row: Option<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id = $1"
+        ))
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await
@@ -41,9 +52,11 @@ impl ClientStore for PgStore {
     }
 
     async fn list_browser_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
-        let rows: Vec<ClientRow> = sqlx::query_as(
-            "SELECT id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, redirect_uris, post_logout_redirect_uris, first_party, created_at FROM clients WHERE origins <> ''",
-        )
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE origins <> '' AND disabled_at IS NULL"
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(e)?;
@@ -59,22 +72,131 @@ impl ClientStore for PgStore {
         Ok(version)
     }
 
-    async fn update_client_secret(
+    async fn list_clients(
         &self,
-        id: ClientId,
-        secret_hash: &[u8],
-    ) -> Result<(), StoreError> {
+        after: Option<ClientId>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        ))
+        .bind(after.map(|a| a.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_client(&self, c: &ClientRecord, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
         let done = sqlx::query(
-            "UPDATE clients SET secret_hash = $2 WHERE id = $1 AND kind = 'confidential'",
+            "UPDATE clients SET name = $2, grants = $3, scopes = $4, audience = $5, cookie_mode = $6, \
+             origins = $7, redirect_uris = $8, post_logout_redirect_uris = $9, first_party = $10, introspect = $11 \
+             WHERE id = $1",
         )
-        .bind(id.0)
-        .bind(secret_hash)
-        .execute(&self.pool)
+        .bind(c.id.0)
+        .bind(&c.name)
+        .bind(c.grants.join(" "))
+        .bind(c.scopes.join(" "))
+        .bind(&c.audience)
+        .bind(c.cookie_mode)
+        .bind(c.origins.join(" "))
+        .bind(c.redirect_uris.join(" "))
+        .bind(c.post_logout_redirect_uris.join(" "))
+        .bind(c.first_party)
+        .bind(c.introspect)
+        .execute(&mut *tx)
         .await
         .map_err(e)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)
+    }
+
+    async fn set_client_disabled(
+        &self,
+        id: ClientId,
+        disabled_at: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query("UPDATE clients SET disabled_at = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(disabled_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)
+    }
+
+    async fn delete_client(&self, id: ClientId, audit: &AuditEvent) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        // The client row first: its lock orders this against a login that
+        // is inserting a session of it (whose foreign key check reads it).
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sessions WHERE client_id = $1 AND revoked_at IS NULL) \
+             FROM clients WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+        let Some((live,)) = found else {
+            return Err(StoreError::NotFound);
+        };
+        // The cascade removes the client's sessions, codes and consents in
+        // this same statement.
+        sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        let ended = u64::try_from(live).unwrap_or(0);
+        let mut ev = audit.clone();
+        ev.reason = Some(format!(
+            "{}; {ended} live sessions ended",
+            audit.reason.as_deref().unwrap_or("deleted")
+        ));
+        Self::audit_in(&mut tx, &ev).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(ended)
+    }
+
+    async fn update_client_secret(
+        &self,
+        id: ClientId,
+        secret_hash: &[u8],
+        previous_until: Option<DateTime<Utc>>,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        // One statement reads the current digest and moves it aside, so two
+        // rotations racing each keep a digest that really was current.
+        let done = sqlx::query(
+            "UPDATE clients SET \
+             previous_secret_hash = CASE WHEN $3 IS NULL THEN NULL ELSE secret_hash END, \
+             previous_secret_expires_at = $3, secret_hash = $2 \
+             WHERE id = $1 AND kind = 'confidential'",
+        )
+        .bind(id.0)
+        .bind(secret_hash)
+        .bind(previous_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Self::audit_in(&mut tx, audit).await?;
+        tx.commit().await.map_err(e)
     }
 }

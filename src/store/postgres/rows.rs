@@ -43,6 +43,9 @@ pub(super) struct ClientRow {
     first_party: bool,
     introspect: bool,
     created_at: DateTime<Utc>,
+    disabled_at: Option<DateTime<Utc>>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -63,6 +66,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             first_party: r.first_party,
             introspect: r.introspect,
             created_at: r.created_at,
+            disabled_at: r.disabled_at,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
         })
     }
 }

@@ -44,6 +44,9 @@ pub(super) struct ClientRow {
     first_party: bool,
     introspect: bool,
     created_at: i64,
+    disabled_at: Option<i64>,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -64,6 +67,9 @@ impl TryFrom<ClientRow> for ClientRecord {
             first_party: r.first_party,
             introspect: r.introspect,
             created_at: at(r.created_at)?,
+            disabled_at: r.disabled_at.map(at).transpose()?,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at.map(at).transpose()?,
         })
     }
 }
