@@ -181,6 +181,51 @@ impl Passwords {
         Ok(ok && real)
     }
 
+    /// Whether `stored` is weaker than what new hashes get: another
+    /// algorithm or version, or less memory, fewer iterations or less
+    /// parallelism than configured. Such a hash verifies faster than the
+    /// dummy hash unknown emails are checked against, so it tells an old
+    /// account apart by timing until it is re-hashed. A hash that does not
+    /// parse is not upgraded (it never verifies anyway).
+    pub fn is_weaker_than_configured(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+            || params.m_cost() < self.params.m_cost()
+            || params.t_cost() < self.params.t_cost()
+            || params.p_cost() < self.params.p_cost()
+    }
+
+    /// Hashes `password` with the configured parameters only if a hashing
+    /// slot is free right now: re-hashing on login is an upgrade that may
+    /// wait for a later login, and never queues behind (or in front of)
+    /// the logins that need a slot. `None` when no slot was free.
+    ///
+    /// # Errors
+    /// Hashing failures.
+    pub async fn hash_if_idle(&self, password: String) -> Result<Option<String>, DomainError> {
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return Ok(None);
+        };
+        let params = self.params.clone();
+        let memory = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut buffer = memory.take(params.block_count());
+            let out = hash_with(&params, password.as_bytes(), &mut buffer);
+            memory.put(buffer);
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| DomainError::Internal("hashing task failed"))?
+        .map(Some)
+    }
+
     /// Hashes in flight right now.
     pub fn in_flight(&self, max: usize) -> usize {
         max.saturating_sub(self.slots.available_permits())
@@ -382,6 +427,75 @@ mod tests {
             .verify("old password".into(), Some(stored))
             .await
             .expect("verifies"));
+    }
+
+    #[tokio::test]
+    async fn weaker_stored_hashes_are_told_apart_and_upgraded() {
+        let mut s = settings();
+        s.memory_kib = 2048;
+        s.iterations = 2;
+        let p = Passwords::new(&s, 1).expect("builds");
+        let current = p.hash("pw".into()).await.expect("hashes");
+        assert!(!p.is_weaker_than_configured(&current));
+        for (m, t, par) in [(1024, 2, 1), (2048, 1, 1)] {
+            let weaker = Params::new(m, t, par, None).expect("params");
+            let mut memory = vec![Block::default(); weaker.block_count()];
+            let stored = hash_with(&weaker, b"pw", &mut memory).expect("hashes");
+            assert!(p.is_weaker_than_configured(&stored), "{stored}");
+        }
+        let stronger = Params::new(4096, 3, 1, None).expect("params");
+        let mut memory = vec![Block::default(); stronger.block_count()];
+        let stored = hash_with(&stronger, b"pw", &mut memory).expect("hashes");
+        assert!(!p.is_weaker_than_configured(&stored));
+        assert!(!p.is_weaker_than_configured("not a hash"));
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(2048, 2, 1, None).expect("params"),
+        );
+        let salt = SaltString::encode_b64(&[5u8; 16]).expect("salt");
+        let stored = {
+            use argon2::password_hash::PasswordHasher as _;
+            argon2i
+                .hash_password(b"pw", &salt)
+                .expect("hashes")
+                .to_string()
+        };
+        assert!(p.is_weaker_than_configured(&stored));
+
+        let upgraded = p
+            .hash_if_idle("pw".into())
+            .await
+            .expect("hashes")
+            .expect("a slot is free");
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=2048,t=2,p=1$"),
+            "{upgraded}"
+        );
+        assert!(p
+            .verify("pw".into(), Some(upgraded))
+            .await
+            .expect("verifies"));
+    }
+
+    #[tokio::test]
+    async fn hash_if_idle_never_waits_for_a_slot() {
+        let mut s = settings();
+        s.memory_kib = 1024;
+        s.iterations = 1;
+        let p = Passwords::new(&s, 1).expect("builds");
+        let held = p.slots.clone().try_acquire_owned().expect("the only slot");
+        assert!(p
+            .hash_if_idle("pw".into())
+            .await
+            .expect("no error")
+            .is_none());
+        drop(held);
+        assert!(p
+            .hash_if_idle("pw".into())
+            .await
+            .expect("no error")
+            .is_some());
     }
 
     #[tokio::test]

@@ -2,9 +2,10 @@
 //! single-use token of 256 random bits; the store keeps only its SHA-256, so
 //! a database dump cannot be turned into a working link. A reset token is
 //! bound to the password it was issued under (any password change voids it),
-//! and a newer request voids the older link. Requests answer the same
-//! whether or not the address has an account: the lookup and the mail
-//! happen off the request path.
+//! and a newer request voids the older link. Requests answer the same and
+//! do the same work whether or not the address has an account: each queues
+//! one request row in the outbox, and the sender, off the request path,
+//! looks the address up, mints the token and writes the mail, or drops it.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -20,8 +21,10 @@ use super::passwords::check_policy;
 use super::types::{Email, Password, UserId};
 use super::Services;
 use crate::store::{
-    AuditEvent, EmailTokenRecord, FailureCount, StoreError, TokenPurpose, UserRecord,
+    AuditEvent, ClaimedMail, EmailTokenRecord, FailureCount, MailMessage, StoreError, TokenPurpose,
+    UserRecord,
 };
+use crate::telemetry::names;
 
 /// Random bytes in a token: 256 bits.
 const TOKEN_BYTES: usize = 32;
@@ -63,29 +66,55 @@ impl Services {
         format!("{}{path}?token={token}", self.settings.issuer)
     }
 
+    /// A fresh token of the purpose of `kind` for `user`, and its message,
+    /// both dated `at` (the time it was asked for).
+    fn mint_mail(
+        &self,
+        user: &UserRecord,
+        kind: MailKind,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(EmailTokenRecord, MailMessage), DomainError> {
+        let e = &self.settings.raw.email;
+        let (purpose, ttl, path, bound_hash) = match kind {
+            MailKind::ResetPassword => (
+                TokenPurpose::ResetPassword,
+                e.reset_ttl_secs,
+                "/reset-password",
+                Some(user.password_hash.clone()),
+            ),
+            _ => (
+                TokenPurpose::VerifyEmail,
+                e.verify_ttl_secs,
+                "/verify-email",
+                None,
+            ),
+        };
+        let (token, digest) = new_email_token()?;
+        let record = EmailTokenRecord {
+            digest,
+            user_id: user.id,
+            purpose,
+            bound_hash,
+            created_at: at,
+            expires_at: at + Duration::seconds(ttl),
+        };
+        let mut mail = self.compose_mail(
+            kind,
+            &user.email,
+            &self.link(path, &token),
+            &lifetime_words(ttl),
+        );
+        mail.created_at = at;
+        Ok((record, mail))
+    }
+
     /// Issues a verification token for `user` and queues its mail, in one
     /// transaction; an earlier unused link stops working.
     ///
     /// # Errors
     /// Store failures.
     pub async fn send_verification(&self, user: &UserRecord) -> Result<(), DomainError> {
-        let ttl = self.settings.raw.email.verify_ttl_secs;
-        let (token, digest) = new_email_token()?;
-        let now = self.now();
-        let record = EmailTokenRecord {
-            digest,
-            user_id: user.id,
-            purpose: TokenPurpose::VerifyEmail,
-            bound_hash: None,
-            created_at: now,
-            expires_at: now + Duration::seconds(ttl),
-        };
-        let mail = self.compose_mail(
-            MailKind::VerifyEmail,
-            &user.email,
-            &self.link("/verify-email", &token),
-            &lifetime_words(ttl),
-        );
+        let (record, mail) = self.mint_mail(user, MailKind::VerifyEmail, self.now())?;
         self.store.insert_email_token(&record, &mail).await?;
         self.mail_queued();
         Ok(())
@@ -97,43 +126,36 @@ impl Services {
     /// # Errors
     /// Store failures.
     pub async fn send_reset(&self, user: &UserRecord) -> Result<(), DomainError> {
-        let ttl = self.settings.raw.email.reset_ttl_secs;
-        let (token, digest) = new_email_token()?;
-        let now = self.now();
-        let record = EmailTokenRecord {
-            digest,
-            user_id: user.id,
-            purpose: TokenPurpose::ResetPassword,
-            bound_hash: Some(user.password_hash.clone()),
-            created_at: now,
-            expires_at: now + Duration::seconds(ttl),
-        };
-        let mail = self.compose_mail(
-            MailKind::ResetPassword,
-            &user.email,
-            &self.link("/reset-password", &token),
-            &lifetime_words(ttl),
-        );
+        let (record, mail) = self.mint_mail(user, MailKind::ResetPassword, self.now())?;
         self.store.insert_email_token(&record, &mail).await?;
         self.mail_queued();
-        let mut ev = AuditEvent::new("password_reset_requested", now);
-        ev.user_id = Some(user.id);
+        self.audit_reset_requested(user.id, record.created_at).await
+    }
+
+    async fn audit_reset_requested(
+        &self,
+        user: UserId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DomainError> {
+        let mut ev = AuditEvent::new("password_reset_requested", at);
+        ev.user_id = Some(user);
         self.insert_audit(&ev).await
     }
 
-    /// `POST /v1/account/password/reset`: counts the request, then looks up
-    /// the address and sends the mail in the background, so the answer and
-    /// its timing are the same whether or not the address has an account.
+    /// `POST /v1/account/password/reset`: counts the request and queues it,
+    /// the same row whatever the address. The sender looks the address up
+    /// off the request path, so neither the answer, nor its timing, nor the
+    /// work the request causes says whether the address has an account.
     ///
     /// # Errors
     /// `InvalidEmail`; `Throttled` when this client asked too often; store
-    /// failures while counting.
+    /// failures while counting or queueing.
     pub async fn request_password_reset(
         &self,
         email: &str,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        self.request_mail(email, address, MailKind::ResetPassword)
+        self.request_mail(email, address, TokenPurpose::ResetPassword)
             .await
     }
 
@@ -147,7 +169,7 @@ impl Services {
         email: &str,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        self.request_mail(email, address, MailKind::VerifyEmail)
+        self.request_mail(email, address, TokenPurpose::VerifyEmail)
             .await
     }
 
@@ -155,19 +177,57 @@ impl Services {
         &self,
         email: &str,
         address: Option<&str>,
-        kind: MailKind,
+        purpose: TokenPurpose,
     ) -> Result<(), DomainError> {
         let email = Email::parse(email).ok_or(DomainError::InvalidEmail)?;
-        if !self.count_mail_request(&email, address, kind).await? {
+        if !self.count_mail_request(&email, address, purpose).await? {
             return Ok(());
         }
-        let services = self.clone();
-        tokio::spawn(async move {
-            if let Err(err) = services.send_mail_for(&email, kind).await {
-                tracing::warn!(?err, kind = kind.name(), "could not queue account mail");
-            }
-        });
+        // Not a wake-up of the sender: it finds the row at its next poll,
+        // so the work of resolving it is not tied to this request's moment.
+        self.store
+            .enqueue_mail_request(uuid::Uuid::new_v4(), email.as_str(), purpose, self.now())
+            .await?;
         Ok(())
+    }
+
+    /// Resolves a queued request claimed by the sender: mints the token and
+    /// writes the message into the row when an account should get it, else
+    /// deletes the row. Returns the message to deliver, or `None`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn resolve_mail_request(
+        &self,
+        mail: ClaimedMail,
+        purpose: TokenPurpose,
+    ) -> Result<Option<ClaimedMail>, DomainError> {
+        let id = mail.message.id;
+        let user = match Email::parse(&mail.message.recipient) {
+            Some(email) => self.store.find_user_by_email(email.as_str()).await?,
+            None => None,
+        };
+        let kind = mail_kind(purpose);
+        let user = user.filter(|u| should_get(u, kind));
+        let Some(user) = user else {
+            self.store.drop_mail_request(id, mail.claim).await?;
+            return Ok(None);
+        };
+        let (record, mut message) = self.mint_mail(&user, kind, mail.message.created_at)?;
+        message.id = id;
+        if !self
+            .store
+            .resolve_mail_request(mail.claim, &record, &message)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.metrics.count(names::MAIL_QUEUED, vec![], 1);
+        if kind == MailKind::ResetPassword {
+            self.audit_reset_requested(user.id, record.created_at)
+                .await?;
+        }
+        Ok(Some(ClaimedMail { message, ..mail }))
     }
 
     /// Sends the mail of `kind` to the account with this address, when there
@@ -180,13 +240,12 @@ impl Services {
         let Some(user) = self.store.find_user_by_email(email.as_str()).await? else {
             return Ok(false);
         };
-        if user.disabled {
+        if !should_get(&user, kind) {
             return Ok(false);
         }
         match kind {
             MailKind::ResetPassword => self.send_reset(&user).await?,
-            MailKind::VerifyEmail if !user.email_verified => self.send_verification(&user).await?,
-            _ => return Ok(false),
+            _ => self.send_verification(&user).await?,
         }
         Ok(true)
     }
@@ -199,7 +258,7 @@ impl Services {
         &self,
         email: &Email,
         address: Option<&str>,
-        kind: MailKind,
+        purpose: TokenPurpose,
     ) -> Result<bool, DomainError> {
         let e = &self.settings.raw.email;
         let now = self.now();
@@ -215,7 +274,7 @@ impl Services {
                 });
             }
         }
-        let key = format!("mail-{}:{}", kind.name(), email.as_str());
+        let key = format!("mail-{}:{}", mail_kind(purpose).name(), email.as_str());
         let count = self
             .store
             .reserve_login_attempt(&key, now, e.request_window_secs)
@@ -331,6 +390,19 @@ impl Services {
             self.enqueue_mail(&notice).await?;
         }
         Ok(())
+    }
+}
+
+/// Whether `user` should get mail of `kind`: an enabled account; for
+/// verification, one not verified yet.
+fn should_get(user: &UserRecord, kind: MailKind) -> bool {
+    !user.disabled && (kind != MailKind::VerifyEmail || !user.email_verified)
+}
+
+fn mail_kind(purpose: TokenPurpose) -> MailKind {
+    match purpose {
+        TokenPurpose::ResetPassword => MailKind::ResetPassword,
+        TokenPurpose::VerifyEmail => MailKind::VerifyEmail,
     }
 }
 

@@ -124,6 +124,19 @@ impl UserStore for MeteredStore {
         )
         .await
     }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "upgrade_password_hash",
+            self.inner.upgrade_password_hash(id, old_hash, new_hash),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -576,6 +589,42 @@ impl RecoveryStore for MeteredStore {
 impl OutboxStore for MeteredStore {
     async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError> {
         self.timed("enqueue_mail", self.inner.enqueue_mail(mail))
+            .await
+    }
+
+    async fn enqueue_mail_request(
+        &self,
+        id: uuid::Uuid,
+        email: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "enqueue_mail_request",
+            self.inner.enqueue_mail_request(id, email, purpose, now),
+        )
+        .await
+    }
+
+    async fn resolve_mail_request(
+        &self,
+        claim: uuid::Uuid,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<bool, StoreError> {
+        self.timed(
+            "resolve_mail_request",
+            self.inner.resolve_mail_request(claim, token, mail),
+        )
+        .await
+    }
+
+    async fn drop_mail_request(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        self.timed("drop_mail_request", self.inner.drop_mail_request(id, claim))
             .await
     }
 

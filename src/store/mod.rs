@@ -113,6 +113,21 @@ pub trait UserStore: Send + Sync {
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
+
+    /// Replaces the password hash with the same password hashed under
+    /// stronger parameters, only while the stored hash is still `old_hash`
+    /// (a password changed meanwhile wins). The credentials version stays:
+    /// the password did not change, so no session ends. Returns whether it
+    /// replaced the hash.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Registered clients.
@@ -507,6 +522,46 @@ pub trait OutboxStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError>;
+
+    /// Queues a request for the mail of `purpose` to `email`, due at once,
+    /// with empty bodies: the same row whether or not the address has an
+    /// account. The sender resolves it (`resolve_mail_request`,
+    /// `drop_mail_request`).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn enqueue_mail_request(
+        &self,
+        id: uuid::Uuid,
+        email: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Resolves a claimed request into the message `mail` (same id) and
+    /// stores its `token`, voiding the user's earlier unused tokens of that
+    /// purpose, in one transaction, only while `claim` still holds the row.
+    /// Returns whether it did (a sender whose lease ran out mints nothing).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn resolve_mail_request(
+        &self,
+        claim: uuid::Uuid,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a claimed request that no account should get mail for, while
+    /// `claim` still holds it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn drop_mail_request(
+        &self,
+        id: uuid::Uuid,
+        claim: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
 
     /// Claims up to `batch` due messages until `lease_until`: rows not sent,
     /// not given up, due by `now` and not under another live claim. Two

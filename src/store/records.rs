@@ -348,6 +348,15 @@ impl TokenPurpose {
             Self::ResetPassword => "reset_password",
         }
     }
+
+    /// The purpose with this stored name.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "verify_email" => Some(Self::VerifyEmail),
+            "reset_password" => Some(Self::ResetPassword),
+            _ => None,
+        }
+    }
 }
 
 /// A single-use email token as stored: its SHA-256 digest, never the token.
@@ -416,6 +425,9 @@ pub struct ClaimedMail {
     pub attempts: i64,
     /// The claim: only its holder may settle the row.
     pub claim: uuid::Uuid,
+    /// For a queued request (the message is still empty): what was asked
+    /// for `message.recipient`. The sender resolves it before delivery.
+    pub request: Option<TokenPurpose>,
 }
 
 /// How many outbox rows are in each state.

@@ -116,3 +116,64 @@ async fn every_response_carries_security_headers() {
         assert!(!res.headers().contains_key("strict-transport-security"));
     }
 }
+
+/// latchkey's own entries (no standard names them) lead to working
+/// endpoints: a client finds account recovery without hard-coding paths.
+#[tokio::test]
+async fn discovery_leads_to_the_recovery_endpoints() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let iss = app.services.settings.issuer.clone();
+    for (field, path) in [
+        ("signup_endpoint", "/v1/users"),
+        ("account_sessions_endpoint", "/v1/account/sessions"),
+        ("account_password_endpoint", "/v1/account/password"),
+        ("logout_endpoint", "/v1/logout"),
+        ("email_verification_endpoint", "/v1/account/email/verify"),
+        ("password_reset_endpoint", "/v1/account/password/reset"),
+        (
+            "password_reset_confirm_endpoint",
+            "/v1/account/password/reset/confirm",
+        ),
+    ] {
+        assert_eq!(doc[field], format!("{iss}{path}").as_str(), "{field}");
+    }
+    // Each advertised URL, relative to the issuer, answers as documented.
+    let local = |field: &str| {
+        let url = doc[field].as_str().expect("a URL");
+        app.url(url.strip_prefix(iss.as_str()).expect("under the issuer"))
+    };
+    let post = |field: &str, body: Value| app.client.post(local(field)).json(&body).send();
+    let email = serde_json::json!({ "email": "someone@example.com" });
+    assert_eq!(
+        post("password_reset_endpoint", email.clone())
+            .await
+            .expect("request")
+            .status(),
+        202
+    );
+    assert_eq!(
+        post("email_verification_endpoint", email)
+            .await
+            .expect("request")
+            .status(),
+        202
+    );
+    let res = post(
+        "password_reset_confirm_endpoint",
+        serde_json::json!({ "token": "x".repeat(43), "new_password": "a long new password" }),
+    )
+    .await
+    .expect("request");
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_grant");
+}

@@ -667,3 +667,178 @@ async fn mailed_links_open_pages_that_act_only_on_post(backend: Backend) {
     assert!(!body.contains("<script>"));
 }
 both_backends!(mailed_links_open_pages_that_act_only_on_post);
+
+/// A reset request causes the same work whatever the address: one queued
+/// request row, no lookup, no token, no mail on the request path. Only the
+/// sender, off the request path, tells the addresses apart: it mints and
+/// delivers for the account and drops the other row.
+async fn a_reset_request_does_the_same_work_for_any_address(backend: Backend) {
+    let sink = SmtpSink::start(Mode::Accept).await;
+    let port = sink.port;
+    let Some(app) = spawn_on_with(backend, move |s| {
+        mail_to_sink(s, port);
+        // The sender rounds only when woken by mail composed on this
+        // instance; requests do not wake it.
+        s.raw.email.poll_interval_ms = 3_600_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let (email, _) = signed_up(&app, &sink).await;
+    let before = settled(&app).await;
+    assert_eq!(request_reset(&app, &email).await.status(), 202);
+    assert_eq!(request_reset(&app, &new_email()).await.status(), 202);
+    let queued = app.services.store.outbox_counts().await.expect("counts");
+    assert_eq!(
+        (queued.pending, queued.sent),
+        (2, before.sent),
+        "one row per request, and nothing else yet"
+    );
+    let audit = app
+        .services
+        .store
+        .list_audit(None, None, 100)
+        .await
+        .expect("audit");
+    assert!(
+        !audit.iter().any(|e| e.kind == "password_reset_requested"),
+        "the request path resolved the address"
+    );
+
+    let mailer = latchkey::domain::outbox::Mailer::from_settings(&app.services.settings.raw.email)
+        .expect("mailer");
+    app.services.send_due_mail(&mailer).await.expect("a round");
+    let t = token(&reset_mails(&sink, &email, 1).await[0], RESET);
+    let after = app.services.store.outbox_counts().await.expect("counts");
+    assert_eq!((after.pending, after.sent), (0, before.sent + 1));
+    assert_eq!(sink.messages().len(), 2, "the signup's and the reset's");
+    assert_eq!(confirm_reset(&app, &t, NEW_PASSWORD).await.status(), 204);
+}
+both_backends!(a_reset_request_does_the_same_work_for_any_address);
+
+/// Reset requests queued on two instances, resolved by both senders: each
+/// account gets one mail per request, each link is minted once, and only the
+/// newest link of an account works.
+async fn two_instances_resolve_each_reset_request_once(backend: Backend) {
+    let sink = SmtpSink::start(Mode::Accept).await;
+    let port = sink.port;
+    let Some(shared) = new_shared(backend).await else {
+        return;
+    };
+    let tweak = move |s: &mut latchkey::config::Settings| {
+        mail_to_sink(s, port);
+        s.raw.email.max_requests_per_client = 1000;
+    };
+    let a = spawn_instance(&shared, tweak).await;
+    let b = spawn_instance(&shared, tweak).await;
+    const USERS: usize = 4;
+    let mut emails = Vec::new();
+    for _ in 0..USERS {
+        let (email, _) = signed_up(&a, &sink).await;
+        emails.push(email);
+    }
+    // Two requests per account, one on each instance, and as many for
+    // addresses without an account, all at once.
+    let strangers: Vec<String> = (0..USERS).map(|_| new_email()).collect();
+    let mut requests = Vec::new();
+    for (email, stranger) in emails.iter().zip(&strangers) {
+        requests.push(request_reset(&a, email));
+        requests.push(request_reset(&b, email));
+        requests.push(request_reset(&b, stranger));
+    }
+    for res in futures_util::future::join_all(requests).await {
+        assert_eq!(res.status(), 202);
+    }
+    let counts = settled(&a).await;
+    sink.wait_for(counts.sent as usize).await;
+    assert_eq!(sink.messages().len() as i64, counts.sent, "each mail once");
+    for email in &emails {
+        let mails = reset_mails(&sink, email, 1).await;
+        assert!(mails.len() <= 2, "{email}: {}", mails.len());
+        // A request resolved after a newer one of the same account is
+        // dropped rather than mail a link the newer one voided.
+        let tokens: Vec<String> = mails.iter().map(|m| token(m, RESET)).collect();
+        let works: Vec<u16> = {
+            let mut out = Vec::new();
+            for t in &tokens {
+                out.push(
+                    a.client
+                        .get(a.url(&format!("{RESET}{t}")))
+                        .send()
+                        .await
+                        .expect("page")
+                        .status()
+                        .as_u16(),
+                );
+            }
+            out
+        };
+        assert_eq!(
+            works.iter().filter(|s| **s == 200).count(),
+            1,
+            "exactly one live link for {email}: {works:?}"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+both_backends!(two_instances_resolve_each_reset_request_once);
+
+/// The reset request's only non-202 answer is the per-client limit, counted
+/// for every request whatever the address: at every point of the throttle an
+/// address with an account and one without get the same status, body and
+/// headers (but the request id and the date).
+async fn known_and_unknown_addresses_get_identical_answers_at_every_point_of_the_throttle(
+    backend: Backend,
+) {
+    let tweak = |s: &mut latchkey::config::Settings| {
+        s.raw.email.max_requests_per_client = 3;
+        s.raw.email.max_requests_per_email = 1;
+    };
+    let (Some(with), Some(without)) = (new_shared(backend).await, new_shared(backend).await) else {
+        return;
+    };
+    let known = spawn_instance(&with, tweak).await;
+    let unknown =
+        crate::helpers::spawn_instance_with_clock(&without, with.clock.clone(), tweak).await;
+    let email = new_email();
+    assert_eq!(known.signup(&email, PASSWORD).await.status(), 201);
+    let strip = |r: &reqwest::Response| {
+        let mut h: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let (k, u) = (
+            request_reset(&known, &email).await,
+            request_reset(&unknown, &email).await,
+        );
+        assert_eq!(k.status(), u.status(), "request {i}");
+        assert_eq!(strip(&k), strip(&u), "request {i}");
+        statuses.push(k.status().as_u16());
+        assert_eq!(
+            k.text().await.expect("body"),
+            u.text().await.expect("body"),
+            "request {i}"
+        );
+    }
+    // Under both limits, over the per-email one (still 202), over the
+    // per-client one (429 with Retry-After).
+    assert_eq!(statuses, [202, 202, 202, 429, 429, 429]);
+    // Once the window has passed, both answer 202 again.
+    with.clock
+        .advance(Duration::hours(1) + Duration::seconds(1));
+    let (k, u) = (
+        request_reset(&known, &email).await,
+        request_reset(&unknown, &email).await,
+    );
+    assert_eq!((k.status().as_u16(), u.status().as_u16()), (202, 202));
+}
+both_backends!(known_and_unknown_addresses_get_identical_answers_at_every_point_of_the_throttle);

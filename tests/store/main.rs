@@ -619,6 +619,53 @@ async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
 }
 store_case!(password_update_keeps_only_the_current_session);
 
+async fn a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(s.as_ref()).await;
+    // A password change committed first: an upgrade of the hash it replaced
+    // writes nothing.
+    s.update_password(
+        u.id,
+        "$argon2id$changed",
+        None,
+        None,
+        &AuditEvent::new("x", t0()),
+    )
+    .await
+    .expect("password");
+    assert!(!s
+        .upgrade_password_hash(u.id, &u.password_hash, "$argon2id$upgraded-old")
+        .await
+        .expect("upgrade"));
+    let now = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(now.password_hash, "$argon2id$changed");
+    let (u, _, sess) = seeded(s.as_ref()).await;
+    assert!(s
+        .upgrade_password_hash(u.id, &u.password_hash, "$argon2id$upgraded")
+        .await
+        .expect("upgrade"));
+    let now = s.find_user(u.id).await.expect("find").expect("some");
+    assert_eq!(now.password_hash, "$argon2id$upgraded");
+    assert_eq!(now.credentials_version, u.credentials_version);
+    assert!(s
+        .find_session(sess.id)
+        .await
+        .expect("find")
+        .expect("some")
+        .revoked_at
+        .is_none());
+    // Two upgrades racing from one hash: one writes.
+    let (a, b) = tokio::join!(
+        s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$a"),
+        s.upgrade_password_hash(u.id, "$argon2id$upgraded", "$argon2id$b"),
+    );
+    assert_eq!(u8::from(a.expect("a")) + u8::from(b.expect("b")), 1);
+    assert!(!s
+        .upgrade_password_hash(UserId::new_random(), "$argon2id$upgraded", "h")
+        .await
+        .expect("unknown user"));
+}
+store_case!(a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions);
+
 async fn purge_deletes_in_bounded_batches(s: Arc<dyn Store>) {
     let (_, _, sess) = seeded(s.as_ref()).await;
     for _ in 0..5 {
@@ -1323,6 +1370,118 @@ async fn email_tokens_are_scoped_bound_and_superseded(s: Arc<dyn Store>) {
     assert_eq!(s.outbox_counts().await.expect("counts").pending, 3);
 }
 store_case!(email_tokens_are_scoped_bound_and_superseded);
+
+async fn mail_requests_resolve_once_under_their_claim(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(s.as_ref()).await;
+    let lease = t0() + Duration::minutes(5);
+    let first = uuid::Uuid::new_v4();
+    s.enqueue_mail_request(first, &u.email, TokenPurpose::ResetPassword, t0())
+        .await
+        .expect("queue");
+    let claimed = s.claim_mail(t0(), lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let row = &claimed[0];
+    assert_eq!(row.request, Some(TokenPurpose::ResetPassword));
+    assert_eq!(row.message.recipient, u.email);
+    assert_eq!(row.message.subject, "");
+    let token = EmailTokenRecord {
+        digest: vec![7; 32],
+        user_id: u.id,
+        purpose: TokenPurpose::ResetPassword,
+        bound_hash: Some(u.password_hash.clone()),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(30),
+    };
+    let mut message = mail(1, t0());
+    message.id = first;
+    assert!(
+        !s.resolve_mail_request(uuid::Uuid::new_v4(), &token, &message)
+            .await
+            .expect("resolve"),
+        "another claim"
+    );
+    assert_eq!(
+        s.find_email_token(&token.digest, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        None,
+        "nothing minted without the claim"
+    );
+    assert!(s
+        .resolve_mail_request(row.claim, &token, &message)
+        .await
+        .expect("resolve"));
+    assert_eq!(
+        s.find_email_token(&token.digest, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        Some(u.id)
+    );
+    assert!(
+        !s.resolve_mail_request(row.claim, &token, &message)
+            .await
+            .expect("resolve"),
+        "resolved once"
+    );
+
+    // An older request resolved after the newer token: dropped, and the
+    // newer link stays the live one.
+    let older = uuid::Uuid::new_v4();
+    let before = t0() - Duration::seconds(1);
+    s.enqueue_mail_request(older, &u.email, TokenPurpose::ResetPassword, before)
+        .await
+        .expect("queue");
+    let claimed = s.claim_mail(t0(), lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let stale = EmailTokenRecord {
+        digest: vec![8; 32],
+        created_at: before,
+        ..token.clone()
+    };
+    let mut message = mail(2, before);
+    message.id = older;
+    assert!(!s
+        .resolve_mail_request(claimed[0].claim, &stale, &message)
+        .await
+        .expect("resolve"));
+    assert_eq!(
+        s.find_email_token(&stale.digest, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        s.find_email_token(&token.digest, TokenPurpose::ResetPassword, t0())
+            .await
+            .expect("find"),
+        Some(u.id)
+    );
+
+    // A request for no account is deleted by its claim's holder only.
+    let nobody = uuid::Uuid::new_v4();
+    s.enqueue_mail_request(
+        nobody,
+        "nobody@example.com",
+        TokenPurpose::VerifyEmail,
+        t0(),
+    )
+    .await
+    .expect("queue");
+    let claimed = s.claim_mail(t0(), lease, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].request, Some(TokenPurpose::VerifyEmail));
+    assert!(!s
+        .drop_mail_request(nobody, uuid::Uuid::new_v4())
+        .await
+        .expect("drop"));
+    assert!(s
+        .drop_mail_request(nobody, claimed[0].claim)
+        .await
+        .expect("drop"));
+    // Left: the first request, resolved and still claimed for delivery.
+    assert_eq!(s.outbox_counts().await.expect("counts").pending, 1);
+}
+store_case!(mail_requests_resolve_once_under_their_claim);
 
 async fn of_concurrent_uses_of_one_jti_exactly_one_is_first(s: Arc<dyn Store>) {
     let until = DateTime::from_timestamp(4_000_000_000, 0).expect("time");

@@ -315,6 +315,11 @@ impl Services {
         self.reserve_login(&email, address).await?;
         let user = self.store.find_user_by_email(email.as_str()).await?;
         let stored = user.as_ref().map(|u| u.password_hash.clone());
+        // Kept only when the stored hash will need an upgrade if it matches.
+        let to_upgrade = stored
+            .as_deref()
+            .is_some_and(|h| self.passwords.is_weaker_than_configured(h))
+            .then(|| password.0.clone());
         let password_ok = match self.passwords.verify(password.0, stored).await {
             Ok(ok) => ok,
             Err(err) => {
@@ -337,12 +342,50 @@ impl Services {
             }
         };
         self.release_login(&email, address).await?;
+        if let Some(password) = to_upgrade {
+            self.upgrade_password_hash(&user, password).await;
+        }
         // Only after the password proved right, so the answer tells an
         // unverified address apart only to its owner.
         if self.settings.raw.signup.require_verified_email && !user.email_verified {
             return Err(DomainError::EmailUnverified);
         }
         Ok(user)
+    }
+
+    /// Re-hashes a password whose stored hash is weaker than the configured
+    /// parameters, now that it is known. An upgrade, never a condition of
+    /// the login: when no hashing slot is free, or the store refuses, the
+    /// login goes on and a later one upgrades. The store replaces the hash
+    /// only while it is still the one verified, so a password changed
+    /// meanwhile wins; the credentials version stays, so no session ends.
+    async fn upgrade_password_hash(&self, user: &crate::store::UserRecord, password: String) {
+        let upgraded = match self.passwords.hash_if_idle(password).await {
+            Ok(Some(hash)) => hash,
+            Ok(None) => {
+                tracing::debug!(user.id = %user.id, "no hashing slot free; password hash upgrade deferred");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(?err, user.id = %user.id, "could not re-hash a password with the configured parameters");
+                return;
+            }
+        };
+        match self
+            .store
+            .upgrade_password_hash(user.id, &user.password_hash, &upgraded)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user.id = %user.id, "password hash upgraded to the configured parameters")
+            }
+            Ok(false) => {
+                tracing::debug!(user.id = %user.id, "password changed meanwhile; hash upgrade dropped")
+            }
+            Err(err) => {
+                tracing::warn!(?err, user.id = %user.id, "could not store the upgraded password hash")
+            }
+        }
     }
 
     fn client_credentials_grant(

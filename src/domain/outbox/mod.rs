@@ -79,6 +79,13 @@ impl Services {
         let claimed = self.store.claim_mail(now, now + lease, BATCH).await?;
         let count = claimed.len();
         for mail in claimed {
+            let mail = match mail.request {
+                None => mail,
+                Some(purpose) => match self.resolve_mail_request(mail, purpose).await? {
+                    Some(resolved) => resolved,
+                    None => continue,
+                },
+            };
             let outcome = match tokio::time::timeout(timeout, mailer.deliver(&mail.message)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Delivery::Transient("the mail server did not answer in time"),

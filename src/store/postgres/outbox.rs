@@ -14,6 +14,92 @@ impl OutboxStore for PgStore {
         tx.commit().await.map_err(e)
     }
 
+    async fn enqueue_mail_request(
+        &self,
+        id: Uuid,
+        email: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, request) \
+             VALUES ($1, $2, '', '', '', $3, $3, $4)",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(now)
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
+    }
+
+    async fn resolve_mail_request(
+        &self,
+        claim: Uuid,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query(
+            "UPDATE outbox SET subject = $3, body_text = $4, body_html = $5, request = NULL \
+             WHERE id = $1 AND claim = $2 AND request IS NOT NULL",
+        )
+        .bind(mail.id)
+        .bind(claim)
+        .bind(&mail.subject)
+        .bind(&mail.body_text)
+        .bind(&mail.body_html)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // The user row orders this against another instance resolving a
+        // request of the same user at the same moment.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(token.user_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        // A request resolved late (another instance had the newer one) must
+        // not bring back a link the newer request voided: it is dropped.
+        let newer: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM email_tokens WHERE user_id = $1 AND purpose = $2 AND created_at > $3 LIMIT 1",
+        )
+        .bind(token.user_id.0)
+        .bind(token.purpose.as_str())
+        .bind(token.created_at)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+        if newer.is_some() {
+            sqlx::query("DELETE FROM outbox WHERE id = $1")
+                .bind(mail.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+            tx.commit().await.map_err(e)?;
+            return Ok(false);
+        }
+        Self::replace_token_in(&mut tx, token).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(true)
+    }
+
+    async fn drop_mail_request(&self, id: Uuid, claim: Uuid) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE id = $1 AND claim = $2 AND request IS NOT NULL")
+                .bind(id)
+                .bind(claim)
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn claim_mail(
         &self,
         now: DateTime<Utc>,
@@ -25,7 +111,7 @@ impl OutboxStore for PgStore {
              WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
                 AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1) \
                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, recipient, subject, body_text, body_html, created_at, attempts, claim",
+             RETURNING id, recipient, subject, body_text, body_html, created_at, attempts, claim, request",
         )
         .bind(now)
         .bind(lease_until)

@@ -15,27 +15,7 @@ impl RecoveryStore for PgStore {
         mail: &MailMessage,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(e)?;
-        sqlx::query(
-            "DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-        )
-        .bind(token.user_id.0)
-        .bind(token.purpose.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
-        sqlx::query(
-            "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&token.digest)
-        .bind(token.user_id.0)
-        .bind(token.purpose.as_str())
-        .bind(&token.bound_hash)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        Self::replace_token_in(&mut tx, token).await?;
         Self::enqueue_in(&mut tx, mail).await?;
         tx.commit().await.map_err(e)
     }
@@ -147,6 +127,36 @@ impl PgStore {
         .await
         .map_err(e)?;
         Ok(row.map(|(id,)| UserId(id)))
+    }
+
+    /// Voids the user's unused tokens of `token`'s purpose and stores it,
+    /// inside `tx`: only the newest link works.
+    pub(super) async fn replace_token_in(
+        tx: &mut Transaction<'_, Postgres>,
+        token: &EmailTokenRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM email_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        )
+        .bind(token.user_id.0)
+        .bind(token.purpose.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(e)?;
+        sqlx::query(
+            "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.digest)
+        .bind(token.user_id.0)
+        .bind(token.purpose.as_str())
+        .bind(&token.bound_hash)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(e)?;
+        Ok(())
     }
 
     pub(super) async fn enqueue_in(

@@ -267,6 +267,7 @@ pub(super) struct OutboxRow {
     created_at: DateTime<Utc>,
     attempts: i32,
     claim: Uuid,
+    request: Option<String>,
 }
 
 impl From<OutboxRow> for ClaimedMail {
@@ -282,6 +283,7 @@ impl From<OutboxRow> for ClaimedMail {
             },
             attempts: i64::from(r.attempts),
             claim: r.claim,
+            request: r.request.as_deref().and_then(TokenPurpose::from_stored),
         }
     }
 }

@@ -13,6 +13,88 @@ impl OutboxStore for SqliteStore {
         tx.commit().await.map_err(e)
     }
 
+    async fn enqueue_mail_request(
+        &self,
+        id: Uuid,
+        email: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await?;
+        sqlx::query(
+            "INSERT INTO outbox (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, request) \
+             VALUES (?1, ?2, '', '', '', ?3, ?3, ?4)",
+        )
+        .bind(id.to_string())
+        .bind(email)
+        .bind(ms(now))
+        .bind(purpose.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(())
+    }
+
+    async fn resolve_mail_request(
+        &self,
+        claim: Uuid,
+        token: &EmailTokenRecord,
+        mail: &MailMessage,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let done = sqlx::query(
+            "UPDATE outbox SET subject = ?3, body_text = ?4, body_html = ?5, request = NULL \
+             WHERE id = ?1 AND claim = ?2 AND request IS NOT NULL",
+        )
+        .bind(mail.id.to_string())
+        .bind(claim.to_string())
+        .bind(&mail.subject)
+        .bind(&mail.body_text)
+        .bind(&mail.body_html)
+        .execute(&mut *tx)
+        .await
+        .map_err(e)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // A request resolved late (another instance had the newer one) must
+        // not bring back a link the newer request voided: it is dropped.
+        let newer: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM email_tokens WHERE user_id = ?1 AND purpose = ?2 AND created_at > ?3 LIMIT 1",
+        )
+        .bind(token.user_id.to_string())
+        .bind(token.purpose.as_str())
+        .bind(ms(token.created_at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+        if newer.is_some() {
+            sqlx::query("DELETE FROM outbox WHERE id = ?1")
+                .bind(mail.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(e)?;
+            tx.commit().await.map_err(e)?;
+            return Ok(false);
+        }
+        Self::replace_token_in(&mut tx, token).await?;
+        tx.commit().await.map_err(e)?;
+        Ok(true)
+    }
+
+    async fn drop_mail_request(&self, id: Uuid, claim: Uuid) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
+        let done =
+            sqlx::query("DELETE FROM outbox WHERE id = ?1 AND claim = ?2 AND request IS NOT NULL")
+                .bind(id.to_string())
+                .bind(claim.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn claim_mail(
         &self,
         now: DateTime<Utc>,
@@ -26,7 +108,7 @@ impl OutboxStore for SqliteStore {
              WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
                 AND next_attempt_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1) \
                 ORDER BY next_attempt_at LIMIT ?4) \
-             RETURNING id, recipient, subject, body_text, body_html, created_at, attempts, claim",
+             RETURNING id, recipient, subject, body_text, body_html, created_at, attempts, claim, request",
         )
         .bind(ms(now))
         .bind(ms(lease_until))

@@ -16,27 +16,7 @@ impl RecoveryStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
         let mut tx = self.pool.begin().await.map_err(e)?;
-        sqlx::query(
-            "DELETE FROM email_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
-        )
-        .bind(token.user_id.to_string())
-        .bind(token.purpose.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
-        sqlx::query(
-            "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&token.digest)
-        .bind(token.user_id.to_string())
-        .bind(token.purpose.as_str())
-        .bind(&token.bound_hash)
-        .bind(ms(token.created_at))
-        .bind(ms(token.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        Self::replace_token_in(&mut tx, token).await?;
         Self::enqueue_in(&mut tx, mail).await?;
         tx.commit().await.map_err(e)
     }
@@ -149,6 +129,36 @@ impl SqliteStore {
         .await
         .map_err(e)?;
         row.map(|(id,)| uuid(&id).map(UserId)).transpose()
+    }
+
+    /// Voids the user's unused tokens of `token`'s purpose and stores it,
+    /// inside `tx`: only the newest link works.
+    pub(super) async fn replace_token_in(
+        tx: &mut Transaction<'_, Sqlite>,
+        token: &EmailTokenRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM email_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+        )
+        .bind(token.user_id.to_string())
+        .bind(token.purpose.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(e)?;
+        sqlx::query(
+            "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&token.digest)
+        .bind(token.user_id.to_string())
+        .bind(token.purpose.as_str())
+        .bind(&token.bound_hash)
+        .bind(ms(token.created_at))
+        .bind(ms(token.expires_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(e)?;
+        Ok(())
     }
 
     pub(super) async fn enqueue_in(

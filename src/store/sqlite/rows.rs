@@ -286,6 +286,7 @@ pub(super) struct OutboxRow {
     created_at: i64,
     attempts: i64,
     claim: String,
+    request: Option<String>,
 }
 
 impl TryFrom<OutboxRow> for ClaimedMail {
@@ -302,6 +303,7 @@ impl TryFrom<OutboxRow> for ClaimedMail {
             },
             attempts: r.attempts,
             claim: uuid(&r.claim)?,
+            request: r.request.as_deref().and_then(TokenPurpose::from_stored),
         })
     }
 }

@@ -124,4 +124,22 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(e)?;
         Ok(revoked)
     }
+
+    async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ?3 WHERE id = ?1 AND password_hash = ?2")
+                .bind(id.to_string())
+                .bind(old_hash)
+                .bind(new_hash)
+                .execute(&self.pool)
+                .await
+                .map_err(e)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
