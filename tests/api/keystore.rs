@@ -449,6 +449,13 @@ async fn a_fresh_store_setup_creates_its_kek_file_private() {
     assert_eq!(jwks_kids(&again).await, jwks_kids(&app).await);
 }
 
+/// Client changes polled once a minute (the most the settings allow), so
+/// that a poll noticing the test's own new client cannot empty the client
+/// cache in the middle of an outage test.
+fn quiet_client_poll(s: &mut Settings) {
+    s.raw.clients.change_poll_ms = 60_000;
+}
+
 /// With the store cut off, the ring in use stays: JWKS answers with the same
 /// keys, tokens verify, a key still signs; the poll resumes afterwards.
 async fn store_outage_keeps_jwks_and_verification(
@@ -458,6 +465,12 @@ async fn store_outage_keeps_jwks_and_verification(
 ) {
     let rs = app.confidential_client().await;
     let token = cc_token(app, &rs).await;
+    // The instance polls every minute here (`quiet_client_poll`): noting the
+    // version now keeps a poll from clearing the cache warmed below.
+    app.services
+        .poll_client_changes()
+        .await
+        .expect("the client version");
     // Warms the client cache, as traffic would have.
     app.services
         .verify_access_token(&token)
@@ -507,6 +520,7 @@ async fn postgres_outage_keeps_the_stored_ring_serving() {
     let path = own.path().to_owned();
     let app = spawn_instance(&shared, move |s| {
         store_mode(s, &kek, &path);
+        quiet_client_poll(s);
         s.raw.database.url = proxied.into();
         s.raw.database.acquire_timeout_secs = 1;
     })
@@ -522,6 +536,7 @@ async fn sqlite_outage_keeps_the_stored_ring_serving() {
     let path = own.path().to_owned();
     let app = spawn_instance(&shared, move |s| {
         store_mode(s, &kek, &path);
+        quiet_client_poll(s);
         s.raw.database.acquire_timeout_secs = 1;
     })
     .await;
