@@ -315,7 +315,7 @@ async fn create(args: CreateArgs, services: &Services, json: bool) -> anyhow::Re
             require_dpop: args.require_dpop,
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("registering the client")?;
     let c = &created.client;
     if json {
         let mut value = client_json(services, c);

@@ -14,10 +14,10 @@ pub enum StoreError {
     #[error("conflict")]
     Conflict,
     /// The database cannot be reached (pool timeout, lost connection).
-    #[error("store unavailable")]
+    #[error("the database cannot be reached")]
     Unavailable(#[source] sqlx::Error),
     /// Anything else the database said.
-    #[error("store error")]
+    #[error("the database refused the statement")]
     Backend(#[source] sqlx::Error),
     /// Migrations failed.
     #[error("migration failed")]

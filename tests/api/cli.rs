@@ -489,3 +489,30 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
         "{mine:?}"
     );
 }
+
+#[test]
+fn a_store_failure_prints_what_failed_and_why() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &["--json", "users", "create", "--email", "ro@example.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let id = json(&out)["id"].as_str().expect("id").to_owned();
+    // The same database opened read-only: the write itself fails.
+    let read_only = Env {
+        db: format!("{}?mode=ro", env.db),
+        keys: env.keys.clone(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let (ok, _, err) = latchkey(&read_only, &["users", "disable", &id], None);
+    assert!(!ok);
+    // The whole chain: the command's step, the layer, the database's words.
+    assert!(
+        err.contains("disabling the user: the store failed"),
+        "{err}"
+    );
+    assert!(err.contains("readonly"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
