@@ -47,6 +47,7 @@ pub(super) struct ClientRow {
     disabled_at: Option<DateTime<Utc>>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
+    admin: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -71,6 +72,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             disabled_at: r.disabled_at,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
+            admin: r.admin,
         })
     }
 }

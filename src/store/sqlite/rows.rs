@@ -48,6 +48,7 @@ pub(super) struct ClientRow {
     disabled_at: Option<i64>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<i64>,
+    admin: bool,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -72,6 +73,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             disabled_at: r.disabled_at.map(at).transpose()?,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at.map(at).transpose()?,
+            admin: r.admin,
         })
     }
 }
