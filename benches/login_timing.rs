@@ -105,6 +105,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             introspect: false,
             require_dpop: false,
             admin: false,
+            key_source: None,
         })
         .await?;
     let client_id = client.client.id.to_string();

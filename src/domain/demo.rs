@@ -88,6 +88,7 @@ impl Services {
                 introspect: false,
                 require_dpop: false,
                 admin: false,
+                key_source: None,
             },
             id,
         )?;

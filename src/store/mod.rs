@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::records::KeySource;
 pub use self::records::{
     AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
     ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PageAfter,

@@ -38,6 +38,7 @@ async fn admin_client(app: &TestApp) -> TestClient {
             introspect: false,
             require_dpop: false,
             admin: true,
+            key_source: None,
         })
         .await
         .expect("admin client");
@@ -556,6 +557,7 @@ async fn paging_walks_every_client_once_while_clients_are_added(backend: Backend
                     introspect: false,
                     require_dpop: false,
                     admin: false,
+                    key_source: None,
                 })
                 .await
                 .expect("client");
@@ -1143,3 +1145,49 @@ fn the_cli_creates_admin_clients_and_refuses_unfit_ones() {
         assert!(err.contains("--admin needs a confidential client"), "{err}");
     }
 }
+
+async fn a_key_client_is_created_with_its_public_keys_and_no_secret(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (_, token) = admin(&app).await;
+    let key = ProofKey::es256();
+    let mut body = create_body("orders");
+    body["jwks"] = json!({ "keys": [key.jwk] });
+
+    let created = json_of(
+        call(&app, Method::POST, "/admin/v1/clients", &token, Some(body)).await,
+        201,
+    )
+    .await;
+
+    assert_eq!(created["auth_method"], "private_key_jwt");
+    assert!(created["client_secret"].is_null(), "{created}");
+    assert_eq!(created["jwks"]["keys"][0]["x"], key.jwk["x"]);
+    let path = format!(
+        "/admin/v1/clients/{}/rotate-secret",
+        str_field(&created, "client_id")
+    );
+    let res = call(&app, Method::POST, &path, &token, None).await;
+    assert_eq!(error_of(res, 400).await, "invalid_request");
+    for (case, keys) in [
+        (
+            "both",
+            json!({"jwks_uri": "https://keys.example/jwks", "jwks": {"keys": [key.jwk]}}),
+        ),
+        (
+            "plain http",
+            json!({"jwks_uri": "http://keys.example/jwks"}),
+        ),
+        (
+            "not a key",
+            json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+        ),
+    ] {
+        let mut body = create_body("bad-keys");
+        for (k, v) in keys.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let res = call(&app, Method::POST, "/admin/v1/clients", &token, Some(body)).await;
+        assert_eq!(res.status(), 400, "{case}");
+    }
+}
+both_backends!(a_key_client_is_created_with_its_public_keys_and_no_secret);

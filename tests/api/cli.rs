@@ -5,13 +5,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
     db: String,
     keys: String,
 }
 
-fn env() -> Env {
+pub(crate) fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
     let keys = dir.path().join("keys").display().to_string();
@@ -22,7 +22,7 @@ fn env() -> Env {
     }
 }
 
-fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub(crate) fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
         .env_remove("DATABASE_URL")
@@ -51,7 +51,7 @@ fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, Str
     )
 }
 
-fn json(s: &str) -> Value {
+pub(crate) fn json(s: &str) -> Value {
     serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 

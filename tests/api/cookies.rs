@@ -123,6 +123,7 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             introspect: false,
             require_dpop: false,
             admin: false,
+            key_source: None,
         })
         .await
         .expect("client");
@@ -904,6 +905,7 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             introspect: false,
             require_dpop: false,
             admin: false,
+            key_source: None,
         })
         .await
         .expect("client");

@@ -245,6 +245,7 @@ impl TestApp {
                 introspect,
                 require_dpop: false,
                 admin: false,
+                key_source: None,
             })
             .await
             .expect("client created");

@@ -11,7 +11,7 @@ use crate::domain::error::DomainError;
 use crate::domain::types::{ClientKind, GrantType, Scope};
 use crate::domain::Services;
 use crate::http::error::ApiError;
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, KeySource};
 
 /// A client as the admin API shows it: never a secret or its digest.
 #[derive(Debug, Serialize, ToSchema)]
@@ -39,6 +39,13 @@ pub struct ClientResponse {
     disabled_at: Option<DateTime<Utc>>,
     /// Until when the secret replaced by the last rotation still works.
     previous_secret_valid_until: Option<DateTime<Utc>>,
+    /// `client_secret`, `private_key_jwt` or `none` (public).
+    auth_method: String,
+    /// A `private_key_jwt` client's JWKS URL.
+    jwks_uri: Option<String>,
+    /// A `private_key_jwt` client's public keys, when given inline.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
 }
 
 impl ClientResponse {
@@ -62,6 +69,16 @@ impl ClientResponse {
             disabled: c.disabled_at.is_some(),
             disabled_at: c.disabled_at,
             previous_secret_valid_until: c.previous_secret_expires_at,
+            auth_method: c.auth_method().to_owned(),
+            jwks_uri: match &c.key_source {
+                Some(KeySource::JwksUri(u)) => Some(u.clone()),
+                _ => None,
+            },
+            // Public keys only: registration refuses anything else.
+            jwks: match &c.key_source {
+                Some(KeySource::Jwks(j)) => serde_json::from_str(j).ok(),
+                _ => None,
+            },
         }
     }
 }
@@ -126,6 +143,12 @@ pub struct CreateClientRequest {
     introspect: bool,
     #[serde(default)]
     require_dpop: bool,
+    /// `private_key_jwt` (RFC 7523) with the keys at this URL (https, or
+    /// http on loopback); such a client gets no secret.
+    jwks_uri: Option<String>,
+    /// `private_key_jwt` with these public keys (a JWK or a JWKS).
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
 }
 
 /// A new client and, for a confidential one, its secret: shown this once
@@ -155,6 +178,11 @@ pub struct UpdateClientRequest {
     first_party: Option<bool>,
     introspect: Option<bool>,
     require_dpop: Option<bool>,
+    /// New keys of a `private_key_jwt` client (the method itself stays).
+    jwks_uri: Option<String>,
+    /// New inline keys of a `private_key_jwt` client.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
 }
 
 /// A field that is present, even as `null`, is `Some`.
@@ -227,6 +255,7 @@ pub(super) fn new_client(r: CreateClientRequest) -> Result<NewClient, ApiError> 
         introspect: r.introspect,
         require_dpop: r.require_dpop,
         admin: false,
+        key_source: key_source(r.jwks_uri, r.jwks)?,
     })
 }
 
@@ -243,5 +272,21 @@ pub(super) fn client_changes(r: UpdateClientRequest) -> Result<ClientChanges, Ap
         first_party: r.first_party,
         introspect: r.introspect,
         require_dpop: r.require_dpop,
+        key_source: key_source(r.jwks_uri, r.jwks)?,
     })
+}
+
+/// `jwks_uri` or `jwks`, at most one; the domain checks what they hold.
+fn key_source(
+    jwks_uri: Option<String>,
+    jwks: Option<serde_json::Value>,
+) -> Result<Option<KeySource>, ApiError> {
+    match (jwks_uri, jwks) {
+        (Some(_), Some(_)) => {
+            Err(DomainError::InvalidRequest("give jwks_uri or jwks, not both").into())
+        }
+        (Some(uri), None) => Ok(Some(KeySource::JwksUri(uri))),
+        (None, Some(keys)) => Ok(Some(KeySource::Jwks(keys.to_string()))),
+        (None, None) => Ok(None),
+    }
 }

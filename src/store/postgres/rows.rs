@@ -1,6 +1,7 @@
 //! Row types as PostgreSQL returns them, and their conversion into records.
 
 use super::*;
+use crate::store::KeySource;
 
 #[derive(FromRow)]
 pub(super) struct UserRow {
@@ -48,6 +49,9 @@ pub(super) struct ClientRow {
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
     admin: bool,
+    auth_method: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -73,6 +77,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
             admin: r.admin,
+            key_source: KeySource::from_columns(&r.auth_method, r.jwks_uri, r.jwks)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Row types as SQLite returns them, and their conversion into records.
 
 use super::*;
+use crate::store::KeySource;
 
 #[derive(FromRow)]
 pub(super) struct UserRow {
@@ -49,6 +50,9 @@ pub(super) struct ClientRow {
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<i64>,
     admin: bool,
+    auth_method: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -74,6 +78,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at.map(at).transpose()?,
             admin: r.admin,
+            key_source: KeySource::from_columns(&r.auth_method, r.jwks_uri, r.jwks)?,
         })
     }
 }

@@ -318,6 +318,7 @@ async fn registration_refuses_unsafe_redirect_uris() {
                 introspect: false,
                 require_dpop: false,
                 admin: false,
+                key_source: None,
             })
             .await;
         assert!(res.is_err(), "{uris:?}");

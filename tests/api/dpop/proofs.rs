@@ -293,6 +293,7 @@ async fn a_client_that_requires_dpop_refuses_grants_without_a_proof(backend: Bac
             introspect: false,
             require_dpop: true,
             admin: false,
+            key_source: None,
         })
         .await
         .expect("client");
