@@ -378,7 +378,7 @@ async fn create(args: CreateArgs, services: &Services, json: bool) -> anyhow::Re
             key_source,
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("registering the client")?;
     let c = &created.client;
     if json {
         let mut value = client_json(services, c);

@@ -14,10 +14,10 @@ pub enum StoreError {
     #[error("conflict")]
     Conflict,
     /// The database cannot be reached (pool timeout, lost connection).
-    #[error("store unavailable")]
+    #[error("the database cannot be reached")]
     Unavailable(#[source] sqlx::Error),
     /// Anything else the database said.
-    #[error("store error")]
+    #[error("the database refused the statement")]
     Backend(#[source] sqlx::Error),
     /// Migrations failed.
     #[error("migration failed")]
@@ -269,7 +269,7 @@ pub struct SessionStatus {
 pub struct AuditEvent {
     /// When.
     pub at: DateTime<Utc>,
-    /// What happened, e.g. `refresh_reuse`, `login_failed`.
+    /// What happened, e.g. `refresh_token_reused`, `login_failed`.
     pub kind: String,
     /// The user concerned.
     pub user_id: Option<UserId>,

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+pub(crate) use crate::helpers::json;
 
 pub(crate) struct Env {
     _dir: tempfile::TempDir,
@@ -49,10 +49,6 @@ pub(crate) fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-pub(crate) fn json(s: &str) -> Value {
-    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
 #[test]
@@ -488,4 +484,31 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
         mine[..6].iter().all(|(_, r)| r.contains("by cli")),
         "{mine:?}"
     );
+}
+
+#[test]
+fn a_store_failure_prints_what_failed_and_why() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &["--json", "users", "create", "--email", "ro@example.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let id = json(&out)["id"].as_str().expect("id").to_owned();
+    // The same database opened read-only: the write itself fails.
+    let read_only = Env {
+        db: format!("{}?mode=ro", env.db),
+        keys: env.keys.clone(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let (ok, _, err) = latchkey(&read_only, &["users", "disable", &id], None);
+    assert!(!ok);
+    // The whole chain: the command's step, the layer, the database's words.
+    assert!(
+        err.contains("disabling the user: the store failed"),
+        "{err}"
+    );
+    assert!(err.contains("readonly"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

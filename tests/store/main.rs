@@ -1,4 +1,4 @@
-//! The store contract: every case is an async fn over `&dyn Store`, and the
+//! The store contract: every case is an async fn over `Arc<dyn Store>`, and the
 //! macro below runs it against SQLite and against PostgreSQL (when
 //! `DATABASE_URL` names one; otherwise the PostgreSQL case prints a skip
 //! notice).
@@ -955,6 +955,29 @@ async fn pool_stats_report_the_configured_limit(s: Arc<dyn Store>) {
     assert!(stats.idle <= stats.size, "{stats:?}");
 }
 store_case!(pool_stats_report_the_configured_limit);
+
+async fn sessions_start_only_for_an_enabled_client_that_still_exists(s: Arc<dyn Store>) {
+    let (u, c, sess) = seeded(s.as_ref()).await;
+    let fresh = || SessionRecord {
+        id: SessionId::new_random(),
+        ..sess.clone()
+    };
+    let v = u.credentials_version;
+    s.set_client_disabled(c.id, Some(t0()), &AuditEvent::new("x", t0()))
+        .await
+        .expect("disable");
+    assert!(!s.start_session(&fresh(), v).await.expect("start"));
+    s.set_client_disabled(c.id, None, &AuditEvent::new("x", t0()))
+        .await
+        .expect("enable");
+    assert!(s.start_session(&fresh(), v).await.expect("start"));
+    s.delete_client(c.id, &AuditEvent::new("x", t0()))
+        .await
+        .expect("delete");
+    // Not a foreign key failure: a plain "not started".
+    assert!(!s.start_session(&fresh(), v).await.expect("start"));
+}
+store_case!(sessions_start_only_for_an_enabled_client_that_still_exists);
 
 async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
     let (u, _, sess) = seeded(s.as_ref()).await;
