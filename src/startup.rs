@@ -25,6 +25,7 @@ use crate::http::{self, AppState};
 use crate::keys::sealed::{self, Keks};
 use crate::keys::{admin, files, KeyRing, KeySet};
 use crate::store::metered::MeteredStore;
+use crate::store::AuditKind;
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
@@ -91,7 +92,11 @@ pub async fn build_services_reporting(
     .with_mail_templates(templates);
     if let Some(kid) = &first_key {
         services
-            .record_key_change("key_generated", format!("key {kid} active now"), "startup")
+            .record_key_change(
+                AuditKind::KeyGenerated,
+                format!("key {kid} active now"),
+                "startup",
+            )
             .await
             .context("recording the first key in the audit log")?;
     }

@@ -17,6 +17,7 @@ use crate::keys::admin::KeySpec;
 use crate::keys::manifest::{KeyState, ManifestEntry, Retention};
 use crate::keys::{admin, files};
 use crate::startup::{build_services, build_services_reporting};
+use crate::store::AuditKind;
 use crate::tokens::keypair::Algorithm;
 
 /// Key commands.
@@ -90,7 +91,7 @@ pub fn retention(settings: &Settings) -> Retention {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChange {
     /// `key_generated`, `key_rotated` or `key_retired`.
-    pub kind: &'static str,
+    pub kind: AuditKind,
     /// The kid and schedule (public facts).
     pub detail: String,
 }
@@ -132,7 +133,7 @@ fn run_on_folder(
                 &format!("generated {} key {kid} (active)", spec.algorithm),
             );
             Ok(Some(KeyChange {
-                kind: "key_generated",
+                kind: AuditKind::KeyGenerated,
                 detail: format!("{} key {kid} active now", spec.algorithm),
             }))
         }
@@ -145,7 +146,7 @@ fn run_on_folder(
             let (kid, at) = admin::rotate(dir, spec, now, delay, retention(settings))?;
             print_rotated(json, spec, &kid, now, at);
             Ok(Some(KeyChange {
-                kind: "key_rotated",
+                kind: AuditKind::KeyRotated,
                 detail: format!(
                     "{} key {kid} published, signs from {}",
                     spec.algorithm,
@@ -182,7 +183,7 @@ fn run_on_folder(
                 "retired now"
             };
             Ok(Some(KeyChange {
-                kind: "key_retired",
+                kind: AuditKind::KeyRetired,
                 detail: format!("key {kid} {how}"),
             }))
         }
@@ -246,7 +247,7 @@ async fn run_on_store(
                 .await?;
             print_rotated(json, spec, &kid, services.now(), at);
             Some(KeyChange {
-                kind: "key_rotated",
+                kind: AuditKind::KeyRotated,
                 detail: format!(
                     "{} key {kid} published, signs from {}",
                     spec.algorithm,
@@ -276,7 +277,7 @@ async fn run_on_store(
                 "retired now"
             };
             Some(KeyChange {
-                kind: "key_retired",
+                kind: AuditKind::KeyRetired,
                 detail: format!("key {kid} {how}"),
             })
         }
@@ -288,7 +289,7 @@ async fn run_on_store(
                 &format!("re-sealed {n} value(s) under the first KEK"),
             );
             (n > 0).then(|| KeyChange {
-                kind: "keys_rewrapped",
+                kind: AuditKind::KeysRewrapped,
                 detail: format!("{n} value(s) re-sealed under the first KEK"),
             })
         }
@@ -304,7 +305,7 @@ async fn run_on_store(
                 ),
             );
             Some(KeyChange {
-                kind: "keys_imported",
+                kind: AuditKind::KeysImported,
                 detail: format!("{} key(s) imported: {}", kids.len(), kids.join(", ")),
             })
         }

@@ -5,6 +5,7 @@ use super::error::DomainError;
 use super::passwords::check_policy;
 use super::types::{Email, Password, SessionId, UserId};
 use super::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, StoreError, UserRecord};
 
 impl Services {
@@ -50,7 +51,7 @@ impl Services {
             StoreError::Conflict => DomainError::EmailTaken,
             other => other.into(),
         })?;
-        let mut ev = AuditEvent::new("user_signed_up", now);
+        let mut ev = AuditEvent::new(AuditKind::UserSignedUp, now);
         ev.user_id = Some(user.id);
         ev.address = address;
         self.insert_audit(&ev).await?;
@@ -74,9 +75,9 @@ impl Services {
     ) -> Result<(), DomainError> {
         let mut ev = AuditEvent::new(
             if disabled {
-                "user_disabled"
+                AuditKind::UserDisabled
             } else {
-                "user_enabled"
+                AuditKind::UserEnabled
             },
             self.now(),
         );
@@ -133,7 +134,7 @@ impl Services {
         }
         self.release_login(&email, address).await?;
         let hash = self.passwords.hash(new_password.0).await?;
-        let mut ev = AuditEvent::new("password_changed", self.now());
+        let mut ev = AuditEvent::new(AuditKind::PasswordChanged, self.now());
         ev.user_id = Some(user_id);
         ev.session_id = Some(current);
         ev.address = address.map(str::to_owned);

@@ -4,13 +4,9 @@
 //!
 //! An event holds when, what, whose (user, client, session), from where (the
 //! client address) and why (a fixed reason or "by whom"); never a password,
-//! token, secret or key material. The events and who writes them:
-//! `user_signed_up`, `login_succeeded`, `login_failed`, `refresh_token_reused`
-//! (grants, accounts); `session_revoked`, `sessions_revoked`,
-//! `password_changed`, `user_disabled`, `user_enabled` (sessions, accounts);
-//! `client_created`, `client_secret_rotated` (clients); `key_generated`, `key_rotated`, `key_retired`
-//! (the `keys` commands, which change files, record them here through
-//! `record_key_change`).
+//! token, secret or key material. `AuditKind` (in the store's records) is
+//! the list of kinds; the `keys` commands, which change files, record theirs
+//! here through `record_key_change`.
 
 use std::time::Duration as StdDuration;
 
@@ -19,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::error::DomainError;
 use super::types::UserId;
 use super::Services;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, AuditKind};
 use crate::telemetry::names;
 
 /// Writes `ev` as one log line. Reuse of a refresh token is a theft signal,
@@ -39,7 +35,7 @@ pub fn trace_audit(ev: &AuditEvent) {
             )
         };
     }
-    if ev.kind == "refresh_token_reused" {
+    if ev.kind == AuditKind::RefreshTokenReused.as_str() {
         event!(tracing::Level::WARN);
     } else {
         event!(tracing::Level::INFO);
@@ -78,7 +74,7 @@ impl Services {
     /// Store failures.
     pub async fn record_key_change(
         &self,
-        kind: &str,
+        kind: AuditKind,
         detail: String,
         by: &str,
     ) -> Result<(), DomainError> {

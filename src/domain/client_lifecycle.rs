@@ -13,6 +13,7 @@ use super::clients::{generate_secret, secret_digest, NewClient};
 use super::error::DomainError;
 use super::types::{ClientId, GrantType, Scope};
 use super::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, ClientRecord, KeySource, StoreError};
 
 /// The most clients one page of `list_clients` holds.
@@ -75,7 +76,7 @@ fn not_found(e: StoreError) -> DomainError {
     }
 }
 
-fn event(kind: &str, at: DateTime<Utc>, id: ClientId, reason: String) -> AuditEvent {
+fn event(kind: AuditKind, at: DateTime<Utc>, id: ClientId, reason: String) -> AuditEvent {
     let mut ev = AuditEvent::new(kind, at);
     ev.client_id = Some(id);
     ev.reason = Some(reason);
@@ -146,7 +147,7 @@ impl Services {
             return Ok(current);
         }
         let ev = event(
-            "client_updated",
+            AuditKind::ClientUpdated,
             self.now(),
             id,
             format!("by {by}; changed {}", changed.join(",")),
@@ -173,9 +174,9 @@ impl Services {
     ) -> Result<(), DomainError> {
         let now = self.now();
         let kind = if disabled {
-            "client_disabled"
+            AuditKind::ClientDisabled
         } else {
-            "client_enabled"
+            AuditKind::ClientEnabled
         };
         let ev = event(kind, now, id, format!("by {by}"));
         self.store
@@ -192,7 +193,7 @@ impl Services {
     /// # Errors
     /// `NotFound`; store failures.
     pub async fn delete_client(&self, id: ClientId, by: &str) -> Result<u64, DomainError> {
-        let ev = event("client_deleted", self.now(), id, format!("by {by}"));
+        let ev = event(AuditKind::ClientDeleted, self.now(), id, format!("by {by}"));
         let ended = self.store.delete_client(id, &ev).await.map_err(not_found)?;
         self.client_changed(&ev);
         Ok(ended)
@@ -230,7 +231,7 @@ impl Services {
             Some(t) => format!("by {by}; previous secret valid until {}", t.to_rfc3339()),
             None => format!("by {by}; previous secret ended at once"),
         };
-        let ev = event("client_secret_rotated", now, id, reason);
+        let ev = event(AuditKind::ClientSecretRotated, now, id, reason);
         self.store
             .update_client_secret(id, &secret_digest(&secret), until, &ev)
             .await

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::error::DomainError;
 use super::types::{ClientId, ClientKind, GrantType, Scope};
 use super::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, ClientRecord, KeySource};
 
 /// The prefix of client secrets, so secret scanners can spot a leaked one.
@@ -227,7 +228,7 @@ impl Services {
         by: Option<&str>,
     ) -> Result<(), DomainError> {
         self.origins.note_client(client);
-        let mut ev = AuditEvent::new("client_created", client.created_at);
+        let mut ev = AuditEvent::new(AuditKind::ClientCreated, client.created_at);
         ev.client_id = Some(client.id);
         ev.reason = Some(
             format!(

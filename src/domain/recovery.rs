@@ -20,6 +20,7 @@ use super::outbox::MailKind;
 use super::passwords::check_policy;
 use super::types::{Email, Password, UserId};
 use super::Services;
+use crate::store::AuditKind;
 use crate::store::{
     AuditEvent, ClaimedMail, EmailTokenRecord, FailureCount, MailMessage, StoreError, TokenPurpose,
     UserRecord,
@@ -137,7 +138,7 @@ impl Services {
         user: UserId,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new("password_reset_requested", at);
+        let mut ev = AuditEvent::new(AuditKind::PasswordResetRequested, at);
         ev.user_id = Some(user);
         self.insert_audit(&ev).await
     }
@@ -316,7 +317,7 @@ impl Services {
     ) -> Result<UserId, DomainError> {
         let digest = token_digest(token).ok_or(DomainError::EmailTokenRefused)?;
         let now = self.now();
-        let mut ev = AuditEvent::new("email_verified", now);
+        let mut ev = AuditEvent::new(AuditKind::EmailVerified, now);
         ev.reason = Some("verification link".into());
         ev.address = address.map(str::to_owned);
         let user = self
@@ -334,7 +335,7 @@ impl Services {
     /// # Errors
     /// `NotFound` for an unknown user; store failures.
     pub async fn mark_email_verified(&self, id: UserId, by: &str) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new("email_verified", self.now());
+        let mut ev = AuditEvent::new(AuditKind::EmailVerified, self.now());
         ev.user_id = Some(id);
         ev.reason = Some(format!("by {by}"));
         self.store
@@ -373,7 +374,7 @@ impl Services {
             .consume_email_token(&digest, TokenPurpose::ResetPassword, self.now())
             .await?
             .ok_or(DomainError::EmailTokenRefused)?;
-        let mut ev = AuditEvent::new("password_reset", self.now());
+        let mut ev = AuditEvent::new(AuditKind::PasswordReset, self.now());
         ev.user_id = Some(user_id);
         ev.address = address.map(str::to_owned);
         let revoked = self

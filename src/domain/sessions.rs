@@ -11,6 +11,7 @@ use super::error::DomainError;
 use super::types::{ClientId, SessionId, UserId};
 use super::verify::VerifiedAccess;
 use super::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, ClientRecord, SessionRecord};
 use crate::telemetry::names;
 use crate::tokens::claims::Confirmation;
@@ -93,7 +94,7 @@ impl Services {
         by: &str,
         address: Option<&str>,
     ) -> Result<bool, DomainError> {
-        let mut ev = AuditEvent::new("session_revoked", self.now());
+        let mut ev = AuditEvent::new(AuditKind::SessionRevoked, self.now());
         ev.user_id = Some(session.user_id);
         ev.client_id = Some(session.client_id);
         ev.session_id = Some(session.id);
@@ -115,7 +116,7 @@ impl Services {
             .find_user(user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let mut ev = AuditEvent::new("sessions_revoked", self.now());
+        let mut ev = AuditEvent::new(AuditKind::SessionsRevoked, self.now());
         ev.user_id = Some(user);
         ev.reason = Some(format!("all sessions revoked by {by}"));
         let n = self

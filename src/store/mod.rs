@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 
 pub use self::records::KeySource;
 pub use self::records::{
-    AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
-    ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PageAfter,
-    PoolStats, RotatedSession, SealedSecret, SessionRecord, SessionStatus, SigningKeyRecord,
-    StoreError, TokenPurpose, UserRecord,
+    AuditEvent, AuditKind, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail,
+    ClientRecord, ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage,
+    OutboxCounts, PageAfter, PoolStats, RotatedSession, SealedSecret, SessionRecord, SessionStatus,
+    SigningKeyRecord, StoreError, TokenPurpose, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 

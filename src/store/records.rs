@@ -272,6 +272,104 @@ pub struct SessionStatus {
     pub user_disabled: bool,
 }
 
+/// What an audit event records. Its stored and logged name is `as_str()`;
+/// this list is the list of kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// A redeemed authorization code was presented again; its tokens were revoked.
+    AuthorizationCodeReused,
+    /// A client was registered.
+    ClientCreated,
+    /// A client's settings changed.
+    ClientUpdated,
+    /// A client was suspended.
+    ClientDisabled,
+    /// A suspended client was enabled again.
+    ClientEnabled,
+    /// A client and its sessions were removed.
+    ClientDeleted,
+    /// A client got a new secret.
+    ClientSecretRotated,
+    /// A user consented to a third-party client.
+    ConsentGranted,
+    /// A user withdrew a consent; its sessions ended.
+    ConsentWithdrawn,
+    /// A user's email address was verified.
+    EmailVerified,
+    /// A password login failed.
+    LoginFailed,
+    /// A login started a session.
+    LoginSucceeded,
+    /// A user changed their password; other sessions ended.
+    PasswordChanged,
+    /// A password was reset through a reset link.
+    PasswordReset,
+    /// A reset link was asked for.
+    PasswordResetRequested,
+    /// A rotated refresh token came back outside grace: a theft signal; the session ended.
+    RefreshTokenReused,
+    /// One session ended (logout, revocation).
+    SessionRevoked,
+    /// Every session of a user ended.
+    SessionsRevoked,
+    /// A user signed up.
+    UserSignedUp,
+    /// A user was disabled; their sessions ended.
+    UserDisabled,
+    /// A disabled user was enabled again.
+    UserEnabled,
+    /// A signing key was generated.
+    KeyGenerated,
+    /// A new signing key was scheduled.
+    KeyRotated,
+    /// A signing key was retired.
+    KeyRetired,
+    /// Stored private keys were sealed under the first KEK again.
+    KeysRewrapped,
+    /// A keys folder was imported into the store.
+    KeysImported,
+}
+
+impl AuditKind {
+    /// The name stored in `audit_events.kind` and logged as `audit.kind`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCodeReused => "authorization_code_reused",
+            Self::ClientCreated => "client_created",
+            Self::ClientUpdated => "client_updated",
+            Self::ClientDisabled => "client_disabled",
+            Self::ClientEnabled => "client_enabled",
+            Self::ClientDeleted => "client_deleted",
+            Self::ClientSecretRotated => "client_secret_rotated",
+            Self::ConsentGranted => "consent_granted",
+            Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::EmailVerified => "email_verified",
+            Self::LoginFailed => "login_failed",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::UserSignedUp => "user_signed_up",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::KeyGenerated => "key_generated",
+            Self::KeyRotated => "key_rotated",
+            Self::KeyRetired => "key_retired",
+            Self::KeysRewrapped => "keys_rewrapped",
+            Self::KeysImported => "keys_imported",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A security event. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -293,10 +391,10 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// An event of `kind` at `at` with nothing else filled in.
-    pub fn new(kind: &str, at: DateTime<Utc>) -> Self {
+    pub fn new(kind: AuditKind, at: DateTime<Utc>) -> Self {
         Self {
             at,
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             user_id: None,
             client_id: None,
             session_id: None,

@@ -24,6 +24,7 @@ use latchkey::store::{
 #[path = "../common/pg_db.rs"]
 mod pg_db;
 
+use latchkey::store::AuditKind;
 use pg_db::TestDb;
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -206,7 +207,7 @@ async fn every_client_change_moves_the_clients_version(s: Arc<dyn Store>) {
         "reads do not"
     );
 
-    let ev = AuditEvent::new("client_secret_rotated", t0());
+    let ev = AuditEvent::new(AuditKind::ClientSecretRotated, t0());
     s.update_client_secret(c.id, &[9, 9, 9], None, &ev)
         .await
         .expect("update");
@@ -251,7 +252,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     changed.origins = vec![];
     changed.secret_hash = Some(vec![7]);
     let v0 = s.clients_version().await.expect("version");
-    s.update_client(&changed, &AuditEvent::new("client_updated", t0()))
+    s.update_client(&changed, &AuditEvent::new(AuditKind::ClientUpdated, t0()))
         .await
         .expect("update");
     assert_ne!(s.clients_version().await.expect("version"), v0);
@@ -268,7 +269,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     let mut ghost = changed.clone();
     ghost.id = ClientId::new_random();
     assert!(matches!(
-        s.update_client(&ghost, &AuditEvent::new("client_updated", t0()))
+        s.update_client(&ghost, &AuditEvent::new(AuditKind::ClientUpdated, t0()))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -285,7 +286,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     s.set_client_disabled(
         browser.id,
         Some(t0()),
-        &AuditEvent::new("client_disabled", t0()),
+        &AuditEvent::new(AuditKind::ClientDisabled, t0()),
     )
     .await
     .expect("disable");
@@ -301,9 +302,13 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
         .expect("list")
         .iter()
         .all(|x| x.id != browser.id));
-    s.set_client_disabled(browser.id, None, &AuditEvent::new("client_enabled", t0()))
-        .await
-        .expect("enable");
+    s.set_client_disabled(
+        browser.id,
+        None,
+        &AuditEvent::new(AuditKind::ClientEnabled, t0()),
+    )
+    .await
+    .expect("enable");
     assert!(s
         .find_client(browser.id)
         .await
@@ -315,7 +320,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
         s.set_client_disabled(
             ClientId::new_random(),
             None,
-            &AuditEvent::new("client_enabled", t0())
+            &AuditEvent::new(AuditKind::ClientEnabled, t0())
         )
         .await,
         Err(StoreError::NotFound)
@@ -327,7 +332,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
         c.id,
         &[8],
         Some(until),
-        &AuditEvent::new("client_secret_rotated", t0()),
+        &AuditEvent::new(AuditKind::ClientSecretRotated, t0()),
     )
     .await
     .expect("rotate");
@@ -339,7 +344,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
         c.id,
         &[9],
         None,
-        &AuditEvent::new("client_secret_rotated", t0()),
+        &AuditEvent::new(AuditKind::ClientSecretRotated, t0()),
     )
     .await
     .expect("rotate");
@@ -349,7 +354,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
 
     // Delete: the client and every session of it go, in one transaction.
     let ended = s
-        .delete_client(c.id, &AuditEvent::new("client_deleted", t0()))
+        .delete_client(c.id, &AuditEvent::new(AuditKind::ClientDeleted, t0()))
         .await
         .expect("delete");
     assert_eq!(ended, 1);
@@ -357,7 +362,7 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     assert!(s.find_session(sess.id).await.expect("find").is_none());
     assert_eq!(audits("client_deleted").await, 1);
     assert!(matches!(
-        s.delete_client(c.id, &AuditEvent::new("client_deleted", t0()))
+        s.delete_client(c.id, &AuditEvent::new(AuditKind::ClientDeleted, t0()))
             .await,
         Err(StoreError::NotFound)
     ));
@@ -381,7 +386,7 @@ async fn key_clients_round_trip_their_key_source_and_have_no_secret_to_rotate(s:
     // An update may change where the keys come from.
     let mut moved = by_uri.clone();
     moved.key_source = Some(KeySource::JwksUri("https://keys.example/v2.json".into()));
-    s.update_client(&moved, &AuditEvent::new("client_updated", t0()))
+    s.update_client(&moved, &AuditEvent::new(AuditKind::ClientUpdated, t0()))
         .await
         .expect("update");
     let f = s.find_client(moved.id).await.expect("find").expect("some");
@@ -392,7 +397,7 @@ async fn key_clients_round_trip_their_key_source_and_have_no_secret_to_rotate(s:
             inline.id,
             &[9],
             None,
-            &AuditEvent::new("client_secret_rotated", t0()),
+            &AuditEvent::new(AuditKind::ClientSecretRotated, t0()),
         )
         .await,
         Err(StoreError::NotFound)
@@ -551,7 +556,7 @@ async fn concurrent_secret_rotations_keep_a_consistent_pair(s: Arc<dyn Store>) {
                     c.id,
                     &[100 + i],
                     Some(until),
-                    &AuditEvent::new("client_secret_rotated", t0()),
+                    &AuditEvent::new(AuditKind::ClientSecretRotated, t0()),
                 )
                 .await
             })
@@ -624,7 +629,7 @@ async fn rotation_refuses_revoked_expired_idle_and_foreign(s: Arc<dyn Store>) {
         .await
         .expect("ok")
         .is_none());
-    let ev = AuditEvent::new("session_revoked", now);
+    let ev = AuditEvent::new(AuditKind::SessionRevoked, now);
     assert!(s
         .revoke_session(sess.id, "test", &ev)
         .await
@@ -654,7 +659,7 @@ async fn concurrent_revocations_write_one_audit_record(s: Arc<dyn Store>) {
         .map(|_| {
             let s = s.clone();
             tokio::spawn(async move {
-                let mut ev = AuditEvent::new("refresh_token_reused", t0());
+                let mut ev = AuditEvent::new(AuditKind::RefreshTokenReused, t0());
                 ev.user_id = Some(u.id);
                 s.revoke_session(sess.id, "refresh_token_reuse", &ev).await
             })
@@ -685,7 +690,7 @@ async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
         .expect("status")
         .expect("some");
     assert!(!st.revoked && !st.user_disabled);
-    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+    s.set_user_disabled(u.id, true, &AuditEvent::new(AuditKind::UserDisabled, t0()))
         .await
         .expect("disable");
     let st = s
@@ -703,8 +708,12 @@ async fn session_status_sees_revocation_and_disabled_users(s: Arc<dyn Store>) {
         .expect("status")
         .is_none());
     assert!(matches!(
-        s.set_user_disabled(UserId::new_random(), true, &AuditEvent::new("x", t0()))
-            .await,
+        s.set_user_disabled(
+            UserId::new_random(),
+            true,
+            &AuditEvent::new(AuditKind::SessionsRevoked, t0())
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -719,7 +728,7 @@ async fn session_with_user_status_is_one_lookup_of_both(s: Arc<dyn Store>) {
         .expect("some");
     assert_eq!(found, sess);
     assert!(!disabled);
-    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+    s.set_user_disabled(u.id, true, &AuditEvent::new(AuditKind::UserDisabled, t0()))
         .await
         .expect("disable");
     let (found, disabled) = s
@@ -748,7 +757,7 @@ async fn password_update_keeps_only_the_current_session(s: Arc<dyn Store>) {
             "$argon2id$new",
             Some(0),
             Some(keep.id),
-            &AuditEvent::new("password_changed", t0()),
+            &AuditEvent::new(AuditKind::PasswordChanged, t0()),
         )
         .await
         .expect("update");
@@ -788,7 +797,7 @@ async fn a_hash_upgrade_is_a_compare_and_set_that_keeps_sessions(s: Arc<dyn Stor
         "$argon2id$changed",
         None,
         None,
-        &AuditEvent::new("x", t0()),
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
     )
     .await
     .expect("password");
@@ -930,11 +939,11 @@ store_case!(of_concurrent_lock_attempts_exactly_one_locks);
 
 async fn audit_purge_deletes_only_old_events_in_bounded_batches(s: Arc<dyn Store>) {
     for i in 0..5 {
-        let mut ev = AuditEvent::new("login_failed", t0() + Duration::seconds(i));
+        let mut ev = AuditEvent::new(AuditKind::LoginFailed, t0() + Duration::seconds(i));
         ev.address = Some("192.0.2.1".into());
         s.insert_audit(&ev).await.expect("audit");
     }
-    let recent = AuditEvent::new("user_signed_up", t0() + Duration::days(10));
+    let recent = AuditEvent::new(AuditKind::UserSignedUp, t0() + Duration::days(10));
     s.insert_audit(&recent).await.expect("audit");
     let before = t0() + Duration::days(1);
 
@@ -969,15 +978,23 @@ async fn sessions_start_only_for_an_enabled_client_that_still_exists(s: Arc<dyn 
         ..sess.clone()
     };
     let v = u.credentials_version;
-    s.set_client_disabled(c.id, Some(t0()), &AuditEvent::new("x", t0()))
-        .await
-        .expect("disable");
+    s.set_client_disabled(
+        c.id,
+        Some(t0()),
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
+    )
+    .await
+    .expect("disable");
     assert!(!s.start_session(&fresh(), v).await.expect("start"));
-    s.set_client_disabled(c.id, None, &AuditEvent::new("x", t0()))
-        .await
-        .expect("enable");
+    s.set_client_disabled(
+        c.id,
+        None,
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
+    )
+    .await
+    .expect("enable");
     assert!(s.start_session(&fresh(), v).await.expect("start"));
-    s.delete_client(c.id, &AuditEvent::new("x", t0()))
+    s.delete_client(c.id, &AuditEvent::new(AuditKind::SessionsRevoked, t0()))
         .await
         .expect("delete");
     // Not a foreign key failure: a plain "not started".
@@ -1000,9 +1017,14 @@ async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
     assert!(s.start_session(&fresh(&sess), v).await.expect("start"));
     // Each wholesale end of sessions moves the version on, so a login that
     // read the old one starts nothing.
-    s.revoke_user_sessions(u.id, None, "test", &AuditEvent::new("x", t0()))
-        .await
-        .expect("revoke");
+    s.revoke_user_sessions(
+        u.id,
+        None,
+        "test",
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
+    )
+    .await
+    .expect("revoke");
     assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
     let v = v + 1;
     s.update_password(
@@ -1010,7 +1032,7 @@ async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
         "$argon2id$new",
         Some(v),
         None,
-        &AuditEvent::new("x", t0()),
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
     )
     .await
     .expect("password");
@@ -1022,7 +1044,7 @@ async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
             "$argon2id$other",
             Some(v - 1),
             None,
-            &AuditEvent::new("x", t0())
+            &AuditEvent::new(AuditKind::SessionsRevoked, t0())
         )
         .await,
         Err(StoreError::Conflict)
@@ -1033,18 +1055,26 @@ async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
             "h",
             None,
             None,
-            &AuditEvent::new("x", t0())
+            &AuditEvent::new(AuditKind::SessionsRevoked, t0())
         )
         .await,
         Err(StoreError::NotFound)
     ));
-    s.set_user_disabled(u.id, true, &AuditEvent::new("x", t0()))
-        .await
-        .expect("disable");
+    s.set_user_disabled(
+        u.id,
+        true,
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
+    )
+    .await
+    .expect("disable");
     assert!(!s.start_session(&fresh(&sess), v).await.expect("start"));
-    s.set_user_disabled(u.id, false, &AuditEvent::new("x", t0()))
-        .await
-        .expect("enable");
+    s.set_user_disabled(
+        u.id,
+        false,
+        &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
+    )
+    .await
+    .expect("enable");
     let user = s.find_user(u.id).await.expect("find").expect("some");
     assert_eq!(user.password_hash, "$argon2id$new");
     assert_eq!(user.credentials_version, v + 1);
@@ -1062,7 +1092,7 @@ async fn sessions_started_while_a_user_is_disabled_all_end(s: Arc<dyn Store>) {
             tokio::spawn(async move { (new.id, s.start_session(&new, 0).await.expect("start")) })
         })
         .collect();
-    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", t0()))
+    s.set_user_disabled(u.id, true, &AuditEvent::new(AuditKind::UserDisabled, t0()))
         .await
         .expect("disable");
     for start in starts {
@@ -1182,7 +1212,7 @@ async fn browser_sessions_end_by_logout_idleness_expiry_and_disabled_users(s: Ar
             .is_none(),
         "expired"
     );
-    s.set_user_disabled(u.id, true, &AuditEvent::new("user_disabled", later))
+    s.set_user_disabled(u.id, true, &AuditEvent::new(AuditKind::UserDisabled, later))
         .await
         .expect("disable");
     assert!(
@@ -1192,7 +1222,7 @@ async fn browser_sessions_end_by_logout_idleness_expiry_and_disabled_users(s: Ar
             .is_none(),
         "disabled user"
     );
-    s.set_user_disabled(u.id, false, &AuditEvent::new("user_enabled", later))
+    s.set_user_disabled(u.id, false, &AuditEvent::new(AuditKind::UserEnabled, later))
         .await
         .expect("enable");
     assert!(s.end_browser_session("bs-1", later).await.expect("end"));
@@ -1230,7 +1260,7 @@ async fn withdrawing_consent_revokes_that_clients_sessions(s: Arc<dyn Store>) {
     );
     assert_eq!(s.list_consents(u.id).await.expect("list"), vec![wider]);
 
-    let ev = AuditEvent::new("consent_withdrawn", t0() + Duration::minutes(1));
+    let ev = AuditEvent::new(AuditKind::ConsentWithdrawn, t0() + Duration::minutes(1));
     assert!(s.delete_consent(u.id, c.id, &ev).await.expect("delete"));
     assert!(
         !s.delete_consent(u.id, c.id, &ev).await.expect("delete"),
@@ -1515,7 +1545,7 @@ async fn email_tokens_are_scoped_bound_and_superseded(s: Arc<dyn Store>) {
         None
     );
     // A password change voids the newer one too.
-    let ev = AuditEvent::new("password_changed", t0());
+    let ev = AuditEvent::new(AuditKind::PasswordChanged, t0());
     s.update_password(u.id, "$argon2id$other", None, None, &ev)
         .await
         .expect("update");
@@ -1530,7 +1560,7 @@ async fn email_tokens_are_scoped_bound_and_superseded(s: Arc<dyn Store>) {
     s.insert_email_token(&verify, &mail(2, t0()))
         .await
         .expect("insert");
-    let ev = AuditEvent::new("email_verified", t0());
+    let ev = AuditEvent::new(AuditKind::EmailVerified, t0());
     assert_eq!(
         s.verify_email_with_token(&verify.digest, t0(), &ev)
             .await

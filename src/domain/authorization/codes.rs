@@ -12,6 +12,7 @@ use crate::domain::dpop::session_binding;
 use crate::domain::error::DomainError;
 use crate::domain::types::{Scope, SessionId};
 use crate::domain::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, AuthorizationCodeRecord, ClientRecord, SessionRecord};
 use crate::tokens::TokenPair;
 
@@ -114,7 +115,7 @@ impl Services {
             self.revoke_lost_race(&session, &hash, address).await?;
             return Err(BAD_CODE);
         }
-        let mut ev = AuditEvent::new("login_succeeded", now);
+        let mut ev = AuditEvent::new(AuditKind::LoginSucceeded, now);
         ev.user_id = Some(user.id);
         ev.client_id = Some(client.id);
         ev.session_id = Some(session.id);
@@ -168,7 +169,7 @@ impl Services {
         let Some(sid) = record.session_id else {
             return Ok(());
         };
-        let mut ev = AuditEvent::new("authorization_code_reused", self.now());
+        let mut ev = AuditEvent::new(AuditKind::AuthorizationCodeReused, self.now());
         ev.user_id = Some(record.user_id);
         ev.client_id = Some(record.client_id);
         ev.session_id = Some(sid);
@@ -187,7 +188,7 @@ impl Services {
         hash: &str,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new("session_revoked", self.now());
+        let mut ev = AuditEvent::new(AuditKind::SessionRevoked, self.now());
         ev.user_id = Some(ours.user_id);
         ev.client_id = Some(ours.client_id);
         ev.session_id = Some(ours.id);

@@ -6,6 +6,7 @@ use super::AuthorizationRequest;
 use crate::domain::error::DomainError;
 use crate::domain::types::{ClientId, Scope, UserId};
 use crate::domain::Services;
+use crate::store::AuditKind;
 use crate::store::{AuditEvent, BrowserSessionRecord, ConsentRecord, UserRecord};
 
 impl Services {
@@ -56,7 +57,7 @@ impl Services {
                 granted_at: now,
             })
             .await?;
-        let mut ev = AuditEvent::new("consent_granted", now);
+        let mut ev = AuditEvent::new(AuditKind::ConsentGranted, now);
         ev.user_id = Some(user.id);
         ev.client_id = Some(req.client.id);
         ev.reason = Some(req.scope.to_string());
@@ -104,7 +105,7 @@ impl Services {
         user: UserId,
         client: ClientId,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new("consent_withdrawn", self.now());
+        let mut ev = AuditEvent::new(AuditKind::ConsentWithdrawn, self.now());
         ev.user_id = Some(user);
         ev.client_id = Some(client);
         ev.reason = Some("by the user, through the account API".into());

@@ -20,6 +20,7 @@ pub use self::refresh::is_grace_replay;
 
 mod issue;
 mod refresh;
+use crate::store::AuditKind;
 use crate::tokens::claims::{AccessClaims, Confirmation, IdClaims};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
@@ -276,7 +277,7 @@ impl Services {
         {
             return Err(DomainError::InvalidCredentials);
         }
-        let mut ev = AuditEvent::new("login_succeeded", now);
+        let mut ev = AuditEvent::new(AuditKind::LoginSucceeded, now);
         ev.user_id = Some(user.id);
         ev.client_id = Some(client.id);
         ev.session_id = Some(session.id);
@@ -333,7 +334,7 @@ impl Services {
             Some(u) if password_ok && !u.disabled => u,
             other => {
                 // The reserved attempt stands as the failure.
-                let mut ev = AuditEvent::new("login_failed", self.now());
+                let mut ev = AuditEvent::new(AuditKind::LoginFailed, self.now());
                 ev.user_id = other.map(|u| u.id);
                 ev.client_id = Some(client.id);
                 ev.address = address.map(str::to_owned);

@@ -23,6 +23,7 @@
 //! rotate nor revoke the session.
 
 use super::*;
+use crate::store::AuditKind;
 
 impl Services {
     pub(super) async fn refresh_grant(
@@ -95,7 +96,7 @@ impl Services {
             return Ok((tokens, RefreshOutcome::GraceReplay));
         }
         if parsed.generation < session.generation {
-            let mut ev = AuditEvent::new("refresh_token_reused", now);
+            let mut ev = AuditEvent::new(AuditKind::RefreshTokenReused, now);
             ev.user_id = Some(session.user_id);
             ev.client_id = Some(client.id);
             ev.session_id = Some(session.id);
