@@ -132,6 +132,7 @@ impl Services {
             jkt,
             now,
         )
+        .await
     }
 
     fn code_session(

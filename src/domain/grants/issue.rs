@@ -10,7 +10,7 @@ impl Services {
     /// user's session at its newest generation. With `jkt` (the request
     /// carried a valid DPoP proof) the access token is bound to that key.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn user_tokens(
+    pub(super) async fn user_tokens(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
@@ -21,12 +21,13 @@ impl Services {
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
         self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, jkt, now)
+            .await
     }
 
     /// As `user_tokens`, with the authorization request's `nonce` (and
     /// `at_hash`) in the id_token.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn user_tokens_with_nonce(
+    pub(crate) async fn user_tokens_with_nonce(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
@@ -37,14 +38,16 @@ impl Services {
         jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
-        let (access_token, expires_in) = self.issue_access_token(
-            client,
-            &session.user_id.to_string(),
-            scope,
-            Some(session.id),
-            jkt,
-            now,
-        )?;
+        let (access_token, expires_in) = self
+            .issue_access_token(
+                client,
+                &session.user_id.to_string(),
+                scope,
+                Some(session.id),
+                jkt,
+                now,
+            )
+            .await?;
         let refresh_token = allows(client, GrantType::RefreshToken)
             .then(|| self.refresh_secret.token(session.id, session.generation));
         let refresh_expires_in = refresh_token.as_ref().map(|_| {
@@ -62,7 +65,10 @@ impl Services {
                 nonce,
                 access_token: &access_token,
             };
-            Some(self.issue_id_token(client, session.user_id, session, scope, email, bound, now)?)
+            Some(
+                self.issue_id_token(client, session.user_id, session, scope, email, bound, now)
+                    .await?,
+            )
         } else {
             None
         };
@@ -81,7 +87,7 @@ impl Services {
     ///
     /// # Errors
     /// No active key, or signing failed.
-    pub fn issue_access_token(
+    pub async fn issue_access_token(
         &self,
         client: &ClientRecord,
         sub: &str,
@@ -107,13 +113,12 @@ impl Services {
             }),
         };
         let key = self.keys.signing_key(now)?;
-        let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))?;
+        let token = self.signer.sign(key, ACCESS_TOKEN_TYP, claims).await?;
         Ok((token, ttl))
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn issue_id_token(
+    pub(super) async fn issue_id_token(
         &self,
         client: &ClientRecord,
         user: UserId,
@@ -139,8 +144,7 @@ impl Services {
             nonce: bound.nonce.map(str::to_owned),
             at_hash: bound.nonce.map(|_| at_hash(bound.access_token, algorithm)),
         };
-        jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))
+        Ok(self.signer.sign(key, ID_TOKEN_TYP, claims).await?)
     }
 }
 

@@ -21,7 +21,7 @@ pub use self::refresh::is_grace_replay;
 mod issue;
 mod refresh;
 use crate::tokens::claims::{AccessClaims, Confirmation, IdClaims};
-use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
+use crate::tokens::jwt::{ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
 
 /// A token request, as parsed from the form. `Debug` redacts the password
@@ -216,7 +216,9 @@ impl Services {
                     ));
                 }
                 self.require_grant(&client, GrantType::ClientCredentials)?;
-                let tokens = self.client_credentials_grant(&client, scope.as_deref(), jkt)?;
+                let tokens = self
+                    .client_credentials_grant(&client, scope.as_deref(), jkt)
+                    .await?;
                 Ok(Granted {
                     tokens,
                     client,
@@ -292,6 +294,7 @@ impl Services {
             jkt,
             now,
         )
+        .await
     }
 
     /// Checks an email and password: throttling before any hash, one bounded
@@ -388,7 +391,7 @@ impl Services {
         }
     }
 
-    fn client_credentials_grant(
+    async fn client_credentials_grant(
         &self,
         client: &ClientRecord,
         scope: Option<&str>,
@@ -396,8 +399,9 @@ impl Services {
     ) -> Result<TokenPair, DomainError> {
         let scope = granted_scope(client, scope)?;
         let now = self.now();
-        let (access_token, expires_in) =
-            self.issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)?;
+        let (access_token, expires_in) = self
+            .issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)
+            .await?;
         Ok(TokenPair {
             access_token,
             expires_in,
