@@ -104,6 +104,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             first_party: false,
             introspect: false,
             require_dpop: false,
+            key_source: None,
         })
         .await?;
     let client_id = client.client.id.to_string();

@@ -12,14 +12,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::thumbprint::{jwk_thumbprint, sha256_base64url};
+use crate::jose::{
+    decode_header, numeric_date, public_key, signing_algorithm, verify_signature, JoseError,
+};
+use crate::thumbprint::sha256_base64url;
 
 /// The JOSE `typ` of a proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
@@ -27,7 +25,7 @@ pub const DPOP_TYP: &str = "dpop+jwt";
 /// The proof algorithms accepted, as advertised in
 /// `dpop_signing_alg_values_supported`. Asymmetric only: `none` and HMAC
 /// could be produced without the private key (RFC 9449 §4.3 check 5).
-pub const SIGNING_ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+pub const SIGNING_ALGS: [&str; 4] = crate::jose::SIGNING_ALGS;
 
 /// Proofs longer than this are refused before parsing (a proof with a
 /// 4096-bit RSA key is under 2 KiB).
@@ -39,14 +37,6 @@ pub const MAX_JTI_BYTES: usize = 256;
 
 /// Default acceptance window for a proof's `iat`, either side of now.
 pub const DEFAULT_WINDOW_SECS: i64 = 60;
-
-/// RSA keys shorter than this are refused (RFC 8017-era guidance; latchkey's
-/// own keys are at least as long).
-const MIN_RSA_MODULUS_BYTES: usize = 256;
-
-/// Private JWK members (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2): a proof
-/// whose header carries one leaks its key, and is refused (§4.3 check 7).
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Which check of RFC 9449 §4.3 a proof failed. Every variant is an
 /// `invalid_dpop_proof`; the variants exist for logs and tests.
@@ -152,12 +142,14 @@ pub fn check_proof(
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(proof_algorithm)
+        .and_then(signing_algorithm)
         .ok_or(ProofError::Algorithm)?;
     let jwk = header
         .get("jwk")
         .and_then(Value::as_object)
         .ok_or(ProofError::Key)?;
+    // A header key with a private member leaks it, and is refused (§4.3
+    // check 7); `public_key` also pins the key to `alg`.
     let (jkt, key) = public_key(jwk, alg)?;
     let claims = verify_signature(proof, &key, alg)?;
     check_claims(&claims, request, now, window_secs)?;
@@ -176,86 +168,15 @@ pub fn check_proof(
     })
 }
 
-fn decode_header(proof: &str) -> Result<Map<String, Value>, ProofError> {
-    let mut parts = proof.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ProofError::Malformed);
-    };
-    let bytes = URL_SAFE_NO_PAD
-        .decode(h)
-        .map_err(|_| ProofError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| ProofError::Malformed)
-}
-
-fn proof_algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "ES256" => Some(Algorithm::ES256),
-        "EdDSA" => Some(Algorithm::EdDSA),
-        "RS256" => Some(Algorithm::RS256),
-        "PS256" => Some(Algorithm::PS256),
-        _ => None,
-    }
-}
-
-/// The key a proof names, checked to be public and to fit `alg`, with its
-/// thumbprint.
-fn public_key(
-    jwk: &Map<String, Value>,
-    alg: Algorithm,
-) -> Result<(String, DecodingKey), ProofError> {
-    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
-        return Err(ProofError::Key);
-    }
-    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
-    let fits = match alg {
-        Algorithm::ES256 => member("kty") == Some("EC") && member("crv") == Some("P-256"),
-        Algorithm::EdDSA => member("kty") == Some("OKP") && member("crv") == Some("Ed25519"),
-        _ => {
-            member("kty") == Some("RSA")
-                && member("n")
-                    .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
-                    .is_some_and(|n| n.len() >= MIN_RSA_MODULUS_BYTES)
+impl From<JoseError> for ProofError {
+    fn from(e: JoseError) -> Self {
+        match e {
+            JoseError::Malformed => ProofError::Malformed,
+            JoseError::Algorithm => ProofError::Algorithm,
+            JoseError::Key => ProofError::Key,
+            JoseError::Signature => ProofError::Signature,
         }
-    };
-    // A key that names its own algorithm must name this one (RFC 7517 §4.4).
-    let pinned = member("alg").is_none_or(|a| proof_algorithm(a) == Some(alg));
-    if !fits || !pinned {
-        return Err(ProofError::Key);
     }
-    let jkt = jwk_thumbprint(jwk).ok_or(ProofError::Key)?;
-    let parsed: Jwk =
-        serde_json::from_value(Value::Object(jwk.clone())).map_err(|_| ProofError::Key)?;
-    let key = DecodingKey::from_jwk(&parsed).map_err(|_| ProofError::Key)?;
-    Ok((jkt, key))
-}
-
-fn verify_signature(
-    proof: &str,
-    key: &DecodingKey,
-    alg: Algorithm,
-) -> Result<Map<String, Value>, ProofError> {
-    let mut validation = Validation::new(alg);
-    validation.algorithms = vec![alg];
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<Map<String, Value>>(proof, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature => ProofError::Signature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => ProofError::Algorithm,
-            ErrorKind::InvalidKeyFormat
-            | ErrorKind::InvalidEcdsaKey
-            | ErrorKind::InvalidRsaKey(_) => ProofError::Key,
-            ErrorKind::InvalidToken
-            | ErrorKind::Base64(_)
-            | ErrorKind::Json(_)
-            | ErrorKind::Utf8(_) => ProofError::Malformed,
-            _ => ProofError::Signature,
-        })
 }
 
 fn check_claims(
@@ -287,14 +208,8 @@ fn check_claims(
     Ok(())
 }
 
-/// `iat` as whole seconds (a NumericDate may carry a fraction).
 fn iat(claims: &Map<String, Value>) -> Option<i64> {
-    let v = claims.get("iat")?;
-    v.as_i64().or_else(|| {
-        v.as_f64()
-            .filter(|f| f.is_finite() && f.abs() < 1e15)
-            .map(|f| f.floor() as i64)
-    })
+    numeric_date(claims, "iat")
 }
 
 /// RFC 9449 §4.3 check 9: `htu` names the request's URL, ignoring query and

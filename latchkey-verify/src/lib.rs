@@ -33,6 +33,7 @@
 mod claims;
 pub mod dpop;
 mod error;
+pub mod jose;
 pub mod keys;
 pub mod rules;
 pub mod thumbprint;

@@ -113,7 +113,7 @@ pub async fn run(cmd: AuditCommand, services: &Services, json: bool) -> anyhow::
     let events = services
         .list_audit(user, since, limit)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("reading the audit log")?;
     if json {
         let list: Vec<_> = events.iter().map(event_json).collect();
         println!("{}", serde_json::json!({ "events": list }));

@@ -1,6 +1,8 @@
 //! `latchkey clients create | list | show | update | disable | enable |
 //! delete | rotate-secret`. Every change is audited with the actor `cli`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use chrono::Duration;
 use clap::{Subcommand, ValueEnum};
@@ -10,7 +12,7 @@ use crate::domain::client_lifecycle::{ClientChanges, MAX_PAGE};
 use crate::domain::clients::NewClient;
 use crate::domain::types::{ClientId, ClientKind, GrantType, Scope};
 use crate::domain::Services;
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, KeySource};
 
 /// The actor named in the audit records of these commands.
 const ACTOR: &str = "cli";
@@ -112,6 +114,37 @@ pub struct CreateArgs {
     /// access token is bound to the client's key.
     #[arg(long)]
     pub require_dpop: bool,
+    /// How a confidential client authenticates: client_secret (a secret,
+    /// shown once) or private_key_jwt (an assertion signed with its own key,
+    /// RFC 7523; needs --jwks-uri or --jwk, and gets no secret).
+    #[arg(long, value_enum, default_value = "client_secret")]
+    pub auth_method: AuthMethod,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// How a confidential client authenticates at the token, introspection and
+/// revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A secret, in the Basic header or the body.
+    ClientSecret,
+    /// A JWT signed with the client's private key (RFC 7523).
+    PrivateKeyJwt,
+}
+
+/// Where a `private_key_jwt` client's public keys come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeyArgs {
+    /// The client's JWKS URL, fetched by latchkey (https; http only to a
+    /// loopback host). Only an operator registers one: latchkey will send
+    /// requests to it.
+    #[arg(long, conflicts_with = "jwk")]
+    pub jwks_uri: Option<String>,
+    /// A file holding the client's public JWK or JWKS (never a private key).
+    #[arg(long)]
+    pub jwk: Option<PathBuf>,
 }
 
 /// `clients update` arguments: only what is given changes.
@@ -156,6 +189,9 @@ pub struct UpdateArgs {
     /// Refuse token requests without a DPoP proof (true or false).
     #[arg(long)]
     pub require_dpop: Option<bool>,
+    /// A private_key_jwt client's new keys.
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 fn client_id(raw: &str) -> anyhow::Result<ClientId> {
@@ -219,6 +255,16 @@ pub fn client_json(services: &Services, c: &ClientRecord) -> serde_json::Value {
         "disabled": c.disabled_at.is_some(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
         "previous_secret_valid_until": c.previous_secret_expires_at.map(|t| t.to_rfc3339()),
+        "auth_method": c.auth_method(),
+        "jwks_uri": match &c.key_source {
+            Some(KeySource::JwksUri(u)) => Some(u.as_str()),
+            _ => None,
+        },
+        // Public keys only: registration refuses anything else.
+        "jwks": match &c.key_source {
+            Some(KeySource::Jwks(j)) => serde_json::from_str::<serde_json::Value>(j).ok(),
+            _ => None,
+        },
     })
 }
 
@@ -299,6 +345,16 @@ async fn create(args: CreateArgs, services: &Services, json: bool) -> anyhow::Re
         Kind::Public => ClientKind::Public,
         Kind::Confidential => ClientKind::Confidential,
     };
+    let key_source = match args.auth_method {
+        AuthMethod::PrivateKeyJwt => Some(
+            key_source(&args.keys)?
+                .context("private_key_jwt needs --jwks-uri URL or --jwk FILE")?,
+        ),
+        AuthMethod::ClientSecret if key_source(&args.keys)?.is_some() => {
+            anyhow::bail!("--jwks-uri and --jwk need --auth-method private_key_jwt")
+        }
+        AuthMethod::ClientSecret => None,
+    };
     let created = services
         .create_client(NewClient {
             name: args.name,
@@ -313,9 +369,10 @@ async fn create(args: CreateArgs, services: &Services, json: bool) -> anyhow::Re
             first_party: args.first_party,
             introspect: args.introspect,
             require_dpop: args.require_dpop,
+            key_source,
         })
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .context("registering the client")?;
     let c = &created.client;
     if json {
         let mut value = client_json(services, c);
@@ -367,6 +424,7 @@ async fn update(args: UpdateArgs, services: &Services, json: bool) -> anyhow::Re
         first_party: args.first_party,
         introspect: args.introspect,
         require_dpop: args.require_dpop,
+        key_source: key_source(&args.keys)?,
     };
     let c = services.update_client(id, changes, ACTOR).await?;
     let value = client_json(services, &c);
@@ -391,6 +449,19 @@ async fn set_disabled(
         &format!("{word} client {id}"),
     );
     Ok(())
+}
+
+/// The key source the arguments name, if any; a `--jwk` file is read here.
+fn key_source(args: &KeyArgs) -> anyhow::Result<Option<KeySource>> {
+    match (&args.jwks_uri, &args.jwk) {
+        (Some(uri), _) => Ok(Some(KeySource::JwksUri(uri.clone()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --jwk {}", path.display()))?;
+            Ok(Some(KeySource::Jwks(text)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 #[cfg(test)]

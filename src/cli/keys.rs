@@ -2,6 +2,7 @@
 //! on the folder or the store (`keys.source`). Prints kids, states and
 //! times; never key material.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
 
@@ -312,7 +313,7 @@ async fn run_on_store(
         services
             .record_key_change(c.kind, c.detail.clone(), "cli")
             .await
-            .map_err(|e| anyhow::anyhow!("the change stands but was not audited: {e}"))?;
+            .context("the change stands but was not audited")?;
     }
     Ok(None)
 }

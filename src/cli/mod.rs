@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(err) => {
-            eprintln!("latchkey: {err}");
+            eprintln!("latchkey: {err:#}");
             return ExitCode::from(2);
         }
     };
@@ -128,7 +128,7 @@ async fn record_key_change(settings: Settings, change: keys::KeyChange) {
         services
             .record_key_change(change.kind, change.detail, "cli")
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("writing the audit record")
     };
     if let Err(err) = recorded.await {
         eprintln!("latchkey: warning: the key change stands but was not written to the audit log: {err:#}");

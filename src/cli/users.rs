@@ -76,7 +76,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             let user = services
                 .create_user(&email, password, None)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("creating the user")?;
             print(
                 json,
                 &serde_json::json!({ "id": user.id.to_string(), "email": user.email, "created_at": user.created_at }),
@@ -87,7 +87,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             services
                 .set_user_disabled(user_id(&id)?, true, "cli")
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("disabling the user")?;
             print(
                 json,
                 &serde_json::json!({ "id": id, "disabled": true }),
@@ -98,7 +98,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             services
                 .set_user_disabled(user_id(&id)?, false, "cli")
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("enabling the user")?;
             print(
                 json,
                 &serde_json::json!({ "id": id, "disabled": false }),
@@ -109,7 +109,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             let n = services
                 .revoke_user_sessions(user_id(&id)?, "cli")
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("revoking the user's sessions")?;
             print(
                 json,
                 &serde_json::json!({ "id": id, "revoked": n }),
@@ -120,7 +120,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             services
                 .mark_email_verified(user_id(&id)?, "cli")
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("marking the email verified")?;
             print(
                 json,
                 &serde_json::json!({ "id": id, "email_verified": true }),
@@ -132,7 +132,7 @@ pub async fn run(cmd: UsersCommand, services: &Services, json: bool) -> anyhow::
             let sent = services
                 .send_mail_for(&parsed, MailKind::ResetPassword)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .context("sending the reset mail")?;
             if !sent {
                 anyhow::bail!("no enabled user has this email address");
             }

@@ -326,6 +326,24 @@ impl Settings {
             86_400,
         )?;
         check_range(
+            "client_keys.jwks_cache_secs",
+            raw.client_keys.jwks_cache_secs,
+            1,
+            86_400,
+        )?;
+        check_range(
+            "client_keys.jwks_refetch_interval_secs",
+            raw.client_keys.jwks_refetch_interval_secs,
+            0,
+            3_600,
+        )?;
+        check_range(
+            "client_keys.jwks_fetch_timeout_ms",
+            saturate(raw.client_keys.jwks_fetch_timeout_ms),
+            100,
+            60_000,
+        )?;
+        check_range(
             "clients.secret_overlap_secs",
             raw.clients.secret_overlap_secs,
             0,
@@ -640,6 +658,8 @@ mod tests {
             ("dpop", "proof_window_secs"),
             ("dpop", "require_nonce"),
             ("dpop", "nonce_lifetime_secs"),
+            ("client_keys", "jwks_cache_secs"),
+            ("client_keys", "jwks_refetch_interval_secs"),
             ("server", "prot"),
             ("tokens", "ttl"),
             ("bogus", "key"),

@@ -40,6 +40,8 @@ pub struct RawSettings {
     pub clients: ClientSettings,
     /// `[dpop]`
     pub dpop: DpopSettings,
+    /// `[client_keys]`
+    pub client_keys: ClientKeySettings,
 }
 
 /// `[server]`
@@ -360,4 +362,19 @@ pub struct DpopSettings {
     /// How long an issued nonce stays acceptable (at least this, at most
     /// twice this).
     pub nonce_lifetime_secs: i64,
+}
+
+/// `[client_keys]`: the public keys of `private_key_jwt` clients registered
+/// with a `jwks_uri` (RFC 7523 §2.2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientKeySettings {
+    /// A fetched JWKS is used this long before it is fetched again.
+    pub jwks_cache_secs: i64,
+    /// An assertion naming a `kid` the cached JWKS lacks fetches it again,
+    /// at most once per this many seconds per URL (a client rotating its
+    /// keys is picked up; garbage `kid`s cannot make latchkey hammer it).
+    pub jwks_refetch_interval_secs: i64,
+    /// The whole fetch (connect, TLS, response) gives up after this long.
+    pub jwks_fetch_timeout_ms: u64,
 }

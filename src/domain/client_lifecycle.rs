@@ -13,7 +13,7 @@ use super::clients::{generate_secret, secret_digest, NewClient};
 use super::error::DomainError;
 use super::types::{ClientId, GrantType, Scope};
 use super::Services;
-use crate::store::{AuditEvent, ClientRecord, StoreError};
+use crate::store::{AuditEvent, ClientRecord, KeySource, StoreError};
 
 /// The most clients one page of `list_clients` holds.
 pub const MAX_PAGE: i64 = 500;
@@ -44,6 +44,9 @@ pub struct ClientChanges {
     pub introspect: Option<bool>,
     /// Refuses token requests without a DPoP proof.
     pub require_dpop: Option<bool>,
+    /// A `private_key_jwt` client's new key source (its method cannot
+    /// change: a secret client gets no keys, a key client no secret).
+    pub key_source: Option<KeySource>,
 }
 
 /// A new secret from `rotate_client_secret`, shown once (`Debug` redacts it).
@@ -121,6 +124,12 @@ impl Services {
         by: &str,
     ) -> Result<ClientRecord, DomainError> {
         let current = self.get_client(id).await?;
+        if changes.key_source.is_some() && current.key_source.is_none() {
+            return Err(DomainError::InvalidRequest(
+                "--jwks-uri and --jwk change a private_key_jwt client's keys; \
+                 the authentication method is chosen at registration",
+            ));
+        }
         let wanted = self.validated_record(merged(&current, changes), id)?;
         let updated = ClientRecord {
             id,
@@ -208,6 +217,12 @@ impl Services {
                 "the overlap cannot be negative",
             ));
         }
+        if self.get_client(id).await?.key_source.is_some() {
+            return Err(DomainError::InvalidRequest(
+                "this client authenticates with private_key_jwt and has no secret; \
+                 change its keys with clients update --jwks-uri or --jwk",
+            ));
+        }
         let secret = generate_secret()?;
         let now = self.now();
         let until = (overlap > Duration::zero()).then(|| now + overlap);
@@ -267,6 +282,7 @@ fn merged(current: &ClientRecord, c: ClientChanges) -> NewClient {
         first_party: c.first_party.unwrap_or(current.first_party),
         introspect: c.introspect.unwrap_or(current.introspect),
         require_dpop: c.require_dpop.unwrap_or(current.require_dpop),
+        key_source: c.key_source.or_else(|| current.key_source.clone()),
     }
 }
 
@@ -294,5 +310,6 @@ fn changed_fields(a: &ClientRecord, b: &ClientRecord) -> Vec<&'static str> {
     check("first_party", a.first_party != b.first_party);
     check("introspect", a.introspect != b.introspect);
     check("require_dpop", a.require_dpop != b.require_dpop);
+    check("keys", a.key_source != b.key_source);
     out
 }

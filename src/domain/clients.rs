@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::error::DomainError;
 use super::types::{ClientId, ClientKind, GrantType, Scope};
 use super::Services;
-use crate::store::{AuditEvent, ClientRecord};
+use crate::store::{AuditEvent, ClientRecord, KeySource};
 
 /// The prefix of client secrets, so secret scanners can spot a leaked one.
 pub const SECRET_PREFIX: &str = "lk_cs_";
@@ -47,6 +47,9 @@ pub struct NewClient {
     pub introspect: bool,
     /// Refuse every grant that carries no DPoP proof (RFC 9449).
     pub require_dpop: bool,
+    /// `private_key_jwt` (RFC 7523): where the client's public keys come
+    /// from. Such a client gets no secret.
+    pub key_source: Option<KeySource>,
 }
 
 /// A registered client and, for confidential ones, its secret (shown once;
@@ -75,6 +78,9 @@ pub struct ClientCredentials {
     pub client_id: Option<String>,
     /// `client_secret`, from the Basic header or the body.
     pub client_secret: Option<String>,
+    /// `client_assertion` (RFC 7521 §4.2), its type already checked to be
+    /// a JWT (RFC 7523 §2.2).
+    pub client_assertion: Option<String>,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -84,6 +90,10 @@ impl std::fmt::Debug for ClientCredentials {
             .field(
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "client_assertion",
+                &self.client_assertion.as_ref().map(|_| "[redacted]"),
             )
             .finish()
     }
@@ -224,9 +234,9 @@ impl Services {
         id: ClientId,
     ) -> Result<CreatedClient, DomainError> {
         let mut client = self.validated_record(new, id)?;
-        let secret = match client.kind {
-            ClientKind::Confidential => Some(generate_secret()?),
-            ClientKind::Public => None,
+        let secret = match (client.kind, &client.key_source) {
+            (ClientKind::Confidential, None) => Some(generate_secret()?),
+            (ClientKind::Confidential, Some(_)) | (ClientKind::Public, _) => None,
         };
         client.secret_hash = secret.as_deref().map(secret_digest);
         Ok(CreatedClient { client, secret })
@@ -282,6 +292,15 @@ impl Services {
                 "--redirect-uri needs the authorization_code grant",
             ));
         }
+        if new.key_source.is_some() && new.kind != ClientKind::Confidential {
+            return Err(DomainError::InvalidRequest(
+                "private_key_jwt needs a confidential client",
+            ));
+        }
+        let key_source = new
+            .key_source
+            .map(super::client_keys::validate_key_source)
+            .transpose()?;
         let redirect_uris = validate_uris(&new.redirect_uris)?;
         let post_logout_redirect_uris = validate_uris(&new.post_logout_redirect_uris)?;
         Ok(ClientRecord {
@@ -303,19 +322,26 @@ impl Services {
             disabled_at: None,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            key_source,
         })
     }
 
     /// Authenticates the caller (RFC 6749 §2.3): confidential clients by
-    /// secret, public clients by id alone.
+    /// secret or, registered for `private_key_jwt`, by assertion (RFC 7523);
+    /// public clients by id alone. Each client has exactly one method: a
+    /// secret from a key client, or an assertion from a secret client, is
+    /// refused.
     ///
     /// # Errors
-    /// `ClientAuthFailed` for an unknown client, a missing or wrong secret,
-    /// or a secret sent by a public client.
+    /// `ClientAuthFailed` for an unknown client, a missing or wrong secret
+    /// or assertion, or a secret sent by a public client.
     pub async fn authenticate_client(
         &self,
         creds: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, DomainError> {
+        if let Some(assertion) = creds.client_assertion.as_deref() {
+            return self.authenticate_by_assertion(creds, assertion).await;
+        }
         let id = creds
             .client_id
             .as_deref()
@@ -325,6 +351,9 @@ impl Services {
             .find_client(id)
             .await?
             .ok_or(DomainError::ClientAuthFailed)?;
+        if client.key_source.is_some() {
+            return Err(DomainError::ClientAuthFailed);
+        }
         match (client.kind, &creds.client_secret, &client.secret_hash) {
             (ClientKind::Public, None, _) => Ok(client),
             (ClientKind::Confidential, Some(secret), Some(_)) => {
@@ -412,6 +441,7 @@ mod tests {
             disabled_at: None,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            key_source: None,
         })
     }
 
@@ -494,6 +524,7 @@ mod tests {
         let c = ClientCredentials {
             client_id: Some("id".into()),
             client_secret: Some("lk_cs_topsecret".into()),
+            client_assertion: Some("eyJhbGciOiJFUzI1NiJ9.topsecret.sig".into()),
         };
         assert!(!format!("{c:?}").contains("topsecret"));
     }

@@ -87,6 +87,7 @@ impl Services {
                 first_party: true,
                 introspect: false,
                 require_dpop: false,
+                key_source: None,
             },
             id,
         )?;

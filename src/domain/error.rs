@@ -109,10 +109,10 @@ pub enum DomainError {
     #[error("DPoP access refused: {0:?}")]
     DpopAccessRefused(DpopFailure),
     /// The store failed.
-    #[error("store")]
+    #[error("the store failed")]
     Store(#[from] StoreError),
     /// The key ring failed.
-    #[error("keys")]
+    #[error("the key ring failed")]
     Keys(#[from] KeyError),
     /// An invariant broke (signing failed, a blocking task died, ...).
     #[error("internal: {0}")]

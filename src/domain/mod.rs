@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod authorization;
+pub mod client_assertion;
+pub mod client_keys;
 pub mod client_lifecycle;
 pub mod clients;
 pub mod demo;
@@ -70,6 +72,8 @@ pub struct Services {
     mail_templates: Arc<outbox::Templates>,
     /// Wakes this instance's mail sender when a message is queued here.
     mail_wake: Arc<tokio::sync::Notify>,
+    /// `private_key_jwt` clients' JWKS fetched from their `jwks_uri`.
+    jwks_cache: Arc<client_keys::JwksCache>,
 }
 
 impl Services {
@@ -82,6 +86,8 @@ impl Services {
         passwords: Passwords,
         refresh_secret: RefreshSecret,
     ) -> Self {
+        let timeout =
+            std::time::Duration::from_millis(settings.raw.client_keys.jwks_fetch_timeout_ms);
         Self {
             store,
             clock,
@@ -95,6 +101,7 @@ impl Services {
             origins: Arc::default(),
             mail_templates: Arc::default(),
             mail_wake: Arc::default(),
+            jwks_cache: Arc::new(client_keys::JwksCache::new(timeout)),
         }
     }
 

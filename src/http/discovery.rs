@@ -9,6 +9,9 @@ use super::AppState;
 use crate::config::Settings;
 use crate::tokens::keypair::Algorithm;
 
+/// What `private_key_jwt` assertions may be signed with (RFC 8414 §2).
+const ASSERTION_ALGS: [&str; 4] = latchkey_verify::jose::SIGNING_ALGS;
+
 /// Renders the metadata document for `settings`.
 pub fn render(settings: &Settings) -> Bytes {
     let iss = &settings.issuer;
@@ -39,9 +42,14 @@ pub fn render(settings: &Settings) -> Bytes {
         "request_uri_parameter_supported": false,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms(settings),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // `client_secret_jwt` is not offered: an HMAC keyed with a shared
+        // secret adds nothing over sending that secret over TLS.
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "dpop_signing_alg_values_supported": crate::domain::dpop::SIGNING_ALGS,
         "scopes_supported": ["openid", "email"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "sid", "nonce", "at_hash", "email", "email_verified"],

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::config::{ForwardedHeader, TrustedProxies};
+use crate::domain::client_assertion::ASSERTION_TYPE;
 use crate::domain::clients::ClientCredentials;
 use crate::domain::dpop::DpopFailure;
 use crate::domain::error::DomainError;
@@ -214,13 +215,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
-/// Client identification from the Basic header (`client_secret_basic`) or
-/// the body (`client_secret_post`, or `client_id` alone for public clients).
-/// Using both at once is refused (RFC 6749 §2.3).
+/// Client identification from the Basic header (`client_secret_basic`),
+/// the body (`client_secret_post`, or `client_id` alone for public
+/// clients), or a JWT assertion in the body (`private_key_jwt`, RFC 7523
+/// §2.2). Using two methods at once is refused (RFC 6749 §2.3).
 ///
 /// # Errors
-/// `InvalidRequest` for two methods at once; `ClientAuthFailed` for a
-/// malformed Basic header.
+/// `InvalidRequest` for two methods at once or half an assertion;
+/// `ClientAuthFailed` for a malformed Basic header or an assertion type
+/// other than a JWT.
 pub fn client_credentials(
     req: &HttpRequest,
     form: &StrictForm,
@@ -233,16 +236,19 @@ pub fn client_credentials(
             v.strip_prefix("Basic ")
                 .or_else(|| v.strip_prefix("basic "))
         });
+    let assertion = client_assertion(form)?;
+    if assertion.is_some() && (basic.is_some() || form.get("client_secret").is_some()) {
+        return Err(two_methods());
+    }
     let Some(encoded) = basic else {
         return Ok(ClientCredentials {
             client_id: form.get("client_id").map(str::to_owned),
             client_secret: form.get("client_secret").map(str::to_owned),
+            client_assertion: assertion,
         });
     };
     if form.get("client_secret").is_some() {
-        return Err(
-            DomainError::InvalidRequest("use one client authentication method, not two").into(),
-        );
+        return Err(two_methods());
     }
     let decoded = STANDARD
         .decode(encoded.trim())
@@ -263,7 +269,29 @@ pub fn client_credentials(
     Ok(ClientCredentials {
         client_id: Some(id),
         client_secret: Some(secret),
+        client_assertion: None,
     })
+}
+
+fn two_methods() -> ApiError {
+    DomainError::InvalidRequest("use one client authentication method, not two").into()
+}
+
+/// `client_assertion` with its `client_assertion_type` (RFC 7521 §4.2):
+/// both or neither; the only type accepted is a JWT (RFC 7523 §2.2).
+fn client_assertion(form: &StrictForm) -> Result<Option<String>, ApiError> {
+    match (
+        form.get("client_assertion_type"),
+        form.get("client_assertion"),
+    ) {
+        (None, None) => Ok(None),
+        (Some(ASSERTION_TYPE), Some(a)) => Ok(Some(a.to_owned())),
+        (Some(_), Some(_)) => Err(DomainError::ClientAuthFailed.into()),
+        _ => Err(DomainError::InvalidRequest(
+            "client_assertion and client_assertion_type go together",
+        )
+        .into()),
+    }
 }
 
 /// The bearer token from `Authorization: Bearer …` (RFC 6750 §2.1).

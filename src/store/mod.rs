@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::records::KeySource;
 pub use self::records::{
     AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
     ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PoolStats,
@@ -227,7 +228,9 @@ pub trait ClientStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     /// Starts a session, in one statement, only while its user is enabled and
     /// still at `credentials_version` (the version read with the password
-    /// hash the login verified). Everything that ends a user's sessions
+    /// hash the login verified), and its client still exists and is enabled
+    /// (a login racing a client delete gets a clean refusal, not a foreign
+    /// key failure). Everything that ends a user's sessions
     /// wholesale bumps that version in the transaction that revokes them, so
     /// a login in flight either committed its session before (and it was
     /// revoked) or is refused here. Returns whether the session started.

@@ -14,10 +14,10 @@ pub enum StoreError {
     #[error("conflict")]
     Conflict,
     /// The database cannot be reached (pool timeout, lost connection).
-    #[error("store unavailable")]
+    #[error("the database cannot be reached")]
     Unavailable(#[source] sqlx::Error),
     /// Anything else the database said.
-    #[error("store error")]
+    #[error("the database refused the statement")]
     Backend(#[source] sqlx::Error),
     /// Migrations failed.
     #[error("migration failed")]
@@ -139,6 +139,63 @@ pub struct ClientRecord {
     pub previous_secret_hash: Option<Vec<u8>>,
     /// The end of the rotation overlap.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Where a `private_key_jwt` client's public keys come from; `None` for
+    /// a client with a secret (or a public client). Such a client has no
+    /// secret.
+    pub key_source: Option<KeySource>,
+}
+
+impl ClientRecord {
+    /// How it authenticates, as stored and as discovery names it (RFC 8414
+    /// §2): `none` (public), `client_secret` (Basic or in the body) or
+    /// `private_key_jwt`.
+    pub fn auth_method(&self) -> &'static str {
+        match (self.kind, &self.key_source) {
+            (ClientKind::Public, _) => "none",
+            (ClientKind::Confidential, None) => "client_secret",
+            (ClientKind::Confidential, Some(_)) => "private_key_jwt",
+        }
+    }
+}
+
+/// Where a `private_key_jwt` client's public keys come from (RFC 7591 §2
+/// names both: `jwks_uri` and `jwks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// Fetched by the server from this URL (https, or http on loopback).
+    JwksUri(String),
+    /// Given at registration: JSON text of `{"keys": [...]}`, every key
+    /// checked to be public and usable.
+    Jwks(String),
+}
+
+impl KeySource {
+    /// The `jwks_uri` and `jwks` columns of `source`.
+    pub fn columns(source: Option<&KeySource>) -> (Option<&str>, Option<&str>) {
+        match source {
+            Some(KeySource::JwksUri(u)) => (Some(u), None),
+            Some(KeySource::Jwks(j)) => (None, Some(j)),
+            None => (None, None),
+        }
+    }
+
+    /// Reads the columns back.
+    ///
+    /// # Errors
+    /// `Corrupt` for a `private_key_jwt` row without exactly one source, or
+    /// an unknown method.
+    pub fn from_columns(
+        method: &str,
+        jwks_uri: Option<String>,
+        jwks: Option<String>,
+    ) -> Result<Option<KeySource>, StoreError> {
+        match (method, jwks_uri, jwks) {
+            ("none" | "client_secret", None, None) => Ok(None),
+            ("private_key_jwt", Some(u), None) => Ok(Some(KeySource::JwksUri(u))),
+            ("private_key_jwt", None, Some(j)) => Ok(Some(KeySource::Jwks(j))),
+            _ => Err(StoreError::Corrupt("clients.auth_method")),
+        }
+    }
 }
 
 /// A session: one login and its refresh-token chain.

@@ -5,13 +5,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
     db: String,
     keys: String,
 }
 
-fn env() -> Env {
+pub(crate) fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
     let keys = dir.path().join("keys").display().to_string();
@@ -22,7 +22,7 @@ fn env() -> Env {
     }
 }
 
-fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub(crate) fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
         .env_remove("DATABASE_URL")
@@ -51,7 +51,7 @@ fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, String, Str
     )
 }
 
-fn json(s: &str) -> Value {
+pub(crate) fn json(s: &str) -> Value {
     serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
@@ -488,4 +488,31 @@ fn clients_lifecycle_commands_work_with_json_output_and_are_audited() {
         mine[..6].iter().all(|(_, r)| r.contains("by cli")),
         "{mine:?}"
     );
+}
+
+#[test]
+fn a_store_failure_prints_what_failed_and_why() {
+    let env = env();
+    let (ok, out, err) = latchkey(
+        &env,
+        &["--json", "users", "create", "--email", "ro@example.com"],
+        Some("correct horse battery\n"),
+    );
+    assert!(ok, "{err}");
+    let id = json(&out)["id"].as_str().expect("id").to_owned();
+    // The same database opened read-only: the write itself fails.
+    let read_only = Env {
+        db: format!("{}?mode=ro", env.db),
+        keys: env.keys.clone(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let (ok, _, err) = latchkey(&read_only, &["users", "disable", &id], None);
+    assert!(!ok);
+    // The whole chain: the command's step, the layer, the database's words.
+    assert!(
+        err.contains("disabling the user: the store failed"),
+        "{err}"
+    );
+    assert!(err.contains("readonly"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }

@@ -529,3 +529,55 @@ async fn lifecycle_changes_on_one_instance_hold_on_the_other() {
     .await;
     assert!(!is_active(&b, &introspector, &access).await);
 }
+
+/// Logins in flight while the client is deleted: each gets a clean answer
+/// (tokens, or the contract's error), never a 500, and no token handed out
+/// survives the delete.
+async fn logins_racing_a_client_delete_get_clean_answers_and_no_usable_token(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let (client, email) = server_client_and_user(&app).await;
+    let introspector = app.confidential_client().await;
+    let logins = futures_util::future::join_all((0..24).map(|_| async {
+        let res = password_login(&app, &client, &email).await;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.expect("json");
+        (status, body)
+    }));
+    // Some logins are past client authentication and waiting for a hashing
+    // slot when the delete commits.
+    let delete = async {
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+        app.services
+            .delete_client(id(&client), "cli")
+            .await
+            .expect("deleted")
+    };
+    let (logins, _) = tokio::join!(logins, delete);
+
+    let mut issued = Vec::new();
+    for (status, body) in logins {
+        match status {
+            200 => issued.push((
+                str_field(&body, "access_token").to_owned(),
+                str_field(&body, "refresh_token").to_owned(),
+            )),
+            // Failed client authentications count against the address.
+            400 | 401 | 429 => assert!(
+                matches!(
+                    body["error"].as_str(),
+                    Some("invalid_client" | "invalid_grant" | "too_many_requests")
+                ),
+                "{body}"
+            ),
+            other => panic!("a login racing the delete got {other}: {body}"),
+        }
+    }
+    for (access, refresh) in &issued {
+        assert!(!is_active(&app, &introspector, access).await);
+        assert_eq!(
+            confidential_refresh(&app, &client, refresh).await.status(),
+            401
+        );
+    }
+}
+both_backends!(logins_racing_a_client_delete_get_clean_answers_and_no_usable_token);

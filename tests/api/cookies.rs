@@ -122,6 +122,7 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             first_party: false,
             introspect: false,
             require_dpop: false,
+            key_source: None,
         })
         .await
         .expect("client");
@@ -902,6 +903,7 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             first_party: false,
             introspect: false,
             require_dpop: false,
+            key_source: None,
         })
         .await
         .expect("client");

@@ -209,9 +209,72 @@ async fn exercise(server: &ServerProcess, secrets: &mut Secrets) -> String {
         .await
         .expect("request");
     assert_eq!(res.status(), 200);
+    cli_logs.push_str(&exercise_private_key_jwt(server, &http, secrets).await);
     secrets.add("password", PASSWORD);
     secrets.add("wrong password", WRONG_PASSWORD);
     cli_logs
+}
+
+/// A `private_key_jwt` client: registered from a JWK file, then a good and
+/// a forged assertion; neither may reach the logs.
+async fn exercise_private_key_jwt(
+    server: &ServerProcess,
+    http: &reqwest::Client,
+    secrets: &mut Secrets,
+) -> String {
+    use crate::dpop::signer::ProofKey;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = ProofKey::es256();
+    let file = dir.path().join("client.jwk.json");
+    std::fs::write(&file, key.jwk.to_string()).expect("write");
+    let (ok, out, err) = server.cli(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "keyed",
+            "--kind",
+            "confidential",
+            "--grants",
+            "client_credentials",
+            "--scopes",
+            "read",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwk",
+            file.to_str().expect("path"),
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let id = field(&json(&out), "client_id");
+    let now = latchkey::clock::Clock::now(&latchkey::clock::SystemClock).timestamp();
+    let claims = |jti: &str| {
+        serde_json::json!({"iss": id, "sub": id, "aud": "http://127.0.0.1:8080",
+                           "iat": now, "exp": now + 60, "jti": jti})
+    };
+    let header = serde_json::json!({"alg": "ES256"});
+    let good = key.sign(&header, &claims("hygiene-1"));
+    let forged = ProofKey::es256().sign(&header, &claims("hygiene-2"));
+    for (assertion, status) in [(&good, 200), (&forged, 401)] {
+        let res = http
+            .post(server.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), status);
+        secrets.add_jwt("client assertion", assertion);
+    }
+    err
 }
 
 #[tokio::test]

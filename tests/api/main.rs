@@ -10,6 +10,7 @@ mod authorize;
 mod bad_input;
 mod bursts;
 mod cli;
+mod client_assertion;
 mod client_changes;
 mod client_lifecycle;
 mod cookies;

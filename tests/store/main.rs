@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use latchkey::domain::types::{ClientId, ClientKind, SessionId, UserId};
+use latchkey::store::KeySource;
 use latchkey::store::{
     self, AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, ConsentRecord,
     EmailTokenRecord, Lockout, MailMessage, SealedSecret, SessionRecord, SigningKeyRecord, Store,
@@ -90,6 +91,7 @@ fn client() -> ClientRecord {
         first_party: false,
         introspect: true,
         require_dpop: false,
+        key_source: None,
         created_at: t0(),
         disabled_at: None,
         previous_secret_hash: None,
@@ -355,6 +357,49 @@ async fn client_lifecycle_changes_round_trip_with_their_audit(s: Arc<dyn Store>)
     assert_eq!(audits("client_deleted").await, 1);
 }
 store_case!(client_lifecycle_changes_round_trip_with_their_audit);
+
+async fn key_clients_round_trip_their_key_source_and_have_no_secret_to_rotate(s: Arc<dyn Store>) {
+    let mut by_uri = client();
+    by_uri.secret_hash = None;
+    by_uri.key_source = Some(KeySource::JwksUri("https://keys.example/jwks.json".into()));
+    let mut inline = client();
+    inline.secret_hash = None;
+    inline.key_source = Some(KeySource::Jwks(r#"{"keys":[{"kty":"OKP"}]}"#.into()));
+    for c in [&by_uri, &inline] {
+        s.insert_client(c).await.expect("insert");
+        let f = s.find_client(c.id).await.expect("find").expect("some");
+        assert_eq!(f.key_source, c.key_source);
+        assert_eq!(f.auth_method(), "private_key_jwt");
+    }
+    // An update may change where the keys come from.
+    let mut moved = by_uri.clone();
+    moved.key_source = Some(KeySource::JwksUri("https://keys.example/v2.json".into()));
+    s.update_client(&moved, &AuditEvent::new("client_updated", t0()))
+        .await
+        .expect("update");
+    let f = s.find_client(moved.id).await.expect("find").expect("some");
+    assert_eq!(f.key_source, moved.key_source);
+    // Such a client has no secret, and cannot be given one by a rotation.
+    assert!(matches!(
+        s.update_client_secret(
+            inline.id,
+            &[9],
+            None,
+            &AuditEvent::new("client_secret_rotated", t0()),
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    let f = s.find_client(inline.id).await.expect("find").expect("some");
+    assert!(f.secret_hash.is_none());
+    // A client with a secret reads back as one.
+    let plain = client();
+    s.insert_client(&plain).await.expect("insert");
+    let f = s.find_client(plain.id).await.expect("find").expect("some");
+    assert_eq!(f.auth_method(), "client_secret");
+    assert!(f.key_source.is_none());
+}
+store_case!(key_clients_round_trip_their_key_source_and_have_no_secret_to_rotate);
 
 async fn clients_are_listed_in_pages_by_id(s: Arc<dyn Store>) {
     let mut ids = Vec::new();
@@ -801,6 +846,29 @@ async fn pool_stats_report_the_configured_limit(s: Arc<dyn Store>) {
     assert!(stats.idle <= stats.size, "{stats:?}");
 }
 store_case!(pool_stats_report_the_configured_limit);
+
+async fn sessions_start_only_for_an_enabled_client_that_still_exists(s: Arc<dyn Store>) {
+    let (u, c, sess) = seeded(s.as_ref()).await;
+    let fresh = || SessionRecord {
+        id: SessionId::new_random(),
+        ..sess.clone()
+    };
+    let v = u.credentials_version;
+    s.set_client_disabled(c.id, Some(t0()), &AuditEvent::new("x", t0()))
+        .await
+        .expect("disable");
+    assert!(!s.start_session(&fresh(), v).await.expect("start"));
+    s.set_client_disabled(c.id, None, &AuditEvent::new("x", t0()))
+        .await
+        .expect("enable");
+    assert!(s.start_session(&fresh(), v).await.expect("start"));
+    s.delete_client(c.id, &AuditEvent::new("x", t0()))
+        .await
+        .expect("delete");
+    // Not a foreign key failure: a plain "not started".
+    assert!(!s.start_session(&fresh(), v).await.expect("start"));
+}
+store_case!(sessions_start_only_for_an_enabled_client_that_still_exists);
 
 async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
     let (u, _, sess) = seeded(s.as_ref()).await;

@@ -505,6 +505,7 @@ mod tests {
             first_party: false,
             introspect: false,
             require_dpop: false,
+            key_source: None,
             created_at: DateTime::from_timestamp(0, 0).expect("time"),
             disabled_at: None,
             previous_secret_hash: None,

@@ -1,13 +1,15 @@
 //! The PostgreSQL store's registered clients.
 
 use super::*;
+use crate::store::KeySource;
 
 /// Every column of `ClientRow`, in one place for every query that reads one.
 macro_rules! client_columns {
     () => {
         "id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, \
          redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at, disabled_at, \
-         previous_secret_hash, previous_secret_expires_at"
+         previous_secret_hash, previous_secret_expires_at, \
+         auth_method, jwks_uri, jwks"
     };
 }
 
@@ -15,8 +17,9 @@ macro_rules! client_columns {
 impl ClientStore for PgStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, \
+             auth_method, jwks_uri, jwks) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(c.id.0)
         .bind(&c.name)
@@ -33,6 +36,9 @@ impl ClientStore for PgStore {
         .bind(c.post_logout_redirect_uris.join(" "))
         .bind(c.first_party)
         .bind(c.require_dpop)
+        .bind(c.auth_method())
+        .bind(KeySource::columns(c.key_source.as_ref()).0)
+        .bind(KeySource::columns(c.key_source.as_ref()).1)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -96,7 +102,7 @@ impl ClientStore for PgStore {
         let done = sqlx::query(
             "UPDATE clients SET name = $2, grants = $3, scopes = $4, audience = $5, cookie_mode = $6, \
              origins = $7, redirect_uris = $8, post_logout_redirect_uris = $9, first_party = $10, introspect = $11, \
-             require_dpop = $12 WHERE id = $1",
+             require_dpop = $12, jwks_uri = $13, jwks = $14 WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(&c.name)
@@ -110,6 +116,8 @@ impl ClientStore for PgStore {
         .bind(c.first_party)
         .bind(c.introspect)
         .bind(c.require_dpop)
+        .bind(KeySource::columns(c.key_source.as_ref()).0)
+        .bind(KeySource::columns(c.key_source.as_ref()).1)
         .execute(&mut *tx)
         .await
         .map_err(e)?;
@@ -187,7 +195,7 @@ impl ClientStore for PgStore {
             "UPDATE clients SET \
              previous_secret_hash = CASE WHEN $3 IS NULL THEN NULL ELSE secret_hash END, \
              previous_secret_expires_at = $3, secret_hash = $2 \
-             WHERE id = $1 AND kind = 'confidential'",
+             WHERE id = $1 AND kind = 'confidential' AND auth_method = 'client_secret'",
         )
         .bind(id.0)
         .bind(secret_hash)

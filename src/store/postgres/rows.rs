@@ -1,6 +1,7 @@
 //! Row types as PostgreSQL returns them, and their conversion into records.
 
 use super::*;
+use crate::store::KeySource;
 
 #[derive(FromRow)]
 pub(super) struct UserRow {
@@ -47,6 +48,9 @@ pub(super) struct ClientRow {
     disabled_at: Option<DateTime<Utc>>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
+    auth_method: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -71,6 +75,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             disabled_at: r.disabled_at,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
+            key_source: KeySource::from_columns(&r.auth_method, r.jwks_uri, r.jwks)?,
         })
     }
 }

@@ -12,11 +12,15 @@ impl SessionStore for PgStore {
         // FOR SHARE waits for a credential change in flight (it holds the
         // user row) and then re-reads the row, so this insert either commits
         // before the change's revocation runs (and is revoked by it) or sees
-        // the bumped version and inserts nothing.
+        // the bumped version and inserts nothing. The client row is locked
+        // the same way against a delete or a disable in flight: the insert
+        // lands first and is ended by it, or finds the client gone and
+        // inserts nothing (instead of failing the foreign key).
         let done = sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, dpop_jkt) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11 FROM users \
-             WHERE id = $2 AND credentials_version = $10 AND NOT disabled FOR SHARE",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11 FROM users u, clients c \
+             WHERE u.id = $2 AND u.credentials_version = $10 AND NOT u.disabled \
+             AND c.id = $3 AND c.disabled_at IS NULL FOR SHARE",
         )
         .bind(s.id.0)
         .bind(s.user_id.0)

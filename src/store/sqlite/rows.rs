@@ -1,6 +1,7 @@
 //! Row types as SQLite returns them, and their conversion into records.
 
 use super::*;
+use crate::store::KeySource;
 
 #[derive(FromRow)]
 pub(super) struct UserRow {
@@ -48,6 +49,9 @@ pub(super) struct ClientRow {
     disabled_at: Option<i64>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<i64>,
+    auth_method: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
 }
 
 impl TryFrom<ClientRow> for ClientRecord {
@@ -72,6 +76,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             disabled_at: r.disabled_at.map(at).transpose()?,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at.map(at).transpose()?,
+            key_source: KeySource::from_columns(&r.auth_method, r.jwks_uri, r.jwks)?,
         })
     }
 }

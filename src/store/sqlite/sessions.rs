@@ -10,12 +10,14 @@ impl SessionStore for SqliteStore {
         credentials_version: i64,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        // One statement: SQLite runs one writer at a time, so the user row
-        // cannot change between the check and the insert.
+        // One statement: SQLite runs one writer at a time, so neither the
+        // user row nor the client row can change between the check and the
+        // insert (a client deleted or disabled meanwhile inserts nothing).
         let done = sqlx::query(
             "INSERT INTO sessions (id, user_id, client_id, scope, created_at, last_used_at, expires_at, generation, rotated_at, dpop_jkt) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11 FROM users \
-             WHERE id = ?2 AND credentials_version = ?10 AND NOT disabled",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11 FROM users u, clients c \
+             WHERE u.id = ?2 AND u.credentials_version = ?10 AND NOT u.disabled \
+             AND c.id = ?3 AND c.disabled_at IS NULL",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())

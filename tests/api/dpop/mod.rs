@@ -1,6 +1,7 @@
 //! DPoP (RFC 9449): proofs at the token endpoint, bound access tokens and
 //! sessions, and bound tokens at latchkey's own protected endpoints.
 
+mod code_flow;
 mod proofs;
 mod resources;
 mod sessions;
