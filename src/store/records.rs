@@ -255,7 +255,7 @@ pub struct SessionStatus {
 pub struct AuditEvent {
     /// When.
     pub at: DateTime<Utc>,
-    /// What happened, e.g. `refresh_reuse`, `login_failed`.
+    /// What happened, e.g. `refresh_token_reused`, `login_failed`.
     pub kind: String,
     /// The user concerned.
     pub user_id: Option<UserId>,

@@ -71,7 +71,7 @@ async fn every_security_event_over_http_is_audited_with_its_address(backend: Bac
         .json()
         .await
         .expect("json");
-    let third_sid = crate::multi_instance::sid_of(str_field(&third, "access_token"));
+    let third_sid = crate::helpers::sid_of(str_field(&third, "access_token"));
     let access = str_field(&login, "access_token");
     let res = app
         .client

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+pub(crate) use crate::helpers::json;
 
 pub(crate) struct Env {
     _dir: tempfile::TempDir,
@@ -49,10 +49,6 @@ pub(crate) fn latchkey(env: &Env, args: &[&str], stdin: Option<&str>) -> (bool, 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-pub(crate) fn json(s: &str) -> Value {
-    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
 #[test]

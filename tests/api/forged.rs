@@ -10,19 +10,11 @@ use latchkey::keys::manifest::Retention;
 use latchkey::tokens::jwt::{self, Algorithm, KeyPair};
 use serde_json::{json, Value};
 
+use crate::helpers::claims as payload;
 use crate::helpers::{spawn_app, str_field};
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
-}
-
-fn payload(token: &str) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).expect("payload"))
-            .expect("b64"),
-    )
-    .expect("json")
 }
 
 /// A compact JWS with any header `alg`, signed by `pair`: what a forger who

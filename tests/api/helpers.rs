@@ -399,6 +399,41 @@ macro_rules! app_or_skip {
     };
 }
 
+/// Segment `n` of a compact JWT as JSON (0 the header, 1 the claims),
+/// unverified: the tests read what the server signed.
+fn jwt_segment(token: &str, n: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(n).expect("a JWT segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// A JWT's claims, unverified.
+pub fn claims(token: &str) -> Value {
+    jwt_segment(token, 1)
+}
+
+/// The `kid` of a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    jwt_segment(token, 0)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned()
+}
+
+/// The session (`sid`) an access token belongs to.
+pub fn sid_of(token: &str) -> latchkey::domain::types::SessionId {
+    latchkey::domain::types::SessionId::parse(claims(token)["sid"].as_str().expect("sid"))
+        .expect("a session id")
+}
+
+/// `s` (e.g. a command's output) as JSON, or a failure that shows it.
+pub fn json(s: &str) -> Value {
+    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
 pub fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))

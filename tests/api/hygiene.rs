@@ -7,15 +7,12 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
 
+use crate::helpers::json;
 use crate::helpers::{spawn_app, spawn_on_with, Backend};
 use crate::process::ServerProcess;
 
 const PASSWORD: &str = "Tr0ub4dor&3-horse-battery";
 const WRONG_PASSWORD: &str = "Wr0ng-passw0rd-guess";
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
 
 fn field(v: &Value, k: &str) -> String {
     v[k].as_str()

@@ -9,6 +9,7 @@ use chrono::Duration;
 use latchkey::keys::{admin, manifest::Retention};
 use serde_json::Value;
 
+use crate::helpers::kid_of;
 use crate::helpers::{
     new_shared, spawn_app, spawn_instance, str_field, test_settings, Backend, TestApp, TestClient,
 };
@@ -26,18 +27,6 @@ fn retention(app: &TestApp) -> Retention {
         max_age: s.jwks_max_age(),
         leeway: s.leeway(),
     }
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let h = token.split('.').next().expect("header");
-    let v: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(h)
-            .expect("b64"),
-    )
-    .expect("json");
-    v["kid"].as_str().expect("kid").to_owned()
 }
 
 async fn cc_token(app: &TestApp, client: &TestClient) -> String {

@@ -14,6 +14,7 @@ use latchkey::keys::sealed::generate_kek_text;
 use latchkey::startup::Application;
 use serde_json::Value;
 
+use crate::helpers::kid_of;
 use crate::helpers::{
     new_shared, spawn_instance, str_field, Backend, SharedHandle, TestApp, TestClient,
 };
@@ -70,18 +71,6 @@ fn latchkey(shared: &SharedHandle, kek: &str, args: &[&str]) -> (bool, String, S
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine;
-    let h = token.split('.').next().expect("header");
-    let v: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(h)
-            .expect("b64"),
-    )
-    .expect("json");
-    v["kid"].as_str().expect("kid").to_owned()
 }
 
 async fn jwks_kids(app: &TestApp) -> HashSet<String> {

@@ -4,12 +4,12 @@
 //! seen by introspection on another, a key rotation mid-run) with no error
 //! and no lost session.
 
-use base64::Engine;
 use chrono::Duration;
 use latchkey::domain::types::SessionId;
 use latchkey::keys::{admin, manifest::Retention};
 use serde_json::{json, Value};
 
+use crate::helpers::{kid_of, sid_of};
 use crate::helpers::{new_shared, spawn_instance, str_field, Backend, TestApp, TestClient};
 
 const INSTANCES: usize = 3;
@@ -17,28 +17,6 @@ const USERS: usize = 6;
 const ROUNDS: usize = 6;
 /// The round before which the key rotation happens.
 const ROTATION_ROUND: usize = 3;
-
-fn claims(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .expect("b64");
-    serde_json::from_slice(&bytes).expect("json")
-}
-
-fn kid_of(token: &str) -> String {
-    let part = token.split('.').next().expect("header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .expect("b64");
-    let header: Value = serde_json::from_slice(&bytes).expect("json");
-    str_field(&header, "kid").to_owned()
-}
-
-/// The session id in an access token.
-pub fn sid_of(token: &str) -> SessionId {
-    SessionId::parse(str_field(&claims(token), "sid")).expect("uuid")
-}
 
 /// One user's session as the workload sees it.
 struct Chain {

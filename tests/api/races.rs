@@ -4,25 +4,13 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use latchkey::domain::types::SessionId;
 use serde_json::Value;
 
 use crate::both_backends;
+use crate::helpers::sid_of;
 use crate::helpers::{new_shared, spawn_instance, str_field, Backend, TestApp, TestClient};
 
 const RACERS: usize = 32;
-
-fn sid_of(token: &str) -> SessionId {
-    use base64::Engine;
-    let part = token.split('.').nth(1).expect("payload");
-    let v: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("b64"),
-    )
-    .expect("json");
-    SessionId::parse(v["sid"].as_str().expect("sid")).expect("uuid")
-}
 
 async fn race(apps: &[Arc<TestApp>], client: &TestClient, rt: &str) -> Vec<(u16, Value)> {
     let futures = (0..RACERS).map(|i| {

@@ -1,4 +1,4 @@
-//! The store contract: every case is an async fn over `&dyn Store`, and the
+//! The store contract: every case is an async fn over `Arc<dyn Store>`, and the
 //! macro below runs it against SQLite and against PostgreSQL (when
 //! `DATABASE_URL` names one; otherwise the PostgreSQL case prints a skip
 //! notice).

@@ -16,6 +16,7 @@ use latchkey::domain::types::{ClientKind, GrantType, Scope};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 
+pub use crate::helpers::claims;
 use crate::helpers::{TestApp, TestClient};
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -255,14 +256,4 @@ pub async fn sign_in(
     assert_eq!(res.status(), 200);
     let page = res.text().await.expect("page");
     browser.log_in(&page, email, PASSWORD).await
-}
-
-pub fn claims(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .expect("b64"),
-    )
-    .expect("json")
 }

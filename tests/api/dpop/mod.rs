@@ -7,11 +7,10 @@ mod resources;
 mod sessions;
 pub mod signer;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use latchkey::clock::Clock;
 use serde_json::Value;
 
+pub use crate::helpers::claims as claims_of;
 use crate::helpers::{TestApp, TestClient};
 use signer::ProofKey;
 
@@ -92,12 +91,6 @@ pub async fn refresh_with(
         .into_iter()
         .collect();
     post_token_with(app, &form, &proofs).await
-}
-
-/// The unverified claims of a JWT (the tests read what the server signed).
-pub fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("three segments");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json")
 }
 
 /// The JSON body and the `error` code of a refusal.
