@@ -104,6 +104,7 @@ async fn run(attempts: usize) -> anyhow::Result<()> {
             first_party: false,
             introspect: false,
             require_dpop: false,
+            admin: false,
             key_source: None,
         })
         .await?;

@@ -114,6 +114,10 @@ pub struct CreateArgs {
     /// access token is bound to the client's key.
     #[arg(long)]
     pub require_dpop: bool,
+    /// May call the admin API: obtains the latchkey:admin scope through
+    /// client_credentials (a confidential client; only this flag grants it).
+    #[arg(long)]
+    pub admin: bool,
     /// How a confidential client authenticates: client_secret (a secret,
     /// shown once) or private_key_jwt (an assertion signed with its own key,
     /// RFC 7523; needs --jwks-uri or --jwk, and gets no secret).
@@ -251,6 +255,7 @@ pub fn client_json(services: &Services, c: &ClientRecord) -> serde_json::Value {
         "first_party": c.first_party,
         "introspect": c.introspect,
         "require_dpop": c.require_dpop,
+        "admin": c.admin,
         "created_at": c.created_at.to_rfc3339(),
         "disabled": c.disabled_at.is_some(),
         "disabled_at": c.disabled_at.map(|t| t.to_rfc3339()),
@@ -369,6 +374,7 @@ async fn create(args: CreateArgs, services: &Services, json: bool) -> anyhow::Re
             first_party: args.first_party,
             introspect: args.introspect,
             require_dpop: args.require_dpop,
+            admin: args.admin,
             key_source,
         })
         .await

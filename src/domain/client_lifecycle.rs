@@ -282,6 +282,8 @@ fn merged(current: &ClientRecord, c: ClientChanges) -> NewClient {
         first_party: c.first_party.unwrap_or(current.first_party),
         introspect: c.introspect.unwrap_or(current.introspect),
         require_dpop: c.require_dpop.unwrap_or(current.require_dpop),
+        // Fixed at registration: no change grants or drops the admin API.
+        admin: current.admin,
         key_source: c.key_source.or_else(|| current.key_source.clone()),
     }
 }

@@ -47,6 +47,9 @@ pub struct NewClient {
     pub introspect: bool,
     /// Refuse every grant that carries no DPoP proof (RFC 9449).
     pub require_dpop: bool,
+    /// May obtain `latchkey:admin` through client_credentials (`--admin`;
+    /// see `domain::admin`).
+    pub admin: bool,
     /// `private_key_jwt` (RFC 7523): where the client's public keys come
     /// from. Such a client gets no secret.
     pub key_source: Option<KeySource>,
@@ -210,15 +213,30 @@ impl Services {
     /// # Errors
     /// Store failures.
     pub(crate) async fn client_registered(&self, client: &ClientRecord) -> Result<(), DomainError> {
+        self.client_registered_by(client, None).await
+    }
+
+    /// `client_registered`, naming who registered it when not the
+    /// operator at the command line.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn client_registered_by(
+        &self,
+        client: &ClientRecord,
+        by: Option<&str>,
+    ) -> Result<(), DomainError> {
         self.origins.note_client(client);
         let mut ev = AuditEvent::new("client_created", client.created_at);
         ev.client_id = Some(client.id);
-        ev.reason = Some(format!(
-            "{} client {:?}, grants {}",
-            client.kind.as_str(),
-            client.name,
-            client.grants.join(",")
-        ));
+        ev.reason = Some(
+            format!(
+                "{} client {:?}, grants {}",
+                client.kind.as_str(),
+                client.name,
+                client.grants.join(",")
+            ) + &by.map(|b| format!(", by {b}")).unwrap_or_default(),
+        );
         self.insert_audit(&ev).await?;
         Ok(())
     }
@@ -233,7 +251,7 @@ impl Services {
         new: NewClient,
         id: ClientId,
     ) -> Result<CreatedClient, DomainError> {
-        let mut client = self.validated_record(new, id)?;
+        let mut client = self.validated_record(super::admin::with_admin_scope(new), id)?;
         let secret = match (client.kind, &client.key_source) {
             (ClientKind::Confidential, None) => Some(generate_secret()?),
             (ClientKind::Confidential, Some(_)) | (ClientKind::Public, _) => None,
@@ -253,6 +271,7 @@ impl Services {
         new: NewClient,
         id: ClientId,
     ) -> Result<ClientRecord, DomainError> {
+        super::admin::check_admin(&new)?;
         if new.name.trim().is_empty() {
             return Err(DomainError::InvalidRequest("a client needs a name"));
         }
@@ -318,6 +337,7 @@ impl Services {
             first_party: new.first_party,
             introspect: new.introspect,
             require_dpop: new.require_dpop,
+            admin: new.admin,
             created_at: self.now(),
             disabled_at: None,
             previous_secret_hash: None,
@@ -441,6 +461,7 @@ mod tests {
             disabled_at: None,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            admin: false,
             key_source: None,
         })
     }

@@ -87,6 +87,7 @@ impl Services {
                 first_party: true,
                 introspect: false,
                 require_dpop: false,
+                admin: false,
                 key_source: None,
             },
             id,

@@ -3,6 +3,7 @@
 //! time comes only from the injected `Clock`.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod authorization;
 pub mod client_assertion;

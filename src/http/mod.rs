@@ -2,6 +2,7 @@
 //! Handlers extract, call one domain method and map the result.
 
 pub mod account;
+pub mod admin;
 pub mod authorize;
 pub mod consents;
 pub mod cookies;
@@ -132,6 +133,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(recovery_pages::get_reset_password)
                 .post(recovery_pages::post_reset_password),
         )
+        // The admin API (its own route table; see `admin`).
+        .configure(admin::configure)
         .service(web::resource("/healthz").get(ops::get_healthz))
         .service(web::resource("/readyz").get(ops::get_readyz))
         .default_service(web::to(not_found));

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use super::{
     AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore, BrowserSessionRecord,
     ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord, FailureCount,
-    KeyStore, Lockout, MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore,
+    KeyStore, Lockout, MailMessage, OutboxCounts, OutboxStore, PageAfter, PoolStats, RecoveryStore,
     ReplayStore, RotatedSession, SealedSecret, SessionRecord, SessionStatus, SessionStore,
     SigningKeyRecord, Store, StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
@@ -96,6 +96,19 @@ impl UserStore for MeteredStore {
         self.timed("find_user", self.inner.find_user(id)).await
     }
 
+    async fn page_users(
+        &self,
+        after: Option<PageAfter<UserId>>,
+        email_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        self.timed(
+            "page_users",
+            self.inner.page_users(after, email_prefix, limit),
+        )
+        .await
+    }
+
     async fn set_user_disabled(
         &self,
         id: UserId,
@@ -166,6 +179,15 @@ impl ClientStore for MeteredStore {
         limit: i64,
     ) -> Result<Vec<ClientRecord>, StoreError> {
         self.timed("list_clients", self.inner.list_clients(after, limit))
+            .await
+    }
+
+    async fn page_clients(
+        &self,
+        after: Option<PageAfter<ClientId>>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        self.timed("page_clients", self.inner.page_clients(after, limit))
             .await
     }
 

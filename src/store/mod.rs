@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 pub use self::records::KeySource;
 pub use self::records::{
     AuditEvent, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail, ClientRecord,
-    ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PoolStats,
-    RotatedSession, SealedSecret, SessionRecord, SessionStatus, SigningKeyRecord, StoreError,
-    TokenPurpose, UserRecord,
+    ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage, OutboxCounts, PageAfter,
+    PoolStats, RotatedSession, SealedSecret, SessionRecord, SessionStatus, SigningKeyRecord,
+    StoreError, TokenPurpose, UserRecord,
 };
 use crate::domain::types::{ClientId, SessionId, UserId};
 
@@ -81,6 +81,21 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// Backend failures.
     async fn find_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Up to `limit` users ordered by `(created_at, id)`, after `after`
+    /// (keyset paging: a user added or removed between pages shifts
+    /// nothing), only those whose normalised email starts with
+    /// `email_prefix` when given (matched literally: `%` and `_` are no
+    /// wildcards).
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn page_users(
+        &self,
+        after: Option<PageAfter<UserId>>,
+        email_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError>;
 
     /// Enables or disables a user; disabling also bumps the user's
     /// credentials version and revokes every session of theirs, in the same
@@ -173,8 +188,20 @@ pub trait ClientStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<ClientRecord>, StoreError>;
 
+    /// Up to `limit` clients (disabled ones too) ordered by `(created_at,
+    /// id)`, after `after`: keyset paging in the order the admin API shows.
+    ///
+    /// # Errors
+    /// Backend failures.
+    async fn page_clients(
+        &self,
+        after: Option<PageAfter<ClientId>>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError>;
+
     /// Replaces a client's settings (everything but its id, kind, secrets,
-    /// creation and disabled times) and writes `audit`, in one transaction.
+    /// creation and disabled times and admin flag) and writes `audit`, in one
+    /// transaction.
     ///
     /// # Errors
     /// `NotFound` when there is no such client.

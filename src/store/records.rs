@@ -143,6 +143,20 @@ pub struct ClientRecord {
     /// a client with a secret (or a public client). Such a client has no
     /// secret.
     pub key_source: Option<KeySource>,
+    /// May obtain the `latchkey:admin` scope (`clients create --admin`).
+    pub admin: bool,
+}
+
+/// Where a keyset page starts: after the row with this sort key. Pages are
+/// ordered by `(created_at, id)`, which never changes for a row, so a row
+/// added or removed between pages shifts nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAfter<I> {
+    /// `created_at` of the last row of the previous page, as the store
+    /// returned it.
+    pub created_at: DateTime<Utc>,
+    /// Its id.
+    pub id: I,
 }
 
 impl ClientRecord {

@@ -37,6 +37,7 @@ fn new_client(source: Option<KeySource>, kind: ClientKind) -> NewClient {
         introspect: true,
         require_dpop: false,
         key_source: source,
+        admin: false,
     }
 }
 

@@ -244,6 +244,7 @@ impl TestApp {
                 first_party: false,
                 introspect,
                 require_dpop: false,
+                admin: false,
                 key_source: None,
             })
             .await

@@ -3,6 +3,7 @@
 mod helpers;
 mod process;
 
+mod admin;
 mod algorithms;
 mod audience;
 mod audit;

@@ -96,6 +96,7 @@ fn client() -> ClientRecord {
         disabled_at: None,
         previous_secret_hash: None,
         previous_secret_expires_at: None,
+        admin: false,
     }
 }
 
@@ -420,6 +421,114 @@ async fn clients_are_listed_in_pages_by_id(s: Arc<dyn Store>) {
         .is_empty());
 }
 store_case!(clients_are_listed_in_pages_by_id);
+
+/// Keyset pages in `(created_at, id)` order: ties on the time are broken by
+/// the id, every row comes once, and the admin flag round-trips.
+async fn clients_are_paged_by_creation_then_id(s: Arc<dyn Store>) {
+    let mut keys = Vec::new();
+    for i in 0..7i64 {
+        let c = ClientRecord {
+            // Three share a creation time; the others are older or newer.
+            created_at: t0() + Duration::milliseconds([5, 0, 5, 9, 5, 1, 2][i as usize]),
+            admin: i == 3,
+            ..client()
+        };
+        s.insert_client(&c).await.expect("insert");
+        keys.push((c.created_at, c.id));
+    }
+    let mut want = keys.clone();
+    want.sort_by_key(|(at, id)| (*at, id.to_string()));
+    let mut got = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.page_clients(after, 3).await.expect("page");
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(store::PageAfter {
+            created_at: last.created_at,
+            id: last.id,
+        });
+        got.extend(page.iter().map(|c| (c.created_at, c.id)));
+    }
+    // SQLite orders ids as text, PostgreSQL as uuids: both are the same
+    // byte order for the hyphenated lower-case form.
+    assert_eq!(got, want);
+    let admin = s.find_client(keys[3].1).await.expect("find").expect("some");
+    assert!(admin.admin);
+    assert!(
+        !s.find_client(keys[0].1)
+            .await
+            .expect("find")
+            .expect("some")
+            .admin
+    );
+}
+store_case!(clients_are_paged_by_creation_then_id);
+
+/// Users page the same way, and the email search is a literal prefix.
+async fn users_are_paged_and_searched_by_email_prefix(s: Arc<dyn Store>) {
+    let emails = [
+        "ann@example.com",
+        "anne@example.org",
+        "bob@example.com",
+        "a%b@example.com",
+        "a_c@example.com",
+        "zoe@ann.example",
+    ];
+    let mut ids = Vec::new();
+    for (i, email) in emails.iter().enumerate() {
+        let u = UserRecord {
+            created_at: t0() + Duration::milliseconds(i as i64 % 2),
+            ..user(email)
+        };
+        s.insert_user(&u).await.expect("insert");
+        ids.push((u.created_at, u.id));
+    }
+    let all = s.page_users(None, None, 100).await.expect("page");
+    let mut want = ids.clone();
+    want.sort_by_key(|(at, id)| (*at, id.to_string()));
+    assert_eq!(
+        all.iter().map(|u| (u.created_at, u.id)).collect::<Vec<_>>(),
+        want
+    );
+    let first = s.page_users(None, None, 4).await.expect("page");
+    let last = first.last().expect("some");
+    let rest = s
+        .page_users(
+            Some(store::PageAfter {
+                created_at: last.created_at,
+                id: last.id,
+            }),
+            None,
+            4,
+        )
+        .await
+        .expect("page");
+    assert_eq!(first.len() + rest.len(), emails.len());
+    assert!(rest.iter().all(|u| !first.iter().any(|f| f.id == u.id)));
+
+    let found = |prefix: &'static str| {
+        let s = s.clone();
+        async move {
+            let mut v: Vec<String> = s
+                .page_users(None, Some(prefix), 100)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|u| u.email)
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(found("ann").await, ["ann@example.com", "anne@example.org"]);
+    assert_eq!(found("ann@example.com").await, ["ann@example.com"]);
+    assert_eq!(found("a%").await, ["a%b@example.com"]);
+    assert_eq!(found("a_").await, ["a_c@example.com"]);
+    assert!(found("%").await.is_empty());
+    assert!(found("example").await.is_empty());
+}
+store_case!(users_are_paged_and_searched_by_email_prefix);
 
 /// Concurrent rotations with an overlap: each reads and moves the current
 /// digest in one statement, so afterwards the previous digest is one that

@@ -397,7 +397,7 @@ impl Services {
         scope: Option<&str>,
         jkt: Option<&str>,
     ) -> Result<TokenPair, DomainError> {
-        let scope = granted_scope(client, scope)?;
+        let scope = scope_among(super::admin::allowed_scope(client, true), scope)?;
         let now = self.now();
         let (access_token, expires_in) = self
             .issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)
@@ -413,13 +413,20 @@ impl Services {
     }
 }
 
-/// The scope to grant: the requested one when the client may have all of it,
-/// or the client's whole scope when none was requested.
+/// The scope to grant for a user: the requested one when the client may
+/// have all of it, or the client's whole scope when none was requested.
+/// Never `latchkey:admin`, which only client_credentials of an admin client
+/// may carry.
 pub(crate) fn granted_scope(
     client: &ClientRecord,
     requested: Option<&str>,
 ) -> Result<Scope, DomainError> {
-    let allowed = Scope::from_tokens(client.scopes.clone());
+    scope_among(super::admin::allowed_scope(client, false), requested)
+}
+
+/// The requested scope when it is within `allowed`, or all of `allowed`
+/// when none was requested.
+fn scope_among(allowed: Scope, requested: Option<&str>) -> Result<Scope, DomainError> {
     match requested {
         None => Ok(allowed),
         Some(raw) => {
@@ -510,6 +517,7 @@ mod tests {
             disabled_at: None,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
+            admin: false,
         };
         assert_eq!(
             granted_scope(&client, None).expect("ok").to_string(),
@@ -525,5 +533,70 @@ mod tests {
             granted_scope(&client, Some("admin")),
             Err(DomainError::InvalidScope)
         ));
+    }
+
+    #[test]
+    fn the_admin_scope_goes_only_to_client_credentials_of_an_admin_client() {
+        let admin = ClientRecord {
+            kind: ClientKind::Confidential,
+            grants: vec!["client_credentials".into(), "password".into()],
+            scopes: vec!["read".into(), "latchkey:admin".into()],
+            admin: true,
+            ..client_record()
+        };
+        let cc = |c: &ClientRecord, s| scope_among(crate::domain::admin::allowed_scope(c, true), s);
+        assert_eq!(
+            cc(&admin, Some("latchkey:admin"))
+                .map(|s| s.to_string())
+                .ok(),
+            Some("latchkey:admin".to_owned())
+        );
+        // A user's token of the same client never carries it.
+        assert!(matches!(
+            granted_scope(&admin, Some("latchkey:admin")),
+            Err(DomainError::InvalidScope)
+        ));
+        assert_eq!(
+            granted_scope(&admin, None).map(|s| s.to_string()).ok(),
+            Some("read".to_owned())
+        );
+        // A client not created with --admin, even with the scope in its row.
+        let plain = ClientRecord {
+            admin: false,
+            ..admin.clone()
+        };
+        assert!(matches!(
+            cc(&plain, Some("latchkey:admin")),
+            Err(DomainError::InvalidScope)
+        ));
+        assert_eq!(
+            cc(&plain, None).map(|s| s.to_string()).ok(),
+            Some("read".to_owned())
+        );
+    }
+
+    fn client_record() -> ClientRecord {
+        ClientRecord {
+            id: ClientId::new_random(),
+            name: "c".into(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            grants: vec![],
+            scopes: vec![],
+            audience: None,
+            cookie_mode: false,
+            origins: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            first_party: false,
+            introspect: false,
+            require_dpop: false,
+            created_at: DateTime::from_timestamp(0, 0).expect("time"),
+            disabled_at: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            admin: false,
+            key_source: None,
+        }
     }
 }

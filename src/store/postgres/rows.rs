@@ -48,6 +48,7 @@ pub(super) struct ClientRow {
     disabled_at: Option<DateTime<Utc>>,
     previous_secret_hash: Option<Vec<u8>>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
+    admin: bool,
     auth_method: String,
     jwks_uri: Option<String>,
     jwks: Option<String>,
@@ -75,6 +76,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             disabled_at: r.disabled_at,
             previous_secret_hash: r.previous_secret_hash,
             previous_secret_expires_at: r.previous_secret_expires_at,
+            admin: r.admin,
             key_source: KeySource::from_columns(&r.auth_method, r.jwks_uri, r.jwks)?,
         })
     }

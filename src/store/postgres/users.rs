@@ -41,6 +41,30 @@ impl UserStore for PgStore {
         Ok(row.map(Into::into))
     }
 
+    async fn page_users(
+        &self,
+        after: Option<PageAfter<UserId>>,
+        email_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        // `substr` compares the prefix literally, where LIKE would read `%`
+        // and `_` in it as wildcards.
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users \
+             WHERE ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2)) \
+             AND ($3::text IS NULL OR substr(email, 1, length($3)) = $3) \
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(after.map(|a| a.created_at))
+        .bind(after.map(|a| a.id.0))
+        .bind(email_prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     async fn set_user_disabled(
         &self,
         id: UserId,

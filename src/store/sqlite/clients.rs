@@ -9,7 +9,7 @@ macro_rules! client_columns {
         "id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, introspect, \
          redirect_uris, post_logout_redirect_uris, first_party, require_dpop, created_at, disabled_at, \
          previous_secret_hash, previous_secret_expires_at, \
-         auth_method, jwks_uri, jwks"
+         auth_method, jwks_uri, jwks, admin"
     };
 }
 
@@ -19,8 +19,8 @@ impl ClientStore for SqliteStore {
         let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO clients (id, name, kind, secret_hash, grants, scopes, audience, cookie_mode, origins, created_at, introspect, redirect_uris, post_logout_redirect_uris, first_party, require_dpop, \
-             auth_method, jwks_uri, jwks) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             auth_method, jwks_uri, jwks, admin) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )
         .bind(c.id.to_string())
         .bind(&c.name)
@@ -40,6 +40,7 @@ impl ClientStore for SqliteStore {
         .bind(c.auth_method())
         .bind(KeySource::columns(c.key_source.as_ref()).0)
         .bind(KeySource::columns(c.key_source.as_ref()).1)
+        .bind(c.admin)
         .execute(&self.pool)
         .await
         .map_err(e)?;
@@ -91,6 +92,25 @@ impl ClientStore for SqliteStore {
             " FROM clients WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
         ))
         .bind(after.map(|a| a.to_string()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn page_clients(
+        &self,
+        after: Option<PageAfter<ClientId>>,
+        limit: i64,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE (?1 IS NULL OR (created_at, id) > (?1, ?2)) ORDER BY created_at, id LIMIT ?3"
+        ))
+        .bind(after.map(|a| ms(a.created_at)))
+        .bind(after.map(|a| a.id.to_string()))
         .bind(limit)
         .fetch_all(&self.pool)
         .await

@@ -38,9 +38,9 @@ use uuid::Uuid;
 use super::{
     split_list, AuditEvent, AuditStore, AuthorizationCodeRecord, AuthorizationStore,
     BrowserSessionRecord, ClaimedMail, ClientRecord, ClientStore, ConsentRecord, EmailTokenRecord,
-    FailureCount, Lockout, MailMessage, OutboxCounts, OutboxStore, PoolStats, RecoveryStore,
-    ReplayStore, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store, StoreError,
-    ThrottleStore, TokenPurpose, UserRecord, UserStore,
+    FailureCount, Lockout, MailMessage, OutboxCounts, OutboxStore, PageAfter, PoolStats,
+    RecoveryStore, ReplayStore, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store,
+    StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
 use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
 

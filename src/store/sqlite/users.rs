@@ -42,6 +42,30 @@ impl UserStore for SqliteStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    async fn page_users(
+        &self,
+        after: Option<PageAfter<UserId>>,
+        email_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        // `substr` compares the prefix literally, where LIKE would read `%`
+        // and `_` in it as wildcards.
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, email, password_hash, disabled, credentials_version, email_verified, created_at FROM users \
+             WHERE (?1 IS NULL OR (created_at, id) > (?1, ?2)) \
+             AND (?3 IS NULL OR substr(email, 1, length(?3)) = ?3) \
+             ORDER BY created_at, id LIMIT ?4",
+        )
+        .bind(after.map(|a| ms(a.created_at)))
+        .bind(after.map(|a| a.id.to_string()))
+        .bind(email_prefix)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(e)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     async fn set_user_disabled(
         &self,
         id: UserId,

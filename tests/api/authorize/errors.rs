@@ -317,6 +317,7 @@ async fn registration_refuses_unsafe_redirect_uris() {
                 first_party: false,
                 introspect: false,
                 require_dpop: false,
+                admin: false,
                 key_source: None,
             })
             .await;

@@ -205,6 +205,7 @@ pub async fn code_client(app: &TestApp, kind: ClientKind, first_party: bool) -> 
             first_party,
             introspect: false,
             require_dpop: false,
+            admin: false,
             key_source: None,
         })
         .await

@@ -128,6 +128,7 @@ async fn cookie_client_with(app: &TestApp, cookie_mode: bool, grants: &[GrantTyp
             introspect: false,
             require_dpop: false,
             key_source: None,
+            admin: false,
         })
         .await
         .expect("client");

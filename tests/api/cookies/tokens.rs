@@ -413,6 +413,7 @@ async fn another_cookie_clients_origin_cannot_use_the_refresh_cookie() {
             introspect: false,
             require_dpop: false,
             key_source: None,
+            admin: false,
         })
         .await
         .expect("client");

@@ -292,6 +292,7 @@ async fn a_client_that_requires_dpop_refuses_grants_without_a_proof(backend: Bac
             first_party: false,
             introspect: false,
             require_dpop: true,
+            admin: false,
             key_source: None,
         })
         .await
