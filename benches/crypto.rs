@@ -5,6 +5,11 @@
 //! rendering and the claims build. `cargo bench` runs them; BENCHMARKS.md uses
 //! the figures as the physical limits of the load tests.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark whose setup fails has nothing to measure"
+)]
+
 use std::hint::black_box;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};

@@ -136,12 +136,15 @@ impl Metrics {
     /// A fresh, empty registry with latchkey's histogram buckets and metric
     /// descriptions.
     pub fn new() -> Self {
+        #[expect(
+            clippy::expect_used,
+            reason = "only an empty bucket list fails, and both lists are constants"
+        )]
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(names::HTTP_DURATION.into()), HTTP_BUCKETS)
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full(names::STORE_DURATION.into()), STORE_BUCKETS)
             })
-            // Only an empty bucket list fails, and both lists are constants.
             .expect("the bucket lists are not empty");
         let metrics = Self {
             recorder: Arc::new(builder.build_recorder()),

@@ -21,6 +21,10 @@ const HIGHEST_MICROS: u64 = 60_000_000;
 /// HdrHistogram keeps every percentile within 0.1 % in fixed memory (a few tens of KiB)
 /// however many requests are recorded, and histograms of equal bounds add up exactly;
 /// a sorted sample vector would grow with the run and need a sort at the end.
+#[expect(
+    clippy::expect_used,
+    reason = "the bounds are constants that satisfy the documented rules"
+)]
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_MICROS, 3)
         .expect("constant bounds are valid: low >= 1, high >= 2 * low, sigfig <= 5")

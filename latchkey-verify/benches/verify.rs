@@ -5,6 +5,11 @@
 //!
 //! `cargo bench -p latchkey-verify --bench verify`
 
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark whose setup fails has nothing to measure"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

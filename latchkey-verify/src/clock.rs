@@ -16,9 +16,11 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
-        // The one place this crate reads the wall clock; a clock before 1970
-        // reads as the epoch rather than panicking.
-        #[allow(clippy::disallowed_methods)]
+        // A clock before 1970 reads as the epoch rather than panicking.
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one place this crate reads the wall clock"
+        )]
         let now = SystemTime::now();
         now.duration_since(UNIX_EPOCH).unwrap_or_default()
     }

@@ -14,6 +14,11 @@
 //! # }
 //! ```
 
+#![expect(
+    clippy::expect_used,
+    reason = "a test utility fails the test that uses it loudly, with a message"
+)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,11 @@
 //! Black-box tests: the real server on a random loopback port, over HTTP.
 
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test that cannot go on fails loudly, with a message"
+)]
+
 mod helpers;
 mod process;
 

@@ -3,6 +3,12 @@
 //! `DATABASE_URL` names one; otherwise the PostgreSQL case prints a skip
 //! notice).
 
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test that cannot go on fails loudly, with a message"
+)]
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 

@@ -9,7 +9,10 @@ impl Services {
     /// refresh the `tokens.id_token_on_refresh` setting), an id_token for a
     /// user's session at its newest generation. With `jkt` (the request
     /// carried a valid DPoP proof) the access token is bound to that key.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one fact of the grant; a struct would only rename them"
+    )]
     pub(super) async fn user_tokens(
         &self,
         client: &ClientRecord,
@@ -26,7 +29,10 @@ impl Services {
 
     /// As `user_tokens`, with the authorization request's `nonce` (and
     /// `at_hash`) in the id_token.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one fact of the grant; a struct would only rename them"
+    )]
     pub(crate) async fn user_tokens_with_nonce(
         &self,
         client: &ClientRecord,
@@ -117,7 +123,10 @@ impl Services {
         Ok((token, ttl))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is one fact of the grant; a struct would only rename them"
+    )]
     pub(super) async fn issue_id_token(
         &self,
         client: &ClientRecord,

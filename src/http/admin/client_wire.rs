@@ -93,7 +93,10 @@ pub struct ClientListResponse {
 
 /// Query of `GET /admin/v1/clients`, for the document only: `parse_query`
 /// reads the query strictly (a repeated or unknown parameter is refused).
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "read by the OpenAPI document only, never constructed"
+)]
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClientListParams {
