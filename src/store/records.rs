@@ -27,6 +27,14 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+/// Lets both backends write `?` on sqlx calls: one mapping, no per-call
+/// conversion to forget.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::from_sqlx(e)
+    }
+}
+
 impl StoreError {
     /// Maps a sqlx error the same way for both backends.
     pub fn from_sqlx(e: sqlx::Error) -> Self {

@@ -5,9 +5,9 @@ use super::*;
 #[async_trait]
 impl AuditStore for PgStore {
     async fn insert_audit(&self, ev: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::audit_in(&mut tx, ev).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn list_audit(
@@ -25,8 +25,7 @@ impl AuditStore for PgStore {
         .bind(since)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -41,8 +40,7 @@ impl AuditStore for PgStore {
         .bind(before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

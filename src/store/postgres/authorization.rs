@@ -22,8 +22,7 @@ impl AuthorizationStore for PgStore {
         .bind(s.expires_at)
         .bind(s.revoked_at)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -44,8 +43,7 @@ impl AuthorizationStore for PgStore {
         .bind(now)
         .bind(idle_cutoff)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -60,8 +58,7 @@ impl AuthorizationStore for PgStore {
         .bind(id_hash)
         .bind(now)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -86,8 +83,7 @@ impl AuthorizationStore for PgStore {
         .bind(c.used_at)
         .bind(c.session_id.map(|s| s.0))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -100,8 +96,7 @@ impl AuthorizationStore for PgStore {
         ))
         .bind(code_hash)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -119,8 +114,7 @@ impl AuthorizationStore for PgStore {
         .bind(session.0)
         .bind(now)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -134,8 +128,7 @@ impl AuthorizationStore for PgStore {
         .bind(&c.scope)
         .bind(c.granted_at)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -150,8 +143,7 @@ impl AuthorizationStore for PgStore {
         .bind(user.0)
         .bind(client.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -162,8 +154,7 @@ impl AuthorizationStore for PgStore {
         )
         .bind(user.0)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -173,13 +164,12 @@ impl AuthorizationStore for PgStore {
         client: ClientId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user.0)
             .bind(client.0)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let deleted = done.rows_affected() == 1;
         if deleted {
             sqlx::query(
@@ -190,11 +180,10 @@ impl AuthorizationStore for PgStore {
             .bind(client.0)
             .bind(audit.at)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
             Self::audit_in(&mut tx, audit).await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(deleted)
     }
 }

@@ -41,8 +41,7 @@ impl ClientStore for PgStore {
         .bind(KeySource::columns(c.key_source.as_ref()).1)
         .bind(c.admin)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -54,8 +53,7 @@ impl ClientStore for PgStore {
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -66,8 +64,7 @@ impl ClientStore for PgStore {
             " FROM clients WHERE origins <> '' AND disabled_at IS NULL"
         ))
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -75,8 +72,7 @@ impl ClientStore for PgStore {
         let (version,): (i64,) =
             sqlx::query_as("SELECT version FROM change_markers WHERE name = 'clients'")
                 .fetch_one(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(version)
     }
 
@@ -93,8 +89,7 @@ impl ClientStore for PgStore {
         .bind(after.map(|a| a.0))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -112,13 +107,12 @@ impl ClientStore for PgStore {
         .bind(after.map(|a| a.id.0))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn update_client(&self, c: &ClientRecord, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET name = $2, grants = $3, scopes = $4, audience = $5, cookie_mode = $6, \
              origins = $7, redirect_uris = $8, post_logout_redirect_uris = $9, first_party = $10, introspect = $11, \
@@ -139,13 +133,12 @@ impl ClientStore for PgStore {
         .bind(KeySource::columns(c.key_source.as_ref()).0)
         .bind(KeySource::columns(c.key_source.as_ref()).1)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn set_client_disabled(
@@ -154,22 +147,21 @@ impl ClientStore for PgStore {
         disabled_at: Option<DateTime<Utc>>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled_at = $2 WHERE id = $1")
             .bind(id.0)
             .bind(disabled_at)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn delete_client(&self, id: ClientId, audit: &AuditEvent) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // The client row first: its lock orders this against a login that
         // is inserting a session of it (whose foreign key check reads it).
         let found: Option<(i64,)> = sqlx::query_as(
@@ -178,8 +170,7 @@ impl ClientStore for PgStore {
         )
         .bind(id.0)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         let Some((live,)) = found else {
             return Err(StoreError::NotFound);
         };
@@ -188,8 +179,7 @@ impl ClientStore for PgStore {
         sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let ended = u64::try_from(live).unwrap_or(0);
         let mut ev = audit.clone();
         ev.reason = Some(format!(
@@ -197,7 +187,7 @@ impl ClientStore for PgStore {
             audit.reason.as_deref().unwrap_or("deleted")
         ));
         Self::audit_in(&mut tx, &ev).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(ended)
     }
 
@@ -208,7 +198,7 @@ impl ClientStore for PgStore {
         previous_until: Option<DateTime<Utc>>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // One statement reads the current digest and moves it aside, so two
         // rotations racing each keep a digest that really was current.
         let done = sqlx::query(
@@ -221,12 +211,11 @@ impl ClientStore for PgStore {
         .bind(secret_hash)
         .bind(previous_until)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 }

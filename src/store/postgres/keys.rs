@@ -50,8 +50,7 @@ async fn upsert_keys(
             .bind(k.retires_at)
             .bind(k.expires_at)
             .execute(&mut **tx)
-            .await
-            .map_err(e)?;
+            .await?;
     }
     Ok(())
 }
@@ -62,8 +61,7 @@ impl KeyStore for PgStore {
         let (version,): (i64,) =
             sqlx::query_as("SELECT version FROM change_markers WHERE name = 'keys'")
                 .fetch_one(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(version)
     }
 
@@ -74,8 +72,7 @@ impl KeyStore for PgStore {
              FROM signing_keys ORDER BY published_at, kid",
         )
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok((version, rows.into_iter().map(Into::into).collect()))
     }
 
@@ -84,8 +81,7 @@ impl KeyStore for PgStore {
             sqlx::query_as("SELECT name, sealed, kek_id FROM key_secrets WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(row.map(|(name, sealed, kek_id)| SealedSecret {
             name,
             sealed,
@@ -98,7 +94,7 @@ impl KeyStore for PgStore {
         secret: &SealedSecret,
         keys: &[SigningKeyRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // A second initialiser waits here for the first one's commit, then
         // finds the row and does nothing.
         let inserted = sqlx::query(
@@ -108,14 +104,13 @@ impl KeyStore for PgStore {
         .bind(&secret.sealed)
         .bind(&secret.kek_id)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         if inserted == 0 {
             return Ok(false);
         }
         upsert_keys(&mut tx, keys).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -126,7 +121,7 @@ impl KeyStore for PgStore {
         removed: &[String],
         secret: Option<&SealedSecret>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // Compare-and-set on the version row: its row lock orders concurrent
         // changes, and a change computed from a stale schedule is refused.
         let current = sqlx::query(
@@ -134,8 +129,7 @@ impl KeyStore for PgStore {
         )
         .bind(expected)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         if current == 0 {
             return Err(StoreError::Conflict);
@@ -145,8 +139,7 @@ impl KeyStore for PgStore {
             sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
                 .bind(kid)
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+                .await?;
         }
         if let Some(s) = secret {
             sqlx::query("UPDATE key_secrets SET sealed = $2, kek_id = $3 WHERE name = $1")
@@ -154,10 +147,9 @@ impl KeyStore for PgStore {
                 .bind(&s.sealed)
                 .bind(&s.kek_id)
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+                .await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(())
     }
 }

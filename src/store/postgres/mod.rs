@@ -42,10 +42,6 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-fn e(err: sqlx::Error) -> StoreError {
-    StoreError::from_sqlx(err)
-}
-
 /// The database's clock, read when the statement evaluates it (not at the
 /// start of its transaction).
 const DB_NOW: &str = "clock_timestamp()";
@@ -67,7 +63,7 @@ impl PgStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(e)?;
+        let options: PgConnectOptions = url.parse()?;
         // No ping before each acquire: it costs a round trip per request,
         // and sqlx already pings every connection as it is released, dropping
         // broken ones. A connection that dies while idle (a database restart)
@@ -95,9 +91,31 @@ impl PgStore {
         sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = $1")
             .bind(user.0)
             .execute(&mut **tx)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
+    }
+
+    /// Ends every live session of `user` but `except`, at `at`, for
+    /// `reason`: the one statement behind revoke-all, a password change and
+    /// a disable. Returns how many ended.
+    async fn end_user_sessions(
+        tx: &mut Transaction<'_, Postgres>,
+        user: UserId,
+        except: Option<SessionId>,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+        )
+        .bind(user.0)
+        .bind(except.map(|s| s.0))
+        .bind(at)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
     }
 
     async fn audit_in(
@@ -116,8 +134,7 @@ impl PgStore {
         .bind(&ev.reason)
         .bind(&ev.address)
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 }
@@ -130,10 +147,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(e)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

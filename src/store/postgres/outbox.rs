@@ -9,9 +9,9 @@ use super::*;
 #[async_trait]
 impl OutboxStore for PgStore {
     async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::enqueue_in(&mut tx, mail).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn enqueue_mail_request(
@@ -30,8 +30,7 @@ impl OutboxStore for PgStore {
         .bind(now)
         .bind(purpose.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -41,7 +40,7 @@ impl OutboxStore for PgStore {
         token: &EmailTokenRecord,
         mail: &MailMessage,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE outbox SET subject = $3, body_text = $4, body_html = $5, request = NULL \
              WHERE id = $1 AND claim = $2 AND request IS NOT NULL",
@@ -52,8 +51,7 @@ impl OutboxStore for PgStore {
         .bind(&mail.body_text)
         .bind(&mail.body_html)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -62,8 +60,7 @@ impl OutboxStore for PgStore {
         sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
             .bind(token.user_id.0)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         // A request resolved late (another instance had the newer one) must
         // not bring back a link the newer request voided: it is dropped.
         let newer: Option<(i32,)> = sqlx::query_as(
@@ -73,19 +70,17 @@ impl OutboxStore for PgStore {
         .bind(token.purpose.as_str())
         .bind(token.created_at)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if newer.is_some() {
             sqlx::query("DELETE FROM outbox WHERE id = $1")
                 .bind(mail.id)
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
-            tx.commit().await.map_err(e)?;
+                .await?;
+            tx.commit().await?;
             return Ok(false);
         }
         Self::replace_token_in(&mut tx, token).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -95,8 +90,7 @@ impl OutboxStore for PgStore {
                 .bind(id)
                 .bind(claim)
                 .execute(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -118,8 +112,7 @@ impl OutboxStore for PgStore {
         .bind(Uuid::new_v4())
         .bind(batch)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -137,8 +130,7 @@ impl OutboxStore for PgStore {
         .bind(claim)
         .bind(now)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -164,8 +156,7 @@ impl OutboxStore for PgStore {
         .bind(error)
         .bind(retry_at)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -176,8 +167,7 @@ impl OutboxStore for PgStore {
                     count(*) FILTER (WHERE failed_at IS NOT NULL) FROM outbox",
         )
         .fetch_one(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(OutboxCounts {
             pending,
             sent,
@@ -193,8 +183,7 @@ impl OutboxStore for PgStore {
         .bind(before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected())
     }
 }

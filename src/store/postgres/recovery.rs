@@ -14,10 +14,10 @@ impl RecoveryStore for PgStore {
         token: &EmailTokenRecord,
         mail: &MailMessage,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::replace_token_in(&mut tx, token).await?;
         Self::enqueue_in(&mut tx, mail).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn find_email_token(
@@ -34,8 +34,7 @@ impl RecoveryStore for PgStore {
         .bind(purpose.as_str())
         .bind(now)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(|(id,)| UserId(id)))
     }
 
@@ -45,9 +44,9 @@ impl RecoveryStore for PgStore {
         purpose: TokenPurpose,
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let user = Self::consume_in(&mut tx, digest, purpose, now).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -57,7 +56,7 @@ impl RecoveryStore for PgStore {
         now: DateTime<Utc>,
         audit: &AuditEvent,
     ) -> Result<Option<UserId>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let Some(user) = Self::consume_in(&mut tx, digest, TokenPurpose::VerifyEmail, now).await?
         else {
             return Ok(None);
@@ -65,27 +64,25 @@ impl RecoveryStore for PgStore {
         sqlx::query("UPDATE users SET email_verified = true WHERE id = $1")
             .bind(user.0)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let mut ev = audit.clone();
         ev.user_id = Some(user);
         Self::audit_in(&mut tx, &ev).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(Some(user))
     }
 
     async fn set_email_verified(&self, id: UserId, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE users SET email_verified = true WHERE id = $1")
             .bind(id.0)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn purge_email_tokens(
@@ -100,8 +97,7 @@ impl RecoveryStore for PgStore {
         .bind(before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected())
     }
 }
@@ -124,8 +120,7 @@ impl PgStore {
         .bind(purpose.as_str())
         .bind(now)
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(|(id,)| UserId(id)))
     }
 
@@ -141,8 +136,7 @@ impl PgStore {
         .bind(token.user_id.0)
         .bind(token.purpose.as_str())
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         sqlx::query(
             "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -154,8 +148,7 @@ impl PgStore {
         .bind(token.created_at)
         .bind(token.expires_at)
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -174,8 +167,7 @@ impl PgStore {
         .bind(&m.body_html)
         .bind(m.created_at)
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 }

@@ -25,8 +25,7 @@ impl ReplayStore for PgStore {
         .bind(jti_digest)
         .bind(expires_at)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.is_some())
     }
 
@@ -39,8 +38,7 @@ impl ReplayStore for PgStore {
         .bind(before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

@@ -34,8 +34,7 @@ impl SessionStore for PgStore {
         .bind(credentials_version)
         .bind(&s.dpop_jkt)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -45,8 +44,7 @@ impl SessionStore for PgStore {
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -74,8 +72,7 @@ impl SessionStore for PgStore {
         .bind(idle_cutoff)
         .bind(dpop_jkt)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -90,8 +87,7 @@ impl SessionStore for PgStore {
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -101,19 +97,18 @@ impl SessionStore for PgStore {
         reason: &str,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.0)
             .bind(audit.at)
             .bind(reason)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let revoked = done.rows_affected() == 1;
         if revoked {
             Self::audit_in(&mut tx, audit).await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(revoked)
     }
 
@@ -124,22 +119,11 @@ impl SessionStore for PgStore {
         reason: &str,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::bump_credentials_version(&mut tx, user).await?;
-        let n = sqlx::query(
-            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
-             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
-        )
-        .bind(user.0)
-        .bind(except.map(|s| s.0))
-        .bind(audit.at)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?
-        .rows_affected();
+        let n = Self::end_user_sessions(&mut tx, user, except, audit.at, reason).await?;
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(n)
     }
 
@@ -158,8 +142,7 @@ impl SessionStore for PgStore {
         .bind(now)
         .bind(idle_cutoff)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -169,8 +152,7 @@ impl SessionStore for PgStore {
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(|(revoked, user_disabled)| SessionStatus {
             revoked,
             user_disabled,
@@ -187,8 +169,7 @@ impl SessionStore for PgStore {
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(|r| (r.session.into(), r.user_disabled)))
     }
 
@@ -212,8 +193,7 @@ impl SessionStore for PgStore {
         .bind(revoked_before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

@@ -25,8 +25,7 @@ impl ThrottleStore for PgStore {
         .bind(now)
         .bind(window_secs as f64)
         .fetch_one(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.into())
     }
 
@@ -36,8 +35,7 @@ impl ThrottleStore for PgStore {
         )
         .bind(key)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -53,8 +51,7 @@ impl ThrottleStore for PgStore {
         .bind(lock.max_failures)
         .bind(lock.seen_lockouts)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -64,8 +61,7 @@ impl ThrottleStore for PgStore {
         )
         .bind(key)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -84,8 +80,7 @@ impl ThrottleStore for PgStore {
         .bind(quiet_before)
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }
@@ -94,8 +89,7 @@ impl ThrottleStore for PgStore {
         sqlx::query("DELETE FROM login_failures WHERE key = $1")
             .bind(key)
             .execute(&self.pool)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
     }
 }

@@ -14,8 +14,7 @@ impl UserStore for PgStore {
             .bind(u.email_verified)
             .bind(u.created_at)
             .execute(&self.pool)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
     }
 
@@ -25,8 +24,7 @@ impl UserStore for PgStore {
         )
         .bind(email)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -36,8 +34,7 @@ impl UserStore for PgStore {
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(Into::into))
     }
 
@@ -60,8 +57,7 @@ impl UserStore for PgStore {
         .bind(email_prefix)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -71,7 +67,7 @@ impl UserStore for PgStore {
         disabled: bool,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE users SET disabled = $2, \
              credentials_version = credentials_version + CASE WHEN $2 THEN 1 ELSE 0 END \
@@ -80,21 +76,15 @@ impl UserStore for PgStore {
         .bind(id.0)
         .bind(disabled)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = 'user_disabled' WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(id.0)
-                .bind(audit.at)
-                .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+            Self::end_user_sessions(&mut tx, id, None, audit.at, "user_disabled").await?;
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn update_password(
@@ -105,7 +95,7 @@ impl UserStore for PgStore {
         keep: Option<SessionId>,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // The user row first: on PostgreSQL its lock orders this change
         // against every login's `start_session`, which locks it too.
         let done = sqlx::query(
@@ -116,33 +106,22 @@ impl UserStore for PgStore {
         .bind(password_hash)
         .bind(expected_version)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             let exists: Option<(i64,)> =
                 sqlx::query_as("SELECT credentials_version FROM users WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(e)?;
+                    .await?;
             return Err(match exists {
                 Some(_) => StoreError::Conflict,
                 None => StoreError::NotFound,
             });
         }
-        let revoked = sqlx::query(
-            "UPDATE sessions SET revoked_at = $3, revoked_reason = 'password_changed' \
-             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
-        )
-        .bind(id.0)
-        .bind(keep.map(|s| s.0))
-        .bind(audit.at)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?
-        .rows_affected();
+        let revoked =
+            Self::end_user_sessions(&mut tx, id, keep, audit.at, "password_changed").await?;
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(revoked)
     }
 
@@ -158,8 +137,7 @@ impl UserStore for PgStore {
                 .bind(old_hash)
                 .bind(new_hash)
                 .execute(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -6,9 +6,9 @@ use super::*;
 impl AuditStore for SqliteStore {
     async fn insert_audit(&self, ev: &AuditEvent) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::audit_in(&mut tx, ev).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn list_audit(
@@ -26,8 +26,7 @@ impl AuditStore for SqliteStore {
         .bind(since.map(ms))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -40,8 +39,7 @@ impl AuditStore for SqliteStore {
         .bind(ms(before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

@@ -23,8 +23,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(ms(s.expires_at))
         .bind(s.revoked_at.map(ms))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -46,8 +45,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(ms(now))
         .bind(ms(idle_cutoff))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -63,8 +61,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(id_hash)
         .bind(ms(now))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -90,8 +87,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(c.used_at.map(ms))
         .bind(c.session_id.map(|s| s.to_string()))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -104,8 +100,7 @@ impl AuthorizationStore for SqliteStore {
         ))
         .bind(code_hash)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -124,8 +119,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(session.to_string())
         .bind(ms(now))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -140,8 +134,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(&c.scope)
         .bind(ms(c.granted_at))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -156,8 +149,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(user.to_string())
         .bind(client.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -168,8 +160,7 @@ impl AuthorizationStore for SqliteStore {
         )
         .bind(user.to_string())
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -180,13 +171,12 @@ impl AuthorizationStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2")
             .bind(user.to_string())
             .bind(client.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let deleted = done.rows_affected() == 1;
         if deleted {
             sqlx::query(
@@ -197,11 +187,10 @@ impl AuthorizationStore for SqliteStore {
             .bind(client.to_string())
             .bind(ms(audit.at))
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
             Self::audit_in(&mut tx, audit).await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(deleted)
     }
 }

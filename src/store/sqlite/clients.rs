@@ -42,8 +42,7 @@ impl ClientStore for SqliteStore {
         .bind(KeySource::columns(c.key_source.as_ref()).1)
         .bind(c.admin)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -55,8 +54,7 @@ impl ClientStore for SqliteStore {
         ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -67,8 +65,7 @@ impl ClientStore for SqliteStore {
             " FROM clients WHERE origins <> '' AND disabled_at IS NULL"
         ))
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -76,8 +73,7 @@ impl ClientStore for SqliteStore {
         let (version,): (i64,) =
             sqlx::query_as("SELECT version FROM change_markers WHERE name = 'clients'")
                 .fetch_one(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(version)
     }
 
@@ -94,8 +90,7 @@ impl ClientStore for SqliteStore {
         .bind(after.map(|a| a.to_string()))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -113,14 +108,13 @@ impl ClientStore for SqliteStore {
         .bind(after.map(|a| a.id.to_string()))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn update_client(&self, c: &ClientRecord, audit: &AuditEvent) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE clients SET name = ?2, grants = ?3, scopes = ?4, audience = ?5, cookie_mode = ?6, \
              origins = ?7, redirect_uris = ?8, post_logout_redirect_uris = ?9, first_party = ?10, introspect = ?11, \
@@ -141,13 +135,12 @@ impl ClientStore for SqliteStore {
         .bind(KeySource::columns(c.key_source.as_ref()).0)
         .bind(KeySource::columns(c.key_source.as_ref()).1)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn set_client_disabled(
@@ -157,23 +150,22 @@ impl ClientStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE clients SET disabled_at = ?2 WHERE id = ?1")
             .bind(id.to_string())
             .bind(disabled_at.map(ms))
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn delete_client(&self, id: ClientId, audit: &AuditEvent) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // The client row first: its lock orders this against a login that
         // is inserting a session of it (whose foreign key check reads it).
         let found: Option<(i64,)> = sqlx::query_as(
@@ -182,8 +174,7 @@ impl ClientStore for SqliteStore {
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         let Some((live,)) = found else {
             return Err(StoreError::NotFound);
         };
@@ -192,8 +183,7 @@ impl ClientStore for SqliteStore {
         sqlx::query("DELETE FROM clients WHERE id = ?1")
             .bind(id.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let ended = u64::try_from(live).unwrap_or(0);
         let mut ev = audit.clone();
         ev.reason = Some(format!(
@@ -201,7 +191,7 @@ impl ClientStore for SqliteStore {
             audit.reason.as_deref().unwrap_or("deleted")
         ));
         Self::audit_in(&mut tx, &ev).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(ended)
     }
 
@@ -213,7 +203,7 @@ impl ClientStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // One statement reads the current digest and moves it aside, so two
         // rotations racing each keep a digest that really was current.
         let done = sqlx::query(
@@ -226,12 +216,11 @@ impl ClientStore for SqliteStore {
         .bind(secret_hash)
         .bind(previous_until.map(ms))
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 }

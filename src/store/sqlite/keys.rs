@@ -52,8 +52,7 @@ async fn upsert_keys(
             .bind(k.retires_at.map(ms))
             .bind(k.expires_at.map(ms))
             .execute(&mut **tx)
-            .await
-            .map_err(e)?;
+            .await?;
     }
     Ok(())
 }
@@ -64,8 +63,7 @@ impl KeyStore for SqliteStore {
         let (version,): (i64,) =
             sqlx::query_as("SELECT version FROM change_markers WHERE name = 'keys'")
                 .fetch_one(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(version)
     }
 
@@ -76,8 +74,7 @@ impl KeyStore for SqliteStore {
              FROM signing_keys ORDER BY published_at, kid",
         )
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         let keys = rows
             .into_iter()
             .map(TryInto::try_into)
@@ -90,8 +87,7 @@ impl KeyStore for SqliteStore {
             sqlx::query_as("SELECT name, sealed, kek_id FROM key_secrets WHERE name = ?1")
                 .bind(name)
                 .fetch_optional(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(row.map(|(name, sealed, kek_id)| SealedSecret {
             name,
             sealed,
@@ -105,7 +101,7 @@ impl KeyStore for SqliteStore {
         keys: &[SigningKeyRecord],
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // SQLite admits one writer: a second initialiser finds the row and
         // does nothing.
         let inserted = sqlx::query(
@@ -115,14 +111,13 @@ impl KeyStore for SqliteStore {
         .bind(&secret.sealed)
         .bind(&secret.kek_id)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         if inserted == 0 {
             return Ok(false);
         }
         upsert_keys(&mut tx, keys).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -134,7 +129,7 @@ impl KeyStore for SqliteStore {
         secret: Option<&SealedSecret>,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // Compare-and-set on the version row: a change computed from a stale
         // schedule is refused.
         let current = sqlx::query(
@@ -142,8 +137,7 @@ impl KeyStore for SqliteStore {
         )
         .bind(expected)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         if current == 0 {
             return Err(StoreError::Conflict);
@@ -153,8 +147,7 @@ impl KeyStore for SqliteStore {
             sqlx::query("DELETE FROM signing_keys WHERE kid = ?1")
                 .bind(kid)
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+                .await?;
         }
         if let Some(s) = secret {
             sqlx::query("UPDATE key_secrets SET sealed = ?2, kek_id = ?3 WHERE name = ?1")
@@ -162,10 +155,9 @@ impl KeyStore for SqliteStore {
                 .bind(&s.sealed)
                 .bind(&s.kek_id)
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+                .await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -56,10 +56,6 @@ pub struct SqliteStore {
     writes: Arc<Mutex<()>>,
 }
 
-fn e(err: sqlx::Error) -> StoreError {
-    StoreError::from_sqlx(err)
-}
-
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -99,8 +95,7 @@ impl SqliteStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(e)?
+        let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -116,12 +111,11 @@ impl SqliteStore {
             .test_before_acquire(false);
         if !in_memory {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|err| e(sqlx::Error::Io(err)))?;
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
             }
-            let first = SqliteConnection::connect_with(&options.clone().create_if_missing(true))
-                .await
-                .map_err(e)?;
-            first.close().await.map_err(e)?;
+            let first =
+                SqliteConnection::connect_with(&options.clone().create_if_missing(true)).await?;
+            first.close().await?;
             pool = pool.before_acquire(move |_conn, _meta| {
                 let present = path.exists();
                 Box::pin(async move { Ok(present) })
@@ -153,9 +147,31 @@ impl SqliteStore {
         sqlx::query("UPDATE users SET credentials_version = credentials_version + 1 WHERE id = ?1")
             .bind(user.to_string())
             .execute(&mut **tx)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
+    }
+
+    /// Ends every live session of `user` but `except`, at `at`, for
+    /// `reason`: the one statement behind revoke-all, a password change and
+    /// a disable. Returns how many ended.
+    async fn end_user_sessions(
+        tx: &mut Transaction<'_, Sqlite>,
+        user: UserId,
+        except: Option<SessionId>,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
+             WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
+        )
+        .bind(user.to_string())
+        .bind(except.map(|s| s.to_string()))
+        .bind(ms(at))
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
     }
 
     async fn audit_in(tx: &mut Transaction<'_, Sqlite>, ev: &AuditEvent) -> Result<(), StoreError> {
@@ -171,8 +187,7 @@ impl SqliteStore {
         .bind(&ev.reason)
         .bind(&ev.address)
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 }
@@ -189,8 +204,7 @@ impl Store for SqliteStore {
         // database shows here rather than on the first request.
         sqlx::query("SELECT count(*) FROM sqlite_master")
             .execute(&self.pool)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
     }
 

@@ -8,9 +8,9 @@ use super::*;
 impl OutboxStore for SqliteStore {
     async fn enqueue_mail(&self, mail: &MailMessage) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::enqueue_in(&mut tx, mail).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn enqueue_mail_request(
@@ -30,8 +30,7 @@ impl OutboxStore for SqliteStore {
         .bind(ms(now))
         .bind(purpose.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -42,7 +41,7 @@ impl OutboxStore for SqliteStore {
         mail: &MailMessage,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE outbox SET subject = ?3, body_text = ?4, body_html = ?5, request = NULL \
              WHERE id = ?1 AND claim = ?2 AND request IS NOT NULL",
@@ -53,8 +52,7 @@ impl OutboxStore for SqliteStore {
         .bind(&mail.body_text)
         .bind(&mail.body_html)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -67,19 +65,17 @@ impl OutboxStore for SqliteStore {
         .bind(token.purpose.as_str())
         .bind(ms(token.created_at))
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if newer.is_some() {
             sqlx::query("DELETE FROM outbox WHERE id = ?1")
                 .bind(mail.id.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(e)?;
-            tx.commit().await.map_err(e)?;
+                .await?;
+            tx.commit().await?;
             return Ok(false);
         }
         Self::replace_token_in(&mut tx, token).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(true)
     }
 
@@ -90,8 +86,7 @@ impl OutboxStore for SqliteStore {
                 .bind(id.to_string())
                 .bind(claim.to_string())
                 .execute(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -115,8 +110,7 @@ impl OutboxStore for SqliteStore {
         .bind(claim.to_string())
         .bind(batch)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -135,8 +129,7 @@ impl OutboxStore for SqliteStore {
         .bind(claim.to_string())
         .bind(ms(now))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -163,8 +156,7 @@ impl OutboxStore for SqliteStore {
         .bind(error)
         .bind(retry_at.map(ms))
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -175,8 +167,7 @@ impl OutboxStore for SqliteStore {
                     count(*) FILTER (WHERE failed_at IS NOT NULL) FROM outbox",
         )
         .fetch_one(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(OutboxCounts {
             pending,
             sent,
@@ -193,8 +184,7 @@ impl OutboxStore for SqliteStore {
         .bind(ms(before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected())
     }
 }

@@ -15,10 +15,10 @@ impl RecoveryStore for SqliteStore {
         mail: &MailMessage,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::replace_token_in(&mut tx, token).await?;
         Self::enqueue_in(&mut tx, mail).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn find_email_token(
@@ -35,8 +35,7 @@ impl RecoveryStore for SqliteStore {
         .bind(purpose.as_str())
         .bind(ms(now))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(|(id,)| uuid(&id).map(UserId)).transpose()
     }
 
@@ -47,9 +46,9 @@ impl RecoveryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let user = Self::consume_in(&mut tx, digest, purpose, now).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -60,7 +59,7 @@ impl RecoveryStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<Option<UserId>, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let Some(user) = Self::consume_in(&mut tx, digest, TokenPurpose::VerifyEmail, now).await?
         else {
             return Ok(None);
@@ -68,28 +67,26 @@ impl RecoveryStore for SqliteStore {
         sqlx::query("UPDATE users SET email_verified = 1 WHERE id = ?1")
             .bind(user.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let mut ev = audit.clone();
         ev.user_id = Some(user);
         Self::audit_in(&mut tx, &ev).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(Some(user))
     }
 
     async fn set_email_verified(&self, id: UserId, audit: &AuditEvent) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE users SET email_verified = 1 WHERE id = ?1")
             .bind(id.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn purge_email_tokens(
@@ -105,8 +102,7 @@ impl RecoveryStore for SqliteStore {
         .bind(ms(before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected())
     }
 }
@@ -126,8 +122,7 @@ impl SqliteStore {
         .bind(purpose.as_str())
         .bind(ms(now))
         .fetch_optional(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(|(id,)| uuid(&id).map(UserId)).transpose()
     }
 
@@ -143,8 +138,7 @@ impl SqliteStore {
         .bind(token.user_id.to_string())
         .bind(token.purpose.as_str())
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         sqlx::query(
             "INSERT INTO email_tokens (digest, user_id, purpose, bound_hash, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -156,8 +150,7 @@ impl SqliteStore {
         .bind(ms(token.created_at))
         .bind(ms(token.expires_at))
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -176,8 +169,7 @@ impl SqliteStore {
         .bind(&m.body_html)
         .bind(ms(m.created_at))
         .execute(&mut **tx)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 }

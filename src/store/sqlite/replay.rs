@@ -23,8 +23,7 @@ impl ReplayStore for SqliteStore {
         .bind(jti_digest)
         .bind(ms(expires_at))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.is_some())
     }
 
@@ -37,8 +36,7 @@ impl ReplayStore for SqliteStore {
         .bind(ms(before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

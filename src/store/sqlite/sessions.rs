@@ -31,8 +31,7 @@ impl SessionStore for SqliteStore {
         .bind(credentials_version)
         .bind(&s.dpop_jkt)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -42,8 +41,7 @@ impl SessionStore for SqliteStore {
         ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -72,8 +70,7 @@ impl SessionStore for SqliteStore {
         .bind(ms(idle_cutoff))
         .bind(dpop_jkt)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -87,8 +84,7 @@ impl SessionStore for SqliteStore {
         ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -99,19 +95,18 @@ impl SessionStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(ms(audit.at))
             .bind(reason)
             .execute(&mut *tx)
-            .await
-            .map_err(e)?;
+            .await?;
         let revoked = done.rows_affected() == 1;
         if revoked {
             Self::audit_in(&mut tx, audit).await?;
         }
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(revoked)
     }
 
@@ -123,22 +118,11 @@ impl SessionStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         Self::bump_credentials_version(&mut tx, user).await?;
-        let n = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
-             WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
-        )
-        .bind(user.to_string())
-        .bind(except.map(|s| s.to_string()))
-        .bind(ms(audit.at))
-        .bind(reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?
-        .rows_affected();
+        let n = Self::end_user_sessions(&mut tx, user, except, audit.at, reason).await?;
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(n)
     }
 
@@ -157,8 +141,7 @@ impl SessionStore for SqliteStore {
         .bind(ms(now))
         .bind(ms(idle_cutoff))
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -168,8 +151,7 @@ impl SessionStore for SqliteStore {
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(row.map(|(revoked, user_disabled)| SessionStatus {
             revoked,
             user_disabled,
@@ -186,8 +168,7 @@ impl SessionStore for SqliteStore {
         ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(|r| Ok((r.session.try_into()?, r.user_disabled)))
             .transpose()
     }
@@ -209,8 +190,7 @@ impl SessionStore for SqliteStore {
         .bind(ms(revoked_before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }

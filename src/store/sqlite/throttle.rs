@@ -24,8 +24,7 @@ impl ThrottleStore for SqliteStore {
         .bind(ms(now))
         .bind(window_secs.saturating_mul(1000))
         .fetch_one(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.try_into()
     }
 
@@ -35,8 +34,7 @@ impl ThrottleStore for SqliteStore {
         )
         .bind(key)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -53,8 +51,7 @@ impl ThrottleStore for SqliteStore {
         .bind(lock.max_failures)
         .bind(lock.seen_lockouts)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -65,8 +62,7 @@ impl ThrottleStore for SqliteStore {
         )
         .bind(key)
         .execute(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         Ok(())
     }
 
@@ -86,8 +82,7 @@ impl ThrottleStore for SqliteStore {
         .bind(ms(quiet_before))
         .bind(batch)
         .execute(&self.pool)
-        .await
-        .map_err(e)?
+        .await?
         .rows_affected();
         Ok(n)
     }
@@ -97,8 +92,7 @@ impl ThrottleStore for SqliteStore {
         sqlx::query("DELETE FROM login_failures WHERE key = ?1")
             .bind(key)
             .execute(&self.pool)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
     }
 }

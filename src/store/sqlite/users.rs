@@ -15,8 +15,7 @@ impl UserStore for SqliteStore {
             .bind(u.email_verified)
             .bind(ms(u.created_at))
             .execute(&self.pool)
-            .await
-            .map_err(e)?;
+            .await?;
         Ok(())
     }
 
@@ -26,8 +25,7 @@ impl UserStore for SqliteStore {
         )
         .bind(email)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -37,8 +35,7 @@ impl UserStore for SqliteStore {
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -61,8 +58,7 @@ impl UserStore for SqliteStore {
         .bind(email_prefix)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
-        .map_err(e)?;
+        .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -73,7 +69,7 @@ impl UserStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE users SET disabled = ?2, \
              credentials_version = credentials_version + CASE WHEN ?2 THEN 1 ELSE 0 END \
@@ -82,21 +78,15 @@ impl UserStore for SqliteStore {
         .bind(id.to_string())
         .bind(disabled)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            sqlx::query("UPDATE sessions SET revoked_at = ?2, revoked_reason = 'user_disabled' WHERE user_id = ?1 AND revoked_at IS NULL")
-                .bind(id.to_string())
-                .bind(ms(audit.at))
-                .execute(&mut *tx)
-                .await
-                .map_err(e)?;
+            Self::end_user_sessions(&mut tx, id, None, audit.at, "user_disabled").await?;
         }
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)
+        Ok(tx.commit().await?)
     }
 
     async fn update_password(
@@ -108,7 +98,7 @@ impl UserStore for SqliteStore {
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
-        let mut tx = self.pool.begin().await.map_err(e)?;
+        let mut tx = self.pool.begin().await?;
         // The user row first: on PostgreSQL its lock orders this change
         // against every login's `start_session`, which locks it too.
         let done = sqlx::query(
@@ -119,33 +109,22 @@ impl UserStore for SqliteStore {
         .bind(password_hash)
         .bind(expected_version)
         .execute(&mut *tx)
-        .await
-        .map_err(e)?;
+        .await?;
         if done.rows_affected() == 0 {
             let exists: Option<(i64,)> =
                 sqlx::query_as("SELECT credentials_version FROM users WHERE id = ?1")
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(e)?;
+                    .await?;
             return Err(match exists {
                 Some(_) => StoreError::Conflict,
                 None => StoreError::NotFound,
             });
         }
-        let revoked = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?3, revoked_reason = 'password_changed' \
-             WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2)",
-        )
-        .bind(id.to_string())
-        .bind(keep.map(|s| s.to_string()))
-        .bind(ms(audit.at))
-        .execute(&mut *tx)
-        .await
-        .map_err(e)?
-        .rows_affected();
+        let revoked =
+            Self::end_user_sessions(&mut tx, id, keep, audit.at, "password_changed").await?;
         Self::audit_in(&mut tx, audit).await?;
-        tx.commit().await.map_err(e)?;
+        tx.commit().await?;
         Ok(revoked)
     }
 
@@ -162,8 +141,7 @@ impl UserStore for SqliteStore {
                 .bind(old_hash)
                 .bind(new_hash)
                 .execute(&self.pool)
-                .await
-                .map_err(e)?;
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 }
