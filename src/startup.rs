@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::domain::keystore;
 use crate::domain::outbox::{self, Mailer, Templates};
 use crate::domain::passwords::Passwords;
+use crate::domain::signing::Signer;
 use crate::domain::Services;
 use crate::http::{self, AppState};
 use crate::keys::sealed::{self, Keks};
@@ -80,6 +81,8 @@ pub async fn build_services_reporting(
             templates_dir.display()
         )
     })?;
+    let signer = Signer::for_mode(settings.signing_mode())
+        .context("starting the signing threads (tokens.signing = \"pool\")")?;
     let services = Services::new(
         store,
         clock,
@@ -89,7 +92,8 @@ pub async fn build_services_reporting(
         RefreshSecret::new(&secret),
     )
     .with_metrics(metrics)
-    .with_mail_templates(templates);
+    .with_mail_templates(templates)
+    .with_signer(signer);
     if let Some(kid) = &first_key {
         services
             .record_key_change(

@@ -15,6 +15,7 @@ use self::checks::{
     check_throttle, invalid, parse_metrics_listen, saturate,
 };
 pub use self::sections::*;
+use crate::domain::signing::SigningMode;
 use crate::keys::admin::KeySpec;
 use crate::tokens::keypair::Algorithm;
 
@@ -244,6 +245,9 @@ impl Settings {
         if raw.tokens.default_audience.is_empty() {
             return invalid("tokens.default_audience", "must not be empty");
         }
+        if SigningMode::from_name(&raw.tokens.signing).is_none() {
+            return invalid("tokens.signing", "must be \"inline\" or \"pool\"");
+        }
         check_positive("sessions.absolute_ttl_secs", raw.sessions.absolute_ttl_secs)?;
         check_positive("sessions.idle_ttl_secs", raw.sessions.idle_ttl_secs)?;
         check_positive(
@@ -363,6 +367,11 @@ impl Settings {
             .get(scope)
             .cloned()
             .unwrap_or_else(|| scope.to_owned())
+    }
+
+    /// Where tokens are signed (`tokens.signing`, validated at load).
+    pub fn signing_mode(&self) -> SigningMode {
+        SigningMode::from_name(&self.raw.tokens.signing).unwrap_or(SigningMode::Inline)
     }
 
     /// Access-token lifetime.
@@ -508,6 +517,18 @@ mod tests {
     }
 
     #[test]
+    fn signing_is_inline_unless_set_to_pool() {
+        let default = Settings::from_toml("").expect("defaults load");
+        assert_eq!(default.signing_mode(), SigningMode::Inline);
+        let pool = Settings::from_toml("[tokens]\nsigning = \"pool\"\n").expect("pool");
+        assert_eq!(pool.signing_mode(), SigningMode::Pool);
+        for bad in ["\"Pool\"", "\"batched\"", "\"\"", "1"] {
+            let err = Settings::from_toml(&format!("[tokens]\nsigning = {bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("signing"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn absurd_durations_are_refused_by_name() {
         let err = Settings::from_toml("[tokens]\naccess_token_ttl_secs = 9223372036854775807\n")
             .unwrap_err();
@@ -603,6 +624,7 @@ mod tests {
             ("tokens", "leeway_secs"),
             ("tokens", "refresh_grace_secs"),
             ("tokens", "id_token_on_refresh"),
+            ("tokens", "signing"),
             ("sessions", "absolute_ttl_secs"),
             ("sessions", "idle_ttl_secs"),
             ("sessions", "purge_interval_secs"),

@@ -101,6 +101,9 @@ pub struct TokenSettings {
     /// Whether a refresh with `openid` also returns a new id_token (OIDC
     /// Core §12.2 allows leaving it out).
     pub id_token_on_refresh: bool,
+    /// Where signatures are computed: `inline` (on the request's worker)
+    /// or `pool` (dedicated threads, one per core).
+    pub signing: String,
 }
 
 /// `[sessions]`

@@ -119,6 +119,15 @@ pub enum DomainError {
     Internal(&'static str),
 }
 
+impl From<super::signing::SignError> for DomainError {
+    fn from(e: super::signing::SignError) -> Self {
+        match e {
+            super::signing::SignError::Key => Self::Internal("signing failed"),
+            super::signing::SignError::Pool => Self::Internal("signing pool unavailable"),
+        }
+    }
+}
+
 impl DomainError {
     /// Whether the failure is the store being unreachable.
     pub fn is_unavailable(&self) -> bool {

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod passwords;
 pub mod recovery;
 pub mod sessions;
+pub mod signing;
 pub mod throttle;
 pub mod types;
 pub mod verify;
@@ -33,6 +34,7 @@ use self::clients::ClientCache;
 use self::error::DomainError;
 use self::origins::OriginCache;
 use self::passwords::Passwords;
+use self::signing::Signer;
 use self::types::ClientId;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -58,6 +60,9 @@ pub struct Services {
     pub refresh_secret: Arc<RefreshSecret>,
     /// The metrics registry behind `GET /metrics`.
     pub metrics: Metrics,
+    /// Signs tokens inline or on the signing threads (`tokens.signing`);
+    /// the last clone to go closes the pool and joins its threads.
+    signer: Arc<Signer>,
     /// Clients, cached after the first lookup so client authentication
     /// costs no store round trip; dropped when the store's client version
     /// moves, and read again after `clients.cache_ttl_secs` whatever happens.
@@ -92,6 +97,7 @@ impl Services {
             passwords,
             refresh_secret: Arc::new(refresh_secret),
             metrics: Metrics::new(),
+            signer: Arc::new(Signer::inline()),
             clients: Arc::default(),
             origins: Arc::default(),
             mail_templates: Arc::default(),
@@ -103,6 +109,12 @@ impl Services {
     /// The same services rendering mail with `templates`.
     pub fn with_mail_templates(mut self, templates: outbox::Templates) -> Self {
         self.mail_templates = Arc::new(templates);
+        self
+    }
+
+    /// The same services signing with `signer`.
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = Arc::new(signer);
         self
     }
 

@@ -21,7 +21,7 @@ fn header(token: &str) -> Value {
 
 /// Verifies `token` with jsonwebtoken from the JWK the served JWKS publishes
 /// for its kid, pinned to the algorithm that JWK names (not the header's).
-async fn verify_from_jwks(app: &TestApp, token: &str, aud: &str) -> Value {
+pub(crate) async fn verify_from_jwks(app: &TestApp, token: &str, aud: &str) -> Value {
     let jwks: Value = app.get_jwks().await.json().await.expect("jwks");
     let kid = header(token)["kid"].as_str().expect("kid").to_owned();
     let jwk = jwks["keys"]

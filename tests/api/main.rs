@@ -43,6 +43,7 @@ mod refresh;
 mod request_id;
 mod sessions;
 mod shutdown;
+mod signing;
 mod signup;
 mod skew;
 mod throttle;

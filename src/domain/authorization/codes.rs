@@ -133,6 +133,7 @@ impl Services {
             jkt,
             now,
         )
+        .await
     }
 
     fn code_session(

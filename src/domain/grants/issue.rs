@@ -13,7 +13,7 @@ impl Services {
         clippy::too_many_arguments,
         reason = "each argument is one fact of the grant; a struct would only rename them"
     )]
-    pub(super) fn user_tokens(
+    pub(super) async fn user_tokens(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
@@ -24,6 +24,7 @@ impl Services {
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
         self.user_tokens_with_nonce(client, session, scope, email, with_id_token, None, jkt, now)
+            .await
     }
 
     /// As `user_tokens`, with the authorization request's `nonce` (and
@@ -32,7 +33,7 @@ impl Services {
         clippy::too_many_arguments,
         reason = "each argument is one fact of the grant; a struct would only rename them"
     )]
-    pub(crate) fn user_tokens_with_nonce(
+    pub(crate) async fn user_tokens_with_nonce(
         &self,
         client: &ClientRecord,
         session: &SessionRecord,
@@ -43,14 +44,16 @@ impl Services {
         jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<TokenPair, DomainError> {
-        let (access_token, expires_in) = self.issue_access_token(
-            client,
-            &session.user_id.to_string(),
-            scope,
-            Some(session.id),
-            jkt,
-            now,
-        )?;
+        let (access_token, expires_in) = self
+            .issue_access_token(
+                client,
+                &session.user_id.to_string(),
+                scope,
+                Some(session.id),
+                jkt,
+                now,
+            )
+            .await?;
         let refresh_token = allows(client, GrantType::RefreshToken)
             .then(|| self.refresh_secret.token(session.id, session.generation));
         let refresh_expires_in = refresh_token.as_ref().map(|_| {
@@ -68,7 +71,10 @@ impl Services {
                 nonce,
                 access_token: &access_token,
             };
-            Some(self.issue_id_token(client, session.user_id, session, scope, email, bound, now)?)
+            Some(
+                self.issue_id_token(client, session.user_id, session, scope, email, bound, now)
+                    .await?,
+            )
         } else {
             None
         };
@@ -87,7 +93,7 @@ impl Services {
     ///
     /// # Errors
     /// No active key, or signing failed.
-    pub fn issue_access_token(
+    pub async fn issue_access_token(
         &self,
         client: &ClientRecord,
         sub: &str,
@@ -113,8 +119,7 @@ impl Services {
             }),
         };
         let key = self.keys.signing_key(now)?;
-        let token = jwt::sign(&key.pair, &key.entry.kid, ACCESS_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))?;
+        let token = self.signer.sign(key, ACCESS_TOKEN_TYP, claims).await?;
         Ok((token, ttl))
     }
 
@@ -122,7 +127,7 @@ impl Services {
         clippy::too_many_arguments,
         reason = "each argument is one fact of the grant; a struct would only rename them"
     )]
-    pub(super) fn issue_id_token(
+    pub(super) async fn issue_id_token(
         &self,
         client: &ClientRecord,
         user: UserId,
@@ -148,8 +153,7 @@ impl Services {
             nonce: bound.nonce.map(str::to_owned),
             at_hash: bound.nonce.map(|_| at_hash(bound.access_token, algorithm)),
         };
-        jwt::sign(&key.pair, &key.entry.kid, ID_TOKEN_TYP, &claims)
-            .map_err(|_| DomainError::Internal("signing failed"))
+        Ok(self.signer.sign(key, ID_TOKEN_TYP, claims).await?)
     }
 }
 

@@ -22,7 +22,7 @@ mod issue;
 mod refresh;
 use crate::store::AuditKind;
 use crate::tokens::claims::{AccessClaims, Confirmation, IdClaims};
-use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
+use crate::tokens::jwt::{ACCESS_TOKEN_TYP, ID_TOKEN_TYP};
 use crate::tokens::TokenPair;
 
 /// A token request, as parsed from the form. `Debug` redacts the password
@@ -217,7 +217,9 @@ impl Services {
                     ));
                 }
                 self.require_grant(&client, GrantType::ClientCredentials)?;
-                let tokens = self.client_credentials_grant(&client, scope.as_deref(), jkt)?;
+                let tokens = self
+                    .client_credentials_grant(&client, scope.as_deref(), jkt)
+                    .await?;
                 Ok(Granted {
                     tokens,
                     client,
@@ -293,6 +295,7 @@ impl Services {
             jkt,
             now,
         )
+        .await
     }
 
     /// Checks an email and password: throttling before any hash, one bounded
@@ -389,7 +392,7 @@ impl Services {
         }
     }
 
-    fn client_credentials_grant(
+    async fn client_credentials_grant(
         &self,
         client: &ClientRecord,
         scope: Option<&str>,
@@ -397,8 +400,9 @@ impl Services {
     ) -> Result<TokenPair, DomainError> {
         let scope = scope_among(super::admin::allowed_scope(client, true), scope)?;
         let now = self.now();
-        let (access_token, expires_in) =
-            self.issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)?;
+        let (access_token, expires_in) = self
+            .issue_access_token(client, &client.id.to_string(), &scope, None, jkt, now)
+            .await?;
         Ok(TokenPair {
             access_token,
             expires_in,

@@ -159,6 +159,7 @@ impl Services {
         };
         let email = email.as_ref().map(|(e, verified)| (e.as_str(), *verified));
         self.user_tokens(client, session, scope, email, with_id_token, jkt, now)
+            .await
     }
 }
 
