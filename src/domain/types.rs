@@ -5,47 +5,8 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-macro_rules! uuid_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub Uuid);
-
-        impl $name {
-            /// A fresh random (v4) identifier.
-            pub fn new_random() -> Self {
-                Self(Uuid::new_v4())
-            }
-
-            /// Parses the hyphenated form; `None` for anything else.
-            pub fn parse(s: &str) -> Option<Self> {
-                Uuid::try_parse(s).ok().map(Self)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.hyphenated().fmt(f)
-            }
-        }
-    };
-}
-
-uuid_newtype!(
-    /// A user's opaque identifier: the `sub` of their tokens.
-    UserId
-);
-uuid_newtype!(
-    /// A registered client's identifier (`client_id`).
-    ClientId
-);
-uuid_newtype!(
-    /// A session (`sid`): one login and every refresh token that follows it.
-    SessionId
-);
+pub use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 
 /// The longest email accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
@@ -187,34 +148,6 @@ impl GrantType {
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
             "authorization_code" => Some(Self::AuthorizationCode),
-            _ => None,
-        }
-    }
-}
-
-/// Whether a client can keep a secret (RFC 6749 §2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKind {
-    /// Mobile and browser apps: identified, not authenticated.
-    Public,
-    /// Servers holding a client secret.
-    Confidential,
-}
-
-impl ClientKind {
-    /// The stored and printed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Confidential => "confidential",
-        }
-    }
-
-    /// Parses the stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "public" => Some(Self::Public),
-            "confidential" => Some(Self::Confidential),
             _ => None,
         }
     }

@@ -19,7 +19,7 @@ use super::{
     ReplayStore, RotatedSession, SealedSecret, SessionRecord, SessionStatus, SessionStore,
     SigningKeyRecord, Store, StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
-use crate::domain::types::{ClientId, SessionId, UserId};
+use crate::ids::{ClientId, SessionId, UserId};
 use crate::telemetry::Metrics;
 
 /// A `Store` that records latency and failures of the store it wraps.

@@ -21,7 +21,7 @@ pub use self::records::{
     OutboxCounts, PageAfter, PoolStats, RotatedSession, SealedSecret, SessionRecord, SessionStatus,
     SigningKeyRecord, StoreError, TokenPurpose, UserRecord,
 };
-use crate::domain::types::{ClientId, SessionId, UserId};
+use crate::ids::{ClientId, SessionId, UserId};
 
 /// The storage seam: every concern, plus the pool. Object-safe; services
 /// hold an `Arc<dyn Store>`, through which the concern traits' methods are

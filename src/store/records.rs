@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
+use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 
 /// A store failure, with only the variants callers branch on.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use uuid::Uuid;
 
-use crate::domain::types::SessionId;
+use crate::ids::SessionId;
 
 /// The prefix of every refresh token.
 pub const PREFIX: &str = "lk_rt_";

@@ -30,7 +30,7 @@ use super::{
     RecoveryStore, ReplayStore, RotatedSession, SessionRecord, SessionStatus, SessionStore, Store,
     StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
-use crate::domain::types::{ClientId, ClientKind, SessionId, UserId};
+use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 
 use self::rows::*;
 
