@@ -3,7 +3,7 @@
 
 use super::dpop::DpopFailure;
 use crate::keys::KeyError;
-use crate::store::StoreError;
+pub use crate::store::StoreError;
 use crate::tokens::jwt::JwtError;
 
 /// Why a refresh token was refused; each has its own `error_description`.

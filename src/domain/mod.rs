@@ -20,6 +20,15 @@ pub mod origins;
 pub mod outbox;
 pub mod passwords;
 pub mod recovery;
+
+/// The records the domain hands to its callers (a client, a user, a page
+/// position): the store's types, named here so that the HTTP layer speaks
+/// to the domain alone and never imports the store.
+pub mod records {
+    pub use crate::store::{
+        BrowserSessionRecord, ClientRecord, KeySource, PageAfter, TokenPurpose, UserRecord,
+    };
+}
 pub mod sessions;
 pub mod signing;
 pub mod throttle;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::cookies;
 use super::error::ApiError;
 use super::extract::{client_address, presented_token, JsonBody, OptionalJson};
-use super::userinfo::authenticate;
+use super::userinfo::{authenticate, Authenticated};
 use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::types::{Password, SessionId};
@@ -72,10 +72,9 @@ pub struct SessionResponse {
 /// # Errors
 /// 401 `invalid_token`; 503.
 pub async fn get_sessions(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let sessions = state.services.list_sessions(user).await?;
     let list: Vec<SessionResponse> = sessions
@@ -101,8 +100,8 @@ pub async fn delete_session(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let sid = SessionId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
     let address = client_address(&req, &state.services.settings.trusted_proxies);
@@ -130,8 +129,8 @@ pub async fn post_password(
     req: HttpRequest,
     body: JsonBody<PasswordRequest>,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let (Some(user), Some(sid)) = (access.user_id, access.session_id) else {
         return Err(DomainError::NotFound.into());
     };

@@ -16,8 +16,8 @@ use super::pages::{page, Browser};
 use super::AppState;
 use crate::domain::authorization::{AuthorizationRequest, AuthorizeError, AuthorizeParams, Next};
 use crate::domain::error::DomainError;
+use crate::domain::records::{BrowserSessionRecord, UserRecord};
 use crate::domain::types::Password;
-use crate::store::{BrowserSessionRecord, UserRecord};
 
 /// The browser session at latchkey. `SameSite=Lax`: the client's top-level
 /// redirect to `/authorize` must carry it, a cross-site POST must not.

@@ -2,12 +2,12 @@
 //! the third-party clients a user allowed, and withdrawing one (which also
 //! ends that client's sessions).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::userinfo::authenticate;
+use super::userinfo::Authenticated;
 use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::types::ClientId;
@@ -26,10 +26,9 @@ pub struct ConsentResponse {
 /// # Errors
 /// 401 without a valid token; store failures.
 pub async fn get_consents(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let mut out = Vec::new();
     for c in state.services.list_consents(user).await? {
@@ -54,11 +53,10 @@ pub async fn get_consents(
 /// # Errors
 /// 401 without a valid token; 404; store failures.
 pub async fn delete_consent(
-    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let client = ClientId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
     state.services.withdraw_consent(user, client).await?;

@@ -33,10 +33,10 @@ use super::error::ApiError;
 use crate::domain::clients::{parse_origin, ClientCredentials};
 use crate::domain::error::DomainError;
 use crate::domain::origins::{origin_of, OriginAccess};
+use crate::domain::records::ClientRecord;
 use crate::domain::types::ClientId;
 use crate::domain::verify::VerifiedAccess;
 use crate::domain::Services;
-use crate::store::ClientRecord;
 use crate::tokens::jwt::JwtError;
 use crate::tokens::TokenPair;
 

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::domain::dpop::DpopFailure;
 use crate::domain::error::{DomainError, RefreshFailure};
-use crate::store::StoreError;
 
 /// A failure on its way to the client.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +55,18 @@ struct Wire {
     retry_after: Option<i64>,
     /// RFC 9449 §8: the nonce to retry with.
     dpop_nonce: Option<String>,
+}
+
+/// 503 `temporarily_unavailable` with `Retry-After`.
+fn unavailable() -> Wire {
+    Wire {
+        retry_after: Some(2),
+        ..wire(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the service is temporarily unavailable; try again shortly",
+        )
+    }
 }
 
 fn wire(status: StatusCode, error: &'static str, description: &'static str) -> Wire {
@@ -129,10 +140,10 @@ impl ApiError {
             Self::MalformedBody(d) => wire(S::BAD_REQUEST, "invalid_request", d),
             Self::RouteNotFound => wire(S::NOT_FOUND, "not_found", "no such endpoint"),
             Self::MethodNotAllowed => wire(S::METHOD_NOT_ALLOWED, "invalid_request", "this endpoint does not accept this method"),
-            Self::Status(S::SERVICE_UNAVAILABLE) => Wire {
-                retry_after: Some(2),
-                ..wire(S::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the service is temporarily unavailable; try again shortly")
-            },
+            // A busy hashing queue or an unreachable store: the domain says
+            // which failures are "try again later".
+            Self::Status(S::SERVICE_UNAVAILABLE) => unavailable(),
+            Self::Domain(d) if d.is_unavailable() => unavailable(),
             Self::Status(s) if s.is_server_error() => wire(*s, "server_error", "an internal error occurred"),
             Self::Status(s) => wire(*s, "invalid_request", "the request could not be processed"),
             Self::Domain(d) => match d {
@@ -173,13 +184,9 @@ impl ApiError {
                     retry_after: Some(*retry_after_secs),
                     ..wire(S::TOO_MANY_REQUESTS, "too_many_requests", "too many failed attempts; try again later")
                 },
-                D::HashQueueFull | D::Store(StoreError::Unavailable(_)) => Wire {
-                    retry_after: Some(2),
-                    ..wire(S::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the service is temporarily unavailable; try again shortly")
-                },
                 D::DpopRefused(f) => dpop_at_token_endpoint(f),
                 D::DpopAccessRefused(f) => dpop_at_resource(f),
-                D::Store(_) | D::Keys(_) | D::Internal(_) => {
+                D::HashQueueFull | D::Store(_) | D::Keys(_) | D::Internal(_) => {
                     wire(S::INTERNAL_SERVER_ERROR, "server_error", "an internal error occurred")
                 }
             },
@@ -290,6 +297,7 @@ impl ResponseError for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::error::StoreError;
     use crate::tokens::jwt::JwtError;
     use actix_web::body::to_bytes;
     use latchkey_verify::dpop::ProofError;

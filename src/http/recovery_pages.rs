@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::extract::client_address;
 use super::AppState;
 use crate::domain::error::DomainError;
+use crate::domain::records::TokenPurpose;
 use crate::domain::types::Password;
-use crate::store::TokenPurpose;
 
 const DEAD_LINK: &str =
     "This link is invalid, has expired, or was already used. Ask for a new one.";

@@ -1,7 +1,11 @@
 //! `GET /userinfo` (OpenID Connect Core §5.3), and `authenticate`, which
 //! the account API shares: a bearer token or the cookie-mode access cookie.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::cookies;
@@ -58,15 +62,36 @@ pub async fn authenticate(
     Ok(services.refuse_bound_without_proof(access)?)
 }
 
+/// The caller of a protected endpoint, authenticated by `authenticate`: a
+/// handler that takes it never sees an unauthenticated request. Put it
+/// after a body argument, so a malformed body is refused first, as before.
+#[derive(Debug)]
+pub struct Authenticated(pub VerifiedAccess);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or(DomainError::Internal("no application state"))?
+                .clone();
+            authenticate(&req, &state.services).await.map(Self)
+        })
+    }
+}
+
 /// Returns `sub`, and `email` with scope `email`.
 ///
 /// # Errors
 /// 401 `invalid_token`; 503.
 pub async fn get_userinfo(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let access = authenticate(&req, &state.services).await?;
     let user_id = access
         .user_id
         .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;

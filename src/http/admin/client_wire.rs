@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::domain::client_lifecycle::ClientChanges;
 use crate::domain::clients::NewClient;
 use crate::domain::error::DomainError;
+use crate::domain::records::{ClientRecord, KeySource};
 use crate::domain::types::{ClientKind, GrantType, Scope};
 use crate::domain::Services;
 use crate::http::error::ApiError;
-use crate::store::{ClientRecord, KeySource};
 
 /// A client as the admin API shows it: never a secret or its digest.
 #[derive(Debug, Serialize, ToSchema)]

@@ -16,11 +16,11 @@ use super::client_wire::{
 use super::paging::{encode_cursor, parse_query, Listing};
 use super::ErrorResponse;
 use crate::domain::error::DomainError;
+use crate::domain::records::PageAfter;
 use crate::domain::types::ClientId;
 use crate::http::error::ApiError;
 use crate::http::extract::{JsonBody, OptionalJson};
 use crate::http::AppState;
-use crate::store::PageAfter;
 
 /// The longest rotation overlap accepted, as the command line's.
 const MAX_OVERLAP_SECS: i64 = 365 * 86_400;

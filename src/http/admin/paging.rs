@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::domain::admin::page_limit;
 use crate::domain::error::DomainError;
+use crate::domain::records::PageAfter;
 use crate::http::extract::parse_form;
-use crate::store::PageAfter;
 
 /// Longer than any cursor this server hands out.
 const MAX_CURSOR: usize = 128;

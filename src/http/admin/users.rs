@@ -11,10 +11,10 @@ use super::auth::admin_caller;
 use super::paging::{encode_cursor, parse_query, Listing};
 use super::ErrorResponse;
 use crate::domain::error::DomainError;
+use crate::domain::records::{PageAfter, UserRecord};
 use crate::domain::types::UserId;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::{PageAfter, UserRecord};
 
 /// A user as the admin API shows them.
 #[derive(Debug, Serialize, ToSchema)]
