@@ -48,7 +48,7 @@ use self::types::ClientId;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::keys::KeyRing;
-use crate::store::{ClientRecord, Store};
+use crate::store::{ClientRecord, SessionRecord, Store};
 use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
 
@@ -142,6 +142,16 @@ impl Services {
     /// The moment before which an unrefreshed session counts as idle.
     pub fn idle_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now - Duration::seconds(self.settings.raw.sessions.idle_ttl_secs)
+    }
+
+    /// When `session` ends unless it is refreshed first: at its absolute
+    /// end, or after the idle timeout since its last use, whichever is
+    /// sooner. The refresh token's `expires_in` and introspection's `exp`
+    /// both say this.
+    pub fn session_end(&self, session: &SessionRecord) -> DateTime<Utc> {
+        let idle_end =
+            session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+        session.expires_at.min(idle_end)
     }
 
     /// The client `id`, from the cache or the store, unless it is disabled:

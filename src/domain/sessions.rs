@@ -12,6 +12,7 @@ use super::types::{ClientId, SessionId, UserId};
 use super::verify::VerifiedAccess;
 use super::Services;
 use crate::store::AuditKind;
+use crate::store::RevokeReason;
 use crate::store::{AuditEvent, ClientRecord, SessionRecord};
 use crate::telemetry::names;
 use crate::tokens::claims::Confirmation;
@@ -80,7 +81,7 @@ impl Services {
         if session.revoked_at.is_some() {
             return Err(DomainError::NotFound);
         }
-        self.revoke(&session, "revoked_by_user", "user", address)
+        self.revoke(&session, RevokeReason::RevokedByUser, "user", address)
             .await
             .map(|_| ())
     }
@@ -90,7 +91,7 @@ impl Services {
     async fn revoke(
         &self,
         session: &SessionRecord,
-        reason: &str,
+        reason: RevokeReason,
         by: &str,
         address: Option<&str>,
     ) -> Result<bool, DomainError> {
@@ -98,7 +99,7 @@ impl Services {
         ev.user_id = Some(session.user_id);
         ev.client_id = Some(session.client_id);
         ev.session_id = Some(session.id);
-        ev.reason = Some(format!("{reason} by {by}"));
+        ev.reason = Some(format!("{} by {by}", reason.as_str()));
         ev.address = address.map(str::to_owned);
         let revoked = self.store.revoke_session(session.id, reason, &ev).await?;
         if revoked {
@@ -121,7 +122,7 @@ impl Services {
         ev.reason = Some(format!("all sessions revoked by {by}"));
         let n = self
             .store
-            .revoke_user_sessions(user, None, "revoked_by_admin", &ev)
+            .revoke_user_sessions(user, None, RevokeReason::RevokedByAdmin, &ev)
             .await?;
         trace_audit(&ev);
         Ok(n)
@@ -145,7 +146,7 @@ impl Services {
         };
         if let Some(session) = self.store.find_session(sid).await? {
             if session.client_id == client && session.revoked_at.is_none() {
-                self.revoke(&session, "revoked_by_client", "rfc7009", address)
+                self.revoke(&session, RevokeReason::RevokedByClient, "rfc7009", address)
                     .await?;
             }
         }
@@ -171,7 +172,8 @@ impl Services {
         };
         if let Some(session) = self.store.find_session(parsed.sid).await? {
             if session.revoked_at.is_none() {
-                self.revoke(&session, "logout", "user", address).await?;
+                self.revoke(&session, RevokeReason::Logout, "user", address)
+                    .await?;
             }
         }
         Ok(())
@@ -232,7 +234,8 @@ impl Services {
         };
         if let Some(session) = self.store.find_session(sid).await? {
             if session.revoked_at.is_none() {
-                self.revoke(&session, "logout", "user", address).await?;
+                self.revoke(&session, RevokeReason::Logout, "user", address)
+                    .await?;
             }
         }
         Ok(())
@@ -331,13 +334,12 @@ impl Services {
         if !live || user_disabled {
             return Ok(None);
         }
-        let idle_end =
-            session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+        let end = self.session_end(&session);
         Ok(Some(Introspection {
             sub: session.user_id.to_string(),
             client_id: session.client_id.to_string(),
             scope: session.scope,
-            exp: session.expires_at.min(idle_end).timestamp(),
+            exp: end.timestamp(),
             iat: session.rotated_at.timestamp(),
             iss: self.settings.issuer.clone(),
             aud: None,

@@ -20,6 +20,7 @@ use super::{
     SigningKeyRecord, Store, StoreError, ThrottleStore, TokenPurpose, UserRecord, UserStore,
 };
 use crate::ids::{ClientId, SessionId, UserId};
+use crate::store::RevokeReason;
 use crate::telemetry::Metrics;
 
 /// A `Store` that records latency and failures of the store it wraps.
@@ -281,7 +282,7 @@ impl SessionStore for MeteredStore {
     async fn revoke_session(
         &self,
         id: SessionId,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         self.timed(
@@ -295,7 +296,7 @@ impl SessionStore for MeteredStore {
         &self,
         user: UserId,
         except: Option<SessionId>,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         self.timed(

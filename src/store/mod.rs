@@ -18,8 +18,8 @@ pub use self::records::KeySource;
 pub use self::records::{
     AuditEvent, AuditKind, AuthorizationCodeRecord, BrowserSessionRecord, ClaimedMail,
     ClientRecord, ConsentRecord, EmailTokenRecord, FailureCount, Lockout, MailMessage,
-    OutboxCounts, PageAfter, PoolStats, RotatedSession, SealedSecret, SessionRecord, SessionStatus,
-    SigningKeyRecord, StoreError, TokenPurpose, UserRecord,
+    OutboxCounts, PageAfter, PoolStats, RevokeReason, RotatedSession, SealedSecret, SessionRecord,
+    SessionStatus, SigningKeyRecord, StoreError, TokenPurpose, UserRecord,
 };
 use crate::ids::{ClientId, SessionId, UserId};
 
@@ -319,7 +319,7 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_session(
         &self,
         id: SessionId,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
@@ -333,7 +333,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         user: UserId,
         except: Option<SessionId>,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
 

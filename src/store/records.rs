@@ -272,6 +272,46 @@ pub struct SessionStatus {
     pub user_disabled: bool,
 }
 
+/// Why a session ended, as stored in `sessions.revoked_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// A rotated refresh token came back outside grace.
+    RefreshTokenReuse,
+    /// The user ended it from the account API.
+    RevokedByUser,
+    /// The client revoked a token of it (RFC 7009).
+    RevokedByClient,
+    /// The user logged out.
+    Logout,
+    /// An operator ended every session of the user.
+    RevokedByAdmin,
+    /// The authorization code that started it was presented again.
+    AuthorizationCodeReused,
+    /// The user was disabled.
+    UserDisabled,
+    /// The user's password changed.
+    PasswordChanged,
+    /// The user withdrew the consent it rested on.
+    ConsentWithdrawn,
+}
+
+impl RevokeReason {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RefreshTokenReuse => "refresh_token_reuse",
+            Self::RevokedByUser => "revoked_by_user",
+            Self::RevokedByClient => "revoked_by_client",
+            Self::Logout => "logout",
+            Self::RevokedByAdmin => "revoked_by_admin",
+            Self::AuthorizationCodeReused => "authorization code reused",
+            Self::UserDisabled => "user_disabled",
+            Self::PasswordChanged => "password_changed",
+            Self::ConsentWithdrawn => "consent withdrawn",
+        }
+    }
+}
+
 /// What an audit event records. Its stored and logged name is `as_str()`;
 /// this list is the list of kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use latchkey::store::{
 #[path = "../common/pg_db.rs"]
 mod pg_db;
 
-use latchkey::store::AuditKind;
+use latchkey::store::{AuditKind, RevokeReason};
 use pg_db::TestDb;
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -631,11 +631,11 @@ async fn rotation_refuses_revoked_expired_idle_and_foreign(s: Arc<dyn Store>) {
         .is_none());
     let ev = AuditEvent::new(AuditKind::SessionRevoked, now);
     assert!(s
-        .revoke_session(sess.id, "test", &ev)
+        .revoke_session(sess.id, RevokeReason::Logout, &ev)
         .await
         .expect("revoke"));
     assert!(
-        !s.revoke_session(sess.id, "test", &ev)
+        !s.revoke_session(sess.id, RevokeReason::Logout, &ev)
             .await
             .expect("revoke again"),
         "a second revocation is a no-op"
@@ -661,7 +661,8 @@ async fn concurrent_revocations_write_one_audit_record(s: Arc<dyn Store>) {
             tokio::spawn(async move {
                 let mut ev = AuditEvent::new(AuditKind::RefreshTokenReused, t0());
                 ev.user_id = Some(u.id);
-                s.revoke_session(sess.id, "refresh_token_reuse", &ev).await
+                s.revoke_session(sess.id, RevokeReason::RefreshTokenReuse, &ev)
+                    .await
             })
         })
         .collect();
@@ -1020,7 +1021,7 @@ async fn sessions_start_only_from_current_credentials(s: Arc<dyn Store>) {
     s.revoke_user_sessions(
         u.id,
         None,
-        "test",
+        RevokeReason::RevokedByAdmin,
         &AuditEvent::new(AuditKind::SessionsRevoked, t0()),
     )
     .await

@@ -13,6 +13,7 @@ use crate::domain::error::DomainError;
 use crate::domain::types::{Scope, SessionId};
 use crate::domain::Services;
 use crate::store::AuditKind;
+use crate::store::RevokeReason;
 use crate::store::{AuditEvent, AuthorizationCodeRecord, ClientRecord, SessionRecord};
 use crate::tokens::TokenPair;
 
@@ -177,7 +178,7 @@ impl Services {
         ev.address = address.map(str::to_owned);
         ev.reason = Some("authorization code redeemed twice".into());
         self.store
-            .revoke_session(sid, "authorization code reused", &ev)
+            .revoke_session(sid, RevokeReason::AuthorizationCodeReused, &ev)
             .await?;
         Ok(())
     }
@@ -195,7 +196,7 @@ impl Services {
         ev.session_id = Some(ours.id);
         ev.reason = Some("authorization code redeemed twice".into());
         self.store
-            .revoke_session(ours.id, "authorization code reused", &ev)
+            .revoke_session(ours.id, RevokeReason::AuthorizationCodeReused, &ev)
             .await?;
         if let Some(record) = self.store.find_authorization_code(hash).await? {
             self.revoke_code_session(&record, address).await?;

@@ -57,13 +57,11 @@ impl Services {
         let refresh_token = allows(client, GrantType::RefreshToken)
             .then(|| self.refresh_secret.token(session.id, session.generation));
         let refresh_expires_in = refresh_token.as_ref().map(|_| {
-            let idle_end =
-                session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
             // Rounded up to whole seconds: the store keeps milliseconds, so
             // a session just read back starts a fraction of a second before
             // `now`, and flooring would shave a second off the cookie's
             // Max-Age (the server, not the cookie, enforces the end).
-            let remaining = (session.expires_at.min(idle_end) - now).num_milliseconds();
+            let remaining = (self.session_end(session) - now).num_milliseconds();
             (remaining + 999).div_euclid(1000).max(0)
         });
         let id_token = if with_id_token {

@@ -24,6 +24,7 @@
 
 use super::*;
 use crate::store::AuditKind;
+use crate::store::RevokeReason;
 
 impl Services {
     pub(super) async fn refresh_grant(
@@ -107,7 +108,7 @@ impl Services {
             ev.address = address.map(str::to_owned);
             if self
                 .store
-                .revoke_session(session.id, "refresh_token_reuse", &ev)
+                .revoke_session(session.id, RevokeReason::RefreshTokenReuse, &ev)
                 .await?
             {
                 trace_audit(&ev);

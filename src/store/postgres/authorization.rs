@@ -173,12 +173,13 @@ impl AuthorizationStore for PgStore {
         let deleted = done.rows_affected() == 1;
         if deleted {
             sqlx::query(
-                "UPDATE sessions SET revoked_at = $3, revoked_reason = 'consent withdrawn' \
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
                  WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
             )
             .bind(user.0)
             .bind(client.0)
             .bind(audit.at)
+            .bind(RevokeReason::ConsentWithdrawn.as_str())
             .execute(&mut *tx)
             .await?;
             Self::audit_in(&mut tx, audit).await?;

@@ -33,6 +33,7 @@ use super::{
 use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 
 use self::rows::*;
+use crate::store::RevokeReason;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -103,7 +104,7 @@ impl PgStore {
         user: UserId,
         except: Option<SessionId>,
         at: DateTime<Utc>,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
@@ -112,7 +113,7 @@ impl PgStore {
         .bind(user.0)
         .bind(except.map(|s| s.0))
         .bind(at)
-        .bind(reason)
+        .bind(reason.as_str())
         .execute(&mut **tx)
         .await?
         .rows_affected())

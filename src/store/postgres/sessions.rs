@@ -94,14 +94,14 @@ impl SessionStore for PgStore {
     async fn revoke_session(
         &self,
         id: SessionId,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.0)
             .bind(audit.at)
-            .bind(reason)
+            .bind(reason.as_str())
             .execute(&mut *tx)
             .await?;
         let revoked = done.rows_affected() == 1;
@@ -116,7 +116,7 @@ impl SessionStore for PgStore {
         &self,
         user: UserId,
         except: Option<SessionId>,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;

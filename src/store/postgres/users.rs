@@ -81,7 +81,8 @@ impl UserStore for PgStore {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            Self::end_user_sessions(&mut tx, id, None, audit.at, "user_disabled").await?;
+            Self::end_user_sessions(&mut tx, id, None, audit.at, RevokeReason::UserDisabled)
+                .await?;
         }
         Self::audit_in(&mut tx, audit).await?;
         Ok(tx.commit().await?)
@@ -119,7 +120,8 @@ impl UserStore for PgStore {
             });
         }
         let revoked =
-            Self::end_user_sessions(&mut tx, id, keep, audit.at, "password_changed").await?;
+            Self::end_user_sessions(&mut tx, id, keep, audit.at, RevokeReason::PasswordChanged)
+                .await?;
         Self::audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(revoked)

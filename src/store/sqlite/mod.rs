@@ -45,6 +45,7 @@ use super::{
 use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 
 use self::rows::*;
+use crate::store::RevokeReason;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -159,7 +160,7 @@ impl SqliteStore {
         user: UserId,
         except: Option<SessionId>,
         at: DateTime<Utc>,
-        reason: &str,
+        reason: RevokeReason,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4 \
@@ -168,7 +169,7 @@ impl SqliteStore {
         .bind(user.to_string())
         .bind(except.map(|s| s.to_string()))
         .bind(ms(at))
-        .bind(reason)
+        .bind(reason.as_str())
         .execute(&mut **tx)
         .await?
         .rows_affected())

@@ -91,7 +91,7 @@ impl SessionStore for SqliteStore {
     async fn revoke_session(
         &self,
         id: SessionId,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await?;
@@ -99,7 +99,7 @@ impl SessionStore for SqliteStore {
         let done = sqlx::query("UPDATE sessions SET revoked_at = ?2, revoked_reason = ?3 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(ms(audit.at))
-            .bind(reason)
+            .bind(reason.as_str())
             .execute(&mut *tx)
             .await?;
         let revoked = done.rows_affected() == 1;
@@ -114,7 +114,7 @@ impl SessionStore for SqliteStore {
         &self,
         user: UserId,
         except: Option<SessionId>,
-        reason: &str,
+        reason: RevokeReason,
         audit: &AuditEvent,
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await?;
