@@ -131,7 +131,7 @@ impl Services {
     /// `InsufficientScope` otherwise (RFC 6750 §3.1); store failures.
     pub async fn admin_caller(&self, access: &VerifiedAccess) -> Result<AdminCaller, DomainError> {
         const LACKS: &str = "the access token lacks the latchkey:admin scope";
-        let has_scope = access.claims.scope.split(' ').any(|s| s == ADMIN_SCOPE);
+        let has_scope = access.has_scope(ADMIN_SCOPE);
         if access.user_id.is_some() || !has_scope {
             return Err(DomainError::InsufficientScope(LACKS));
         }

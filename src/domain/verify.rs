@@ -23,6 +23,14 @@ pub struct VerifiedAccess {
     pub session_id: Option<SessionId>,
 }
 
+impl VerifiedAccess {
+    /// Whether the token's scope (RFC 6749 §3.3: space-separated, order
+    /// free) includes `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.claims.scope.split(' ').any(|s| s == scope)
+    }
+}
+
 impl Services {
     /// Verifies an access token for one of latchkey's own endpoints (the
     /// account API, `/v1/logout`, `/userinfo`): everything

@@ -96,7 +96,7 @@ pub async fn get_userinfo(
         .user_id
         .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;
     // OpenID Connect Core §5.3: the UserInfo endpoint is for `openid` tokens.
-    if !access.claims.scope.split(' ').any(|s| s == "openid") {
+    if !access.has_scope("openid") {
         return Err(
             DomainError::InsufficientScope("the access token lacks the openid scope").into(),
         );
@@ -108,7 +108,7 @@ pub async fn get_userinfo(
         .await
         .map_err(DomainError::from)?
         .ok_or(DomainError::TokenRevoked)?;
-    let with_email = access.claims.scope.split(' ').any(|s| s == "email");
+    let with_email = access.has_scope("email");
     Ok(HttpResponse::Ok().json(UserinfoResponse {
         sub: user.id.to_string(),
         email: with_email.then_some(user.email),
