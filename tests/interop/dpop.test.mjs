@@ -12,85 +12,24 @@
 // Environment: LATCHKEY_BIN (default: $CARGO_TARGET_DIR or target/, then
 // debug/latchkey).
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as oidc from 'openid-client';
+import { latchkeyJson, startLatchkey } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR
-  ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, 'target');
-const BINARY = process.env.LATCHKEY_BIN ?? path.join(targetDir, 'debug', 'latchkey');
 const PASSWORD = 'correct horse battery staple';
-const run = promisify(execFile);
 
-const servers = [];
-after(async () => {
-  for (const s of servers) {
-    if (s.child.exitCode === null) {
-      s.child.kill('SIGTERM');
-      await new Promise((r) => s.child.once('exit', r));
-    }
-    await rm(s.tmp, { recursive: true, force: true });
-  }
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startLatchkey(requireNonce) {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'latchkey-dpop-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH,
-    DATABASE_URL: `sqlite://${path.join(tmp, 'latchkey.db')}`,
-    LATCHKEY__SERVER__HOST: '127.0.0.1',
-    LATCHKEY__SERVER__PORT: String(port),
-    LATCHKEY__SERVER__ISSUER: base,
-    LATCHKEY__SERVER__WORKERS: '1',
-    LATCHKEY__KEYS__DIR: path.join(tmp, 'keys'),
-    LATCHKEY__DEMO__ENABLED: 'false',
-    LATCHKEY__LOG__LEVEL: 'warn',
+/// A server (with nonces required or not), a public client that must use
+/// DPoP, and a signed-up user of it.
+async function dpopServer(requireNonce) {
+  const server = await startLatchkey('dpop', {
     LATCHKEY__DPOP__REQUIRE_NONCE: String(requireNonce),
-  };
-  let log = '';
-  const child = spawn(BINARY, ['serve'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
-  servers.push({ child, tmp });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/readyz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`latchkey did not become ready:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const { stdout } = await run(BINARY, [
+  });
+  const { base } = server;
+  const created = await latchkeyJson(server, [
     'clients', 'create', '--name', 'phone', '--kind', 'public', '--require-dpop',
-    '--grants', 'password,refresh_token', '--scopes', 'openid,email', '--json',
-  ], { cwd: tmp, env });
+    '--grants', 'password,refresh_token', '--scopes', 'openid,email',
+  ]);
   const email = `dpop-${requireNonce}@example.com`;
   const signup = await fetch(`${base}/v1/users`, {
     method: 'POST',
@@ -98,12 +37,12 @@ async function startLatchkey(requireNonce) {
     body: JSON.stringify({ email, password: PASSWORD }),
   });
   assert.equal(signup.status, 201, await signup.text());
-  return { base, clientId: JSON.parse(stdout).client_id, email };
+  return { base, clientId: created.client_id, email };
 }
 
 for (const requireNonce of [false, true]) {
   test(`openid-client binds tokens with DPoP (server nonces ${requireNonce ? 'on' : 'off'})`, async () => {
-    const { base, clientId, email } = await startLatchkey(requireNonce);
+    const { base, clientId, email } = await dpopServer(requireNonce);
     const config = await oidc.discovery(new URL(base), clientId, undefined, oidc.None(), {
       execute: [oidc.allowInsecureRequests],
     });

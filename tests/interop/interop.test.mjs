@@ -13,92 +13,29 @@
 // debug/latchkey), PYTHON (default /usr/bin/python3, where Debian's
 // python3-jwt and python3-cryptography live).
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as jose from 'jose';
 import jsonwebtoken from 'jsonwebtoken';
+import { here, latchkeyJson, startLatchkey } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..');
-const targetDir = process.env.CARGO_TARGET_DIR
-  ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, 'target');
-const BINARY = process.env.LATCHKEY_BIN ?? path.join(targetDir, 'debug', 'latchkey');
 const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
-const run = promisify(execFile);
 
-const servers = [];
-after(async () => {
-  for (const s of servers) {
-    if (s.child.exitCode === null) {
-      s.child.kill('SIGTERM');
-      await new Promise((r) => s.child.once('exit', r));
-    }
-    await rm(s.tmp, { recursive: true, force: true });
-  }
-});
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startLatchkey(alg) {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), `latchkey-interop-${alg}-`));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    PATH: process.env.PATH,
-    DATABASE_URL: `sqlite://${path.join(tmp, 'latchkey.db')}`,
-    LATCHKEY__SERVER__HOST: '127.0.0.1',
-    LATCHKEY__SERVER__PORT: String(port),
-    LATCHKEY__SERVER__ISSUER: base,
-    LATCHKEY__SERVER__WORKERS: '1',
-    LATCHKEY__KEYS__DIR: path.join(tmp, 'keys'),
-    LATCHKEY__KEYS__ALGORITHM: alg,
-    LATCHKEY__DEMO__ENABLED: 'false',
-    LATCHKEY__LOG__LEVEL: 'warn',
-  };
-  let log = '';
-  const child = spawn(BINARY, ['serve'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
-  servers.push({ child, tmp });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/readyz`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`latchkey (${alg}) did not become ready:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const { stdout } = await run(BINARY, [
+/// A server signing with `alg`, and a public client of it.
+async function serverSigningWith(alg) {
+  const server = await startLatchkey(`interop-${alg}`, { LATCHKEY__KEYS__ALGORITHM: alg });
+  const created = await latchkeyJson(server, [
     'clients', 'create', '--name', 'interop', '--kind', 'public',
-    '--grants', 'password,refresh_token', '--scopes', 'openid,email', '--json',
-  ], { cwd: tmp, env });
-  return { base, clientId: JSON.parse(stdout).client_id };
+    '--grants', 'password,refresh_token', '--scopes', 'openid,email',
+  ]);
+  return { base: server.base, clientId: created.client_id };
 }
 
 async function tokensFrom(alg) {
-  const { base, clientId } = await startLatchkey(alg);
+  const { base, clientId } = await serverSigningWith(alg);
   const email = `interop-${alg.toLowerCase()}@example.com`;
   const password = 'correct horse battery staple';
   const signup = await fetch(`${base}/v1/users`, {
