@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use latchkey::clock::SystemClock;
-use latchkey::config::{Backend, Settings};
+use latchkey::config::{RawSettings, Settings};
 use latchkey::domain::clients::NewClient;
 use latchkey::domain::types::{ClientKind, GrantType, Password, Scope};
 use latchkey::startup::Application;
@@ -72,19 +72,17 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(attempts: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings::defaults()?;
-    settings.raw.server.port = 0;
-    settings.raw.database.url =
-        format!("sqlite://{}", dir.path().join("timing.db").display()).into();
-    settings.backend = Backend::Sqlite;
-    settings.raw.keys.dir = dir.path().join("keys");
-    settings.raw.demo.enabled = false;
+    let mut settings = RawSettings::defaults()?;
+    settings.server.port = 0;
+    settings.database.url = format!("sqlite://{}", dir.path().join("timing.db").display()).into();
+    settings.keys.dir = dir.path().join("keys");
+    settings.demo.enabled = false;
     // Every attempt must reach the password check; a 429 would be decided
     // before any hashing and say nothing about equal cost.
-    settings.raw.throttle.account_max_failures = 1_000_000;
-    settings.raw.throttle.address_max_failures = 1_000_000;
+    settings.throttle.account_max_failures = 1_000_000;
+    settings.throttle.address_max_failures = 1_000_000;
 
-    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let app = Application::build(Settings::validate(settings)?, Arc::new(SystemClock)).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     let services = app.services().clone();
     let handle = app.handle();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use latchkey::clock::SystemClock;
-use latchkey::config::{Backend, Settings};
+use latchkey::config::{RawSettings, Settings};
 use latchkey::domain::types::Password;
 use latchkey::startup::Application;
 
@@ -41,18 +41,16 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(requests: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings::defaults()?;
-    settings.raw.server.port = 0;
-    settings.raw.database.url =
-        format!("sqlite://{}", dir.path().join("timing.db").display()).into();
-    settings.backend = Backend::Sqlite;
-    settings.raw.keys.dir = dir.path().join("keys");
-    settings.raw.demo.enabled = false;
+    let mut settings = RawSettings::defaults()?;
+    settings.server.port = 0;
+    settings.database.url = format!("sqlite://{}", dir.path().join("timing.db").display()).into();
+    settings.keys.dir = dir.path().join("keys");
+    settings.demo.enabled = false;
     // Every request must reach the lookup; a 429 would say nothing.
-    settings.raw.email.max_requests_per_client = 1_000_000;
-    settings.raw.email.max_requests_per_email = 1_000_000;
+    settings.email.max_requests_per_client = 1_000_000;
+    settings.email.max_requests_per_email = 1_000_000;
 
-    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    let app = Application::build(Settings::validate(settings)?, Arc::new(SystemClock)).await?;
     let url = format!("http://127.0.0.1:{}/v1/account/password/reset", app.port());
     let services = app.services().clone();
     let handle = app.handle();

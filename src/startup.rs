@@ -43,11 +43,25 @@ pub async fn build_services(
 ) -> anyhow::Result<Services> {
     Ok(build_services_reporting(settings, clock, create_keys)
         .await?
-        .0)
+        .services)
 }
 
-/// `build_services`, also returning the kid of the first key when this call
-/// created it.
+/// What `build_services_reporting` wires: the services, and the parts behind
+/// them that only start-up, shutdown and tests reach directly.
+pub struct Built {
+    pub services: Services,
+    pub settings: Arc<Settings>,
+    /// The store the services use (metered), for closing it at shutdown and
+    /// for tests that seed or inspect rows.
+    pub store: Arc<dyn Store>,
+    /// The key ring the services sign with, for tests that reload it.
+    pub keys: Arc<KeyRing>,
+    /// The kid of the first key, when this call created it.
+    pub first_key: Option<String>,
+}
+
+/// `build_services`, also returning the parts behind them and the kid of
+/// the first key when this call created it.
 ///
 /// # Errors
 /// As `build_services`.
@@ -55,8 +69,8 @@ pub async fn build_services_reporting(
     settings: Settings,
     clock: Arc<dyn Clock>,
     create_keys: bool,
-) -> anyhow::Result<(Services, Option<String>)> {
-    let db = &settings.raw.database;
+) -> anyhow::Result<Built> {
+    let db = settings.database();
     let store = crate::store::connect(
         db.url.expose_secret(),
         db.max_connections,
@@ -72,9 +86,8 @@ pub async fn build_services_reporting(
         .context("applying migrations (is the database reachable?)")?;
     let (keys, secret, first_key) =
         open_keys(&settings, store.as_ref(), clock.now(), create_keys).await?;
-    let passwords = Passwords::new(&settings.raw.passwords, settings.max_concurrent_hashes())
-        .context("argon2 parameters")?;
-    let templates_dir = settings.raw.email.templates_dir.clone();
+    let passwords = Passwords::new(&settings.argon2()).context("argon2 parameters")?;
+    let templates_dir = settings.mail_templates_dir().to_owned();
     let templates = Templates::load(&templates_dir).with_context(|| {
         format!(
             "reading mail templates from {} (email.templates_dir)",
@@ -83,11 +96,12 @@ pub async fn build_services_reporting(
     })?;
     let signer = Signer::for_mode(settings.signing_mode())
         .context("starting the signing threads (tokens.signing = \"pool\")")?;
+    let keys = Arc::new(keys);
     let services = Services::new(
-        store,
+        store.clone(),
         clock,
-        Arc::new(keys),
-        Arc::new(settings),
+        keys.clone(),
+        settings.policy().clone(),
         passwords,
         RefreshSecret::new(&secret),
     )
@@ -104,7 +118,13 @@ pub async fn build_services_reporting(
             .await
             .context("recording the first key in the audit log")?;
     }
-    Ok((services, first_key))
+    Ok(Built {
+        services,
+        settings: Arc::new(settings),
+        store,
+        keys,
+        first_key,
+    })
 }
 
 /// The key ring and the refresh-token secret, from the folder or the store
@@ -129,7 +149,7 @@ fn open_folder_keys(
     now: chrono::DateTime<chrono::Utc>,
     create: bool,
 ) -> anyhow::Result<(KeyRing, Vec<u8>, Option<String>)> {
-    let dir = settings.raw.keys.dir.clone();
+    let dir = settings.keys().dir.clone();
     let mut first_key = None;
     if create {
         first_key = admin::ensure_initial_key(&dir, settings.key_spec(), now)
@@ -170,7 +190,7 @@ async fn open_store_keys(
         if create {
             anyhow::bail!(
                 "keys.source is \"store\" and the store holds keys, but no key-encryption key is configured: set keys.kek (LATCHKEY__KEYS__KEK) or keys.kek_file ({} does not exist)",
-                settings.raw.keys.kek_file.display()
+                settings.keys().kek_file.display()
             );
         }
         // Nothing to open with: commands that never sign still run.
@@ -209,7 +229,7 @@ async fn open_store_keys(
 /// create a new first key, and every token the folder's keys signed would
 /// stop verifying. The folder must be imported first.
 fn refuse_unimported_folder(settings: &Settings) -> anyhow::Result<()> {
-    let dir = &settings.raw.keys.dir;
+    let dir = &settings.keys().dir;
     let (manifest, _) = files::read_manifest(dir).unwrap_or_default();
     if !manifest.keys.is_empty() {
         anyhow::bail!(
@@ -225,11 +245,11 @@ fn refuse_unimported_folder(settings: &Settings) -> anyhow::Result<()> {
 /// fresh store), an absent file is created with a new KEK, mode 0600.
 /// `None` when neither is there and nothing may be created.
 fn resolve_keks(settings: &Settings, create: bool) -> anyhow::Result<Option<Keks>> {
-    let kek = settings.raw.keys.kek.expose_secret();
+    let kek = settings.keys().kek.expose_secret();
     if !kek.trim().is_empty() {
         return Ok(Some(Keks::parse(kek).context("keys.kek")?));
     }
-    let path = &settings.raw.keys.kek_file;
+    let path = &settings.keys().kek_file;
     if !path.exists() {
         if !create {
             return Ok(None);
@@ -265,6 +285,9 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    keys: Arc<KeyRing>,
     metrics: Option<(u16, Server)>,
     /// Stops the outbox sender, and its task.
     mail_sender: (
@@ -279,7 +302,7 @@ impl Application {
     /// # Errors
     /// Any start-up failure, with context.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let address = format!("{}:{}", settings.raw.server.host, settings.raw.server.port);
+        let address = format!("{}:{}", settings.server().host, settings.server().port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener
             .local_addr()
@@ -292,32 +315,41 @@ impl Application {
             ),
             None => None,
         };
-        let mailer = Mailer::from_settings(&settings.raw.email).context("the [email] settings")?;
-        let services = build_services(settings, clock, true).await?;
-        if services.settings.raw.demo.enabled {
+        let mailer = Mailer::new(&settings.mailer()).context("the [email] settings")?;
+        let Built {
+            services,
+            settings,
+            store,
+            keys,
+            ..
+        } = build_services_reporting(settings, clock, true).await?;
+        if settings.demo_enabled() {
             services
                 .ensure_demo_client()
                 .await
                 .context("provisioning the demo client (demo.enabled)")?;
         }
-        let server = run(listener, services.clone())?;
+        let server = run(listener, services.clone(), &settings)?;
         let metrics = match metrics_listener {
             Some(l) => {
                 let port = l
                     .local_addr()
                     .context("reading the metrics address")?
                     .port();
-                Some((port, run_metrics(l, services.clone())?))
+                Some((port, run_metrics(l, services.clone(), &settings)?))
             }
             None => None,
         };
-        spawn_background(&services);
+        spawn_background(&services, &settings);
         let (stop_mail, stop) = tokio::sync::watch::channel(false);
         let sender = outbox::spawn_sender(services.clone(), Arc::new(mailer), stop);
         Ok(Self {
             port,
             server,
             services,
+            settings,
+            store,
+            keys,
             metrics,
             mail_sender: (stop_mail, sender),
         })
@@ -333,9 +365,26 @@ impl Application {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
-    /// The services behind the server (tests drive keys and time through it).
+    /// The services behind the server (tests drive time through it).
     pub fn services(&self) -> &Services {
         &self.services
+    }
+
+    /// The validated settings the server runs with.
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    /// The store behind the services, for tests that seed or inspect rows
+    /// the API does not show.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The key ring the services sign with, for tests that reload it
+    /// without waiting for the reload interval.
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
     }
 
     /// A handle that stops the server.
@@ -353,7 +402,7 @@ impl Application {
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let store = self.services.store.clone();
+        let store = self.store.clone();
         // The metrics listener lives exactly as long as the main one.
         let metrics = self.metrics.map(|(_, server)| {
             let handle = server.handle();
@@ -375,18 +424,23 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
-    let https = services.settings.issuer.starts_with("https://");
-    let workers = match services.settings.raw.server.workers {
+fn run(
+    listener: TcpListener,
+    services: Services,
+    settings: &Arc<Settings>,
+) -> anyhow::Result<Server> {
+    let https = settings.issuer.starts_with("https://");
+    let workers = match settings.server().workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let shutdown = services.settings.raw.server.shutdown_timeout_secs;
-    let public_metrics = services.settings.metrics_listen.is_none();
+    let shutdown = settings.server().shutdown_timeout_secs;
+    let public_metrics = settings.metrics_listen.is_none();
     let state = web::Data::new(AppState {
-        discovery: http::discovery::render(&services.settings),
-        pages: load_pages(&services)?,
+        discovery: http::discovery::render(settings),
+        pages: load_pages(&services, settings)?,
         services,
+        settings: settings.clone(),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -413,20 +467,25 @@ fn run(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
 }
 
 /// The page templates, with the deployment's overrides.
-fn load_pages(services: &Services) -> anyhow::Result<Arc<http::pages::Pages>> {
-    let dir = std::path::Path::new(&services.settings.raw.pages.templates_dir);
-    let pages = http::pages::Pages::load(dir, &services.settings.issuer, &services.refresh_secret)
+fn load_pages(services: &Services, settings: &Settings) -> anyhow::Result<Arc<http::pages::Pages>> {
+    let dir = std::path::Path::new(&settings.pages().templates_dir);
+    let pages = http::pages::Pages::load(dir, &settings.issuer, &services.refresh_secret)
         .context("loading the page templates")?;
     Ok(Arc::new(pages))
 }
 
 /// The metrics listener: `GET /metrics` and nothing else, on one worker.
-fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Server> {
-    let shutdown = services.settings.raw.server.shutdown_timeout_secs;
+fn run_metrics(
+    listener: TcpListener,
+    services: Services,
+    settings: &Arc<Settings>,
+) -> anyhow::Result<Server> {
+    let shutdown = settings.server().shutdown_timeout_secs;
     let state = web::Data::new(AppState {
-        discovery: http::discovery::render(&services.settings),
-        pages: load_pages(&services)?,
+        discovery: http::discovery::render(settings),
+        pages: load_pages(&services, settings)?,
         services,
+        settings: settings.clone(),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -445,9 +504,9 @@ fn run_metrics(listener: TcpListener, services: Services) -> anyhow::Result<Serv
 /// Key reload, session and audit purge, the client change poll, and metrics
 /// upkeep, on intervals,
 /// for the life of the process.
-fn spawn_background(services: &Services) {
+fn spawn_background(services: &Services, settings: &Settings) {
     let s = services.clone();
-    let every = StdDuration::from_secs(services.settings.raw.keys.reload_interval_secs);
+    let every = settings.key_reload_interval();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -457,7 +516,7 @@ fn spawn_background(services: &Services) {
             // verification go on, and the next tick tries again.
             match s.reload_keys().await {
                 Ok(true) => {
-                    tracing::info!(keys.version = s.keys.version(), "keys reloaded");
+                    tracing::info!(keys.version = s.key_ring_version(), "keys reloaded");
                 }
                 Ok(false) => {}
                 Err(err) => tracing::error!(?err, "key reload failed; keeping the keys in use"),
@@ -465,7 +524,7 @@ fn spawn_background(services: &Services) {
         }
     });
     let s = services.clone();
-    let every = StdDuration::from_secs(services.settings.raw.sessions.purge_interval_secs);
+    let every = settings.purge_interval();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -488,7 +547,7 @@ fn spawn_background(services: &Services) {
         }
     });
     let s = services.clone();
-    let every = StdDuration::from_millis(services.settings.raw.clients.change_poll_ms);
+    let every = settings.client_change_poll();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         // A slow store must not make polls pile up and fire in a burst.

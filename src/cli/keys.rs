@@ -116,7 +116,7 @@ fn run_on_folder(
     settings: &Settings,
     json: bool,
 ) -> anyhow::Result<Option<KeyChange>> {
-    let dir = &settings.raw.keys.dir;
+    let dir = &settings.keys().dir;
     let now = SystemClock.now();
     match cmd {
         KeysCommand::Generate { algorithm } => {
@@ -216,9 +216,12 @@ async fn run_on_store(
     json: bool,
 ) -> anyhow::Result<Option<KeyChange>> {
     if let KeysCommand::Generate { algorithm } = cmd {
-        let mut s = settings.clone();
-        s.raw.keys.algorithm = spec(settings, algorithm).algorithm.name().to_owned();
-        let (_, created) = build_services_reporting(s, Arc::new(SystemClock), true).await?;
+        let s = settings
+            .clone()
+            .with_key_algorithm(spec(settings, algorithm).algorithm);
+        let created = build_services_reporting(s, Arc::new(SystemClock), true)
+            .await?
+            .first_key;
         let kid = created.ok_or_else(|| {
             anyhow::anyhow!("keys already exist; use `latchkey keys rotate` to add one")
         })?;
@@ -332,7 +335,7 @@ async fn list_stored(services: &Services, json: bool) -> anyhow::Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({ "source": "store", "store_version": version, "this_instance_version": services.keys.version(), "keys": list })
+            serde_json::json!({ "source": "store", "store_version": version, "this_instance_version": services.key_ring_version(), "keys": list })
         );
         return Ok(());
     }

@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings.raw.log);
+    crate::telemetry::init(settings.log());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

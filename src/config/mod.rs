@@ -15,8 +15,17 @@ use self::checks::{
     check_throttle, invalid, parse_metrics_listen, saturate,
 };
 pub use self::sections::*;
+use crate::domain::outbox::MailerSettings;
+pub use crate::domain::outbox::{MailTransport, SmtpTls};
+use crate::domain::passwords::Argon2Policy;
+use crate::domain::policy::{
+    AuditPolicy, BrowserSessionPolicy, ClientKeyPolicy, ClientPolicy, DpopPolicy, MailPolicy,
+    Policy, SessionPolicy, SignupPolicy, ThrottlePolicy, TokenPolicy,
+};
 use crate::domain::signing::SigningMode;
+use crate::domain::throttle::Limit;
 use crate::keys::admin::KeySpec;
+pub use crate::telemetry::{LogFormat, LogSettings};
 use crate::tokens::keypair::Algorithm;
 
 mod checks;
@@ -64,11 +73,13 @@ impl KeysFrom {
     }
 }
 
-/// Validated settings: what the code uses.
+/// Validated settings: what the code uses. The layers as written stay
+/// private: the domain gets its `Policy`, the other parts the sections or
+/// typed values they need, all checked by `validate`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The raw layers, validated.
-    pub raw: RawSettings,
+    raw: RawSettings,
+    policy: Policy,
     /// `server.issuer` without a trailing slash.
     pub issuer: String,
     /// Parsed `server.trusted_proxies` and `server.forwarded_header`.
@@ -156,16 +167,12 @@ impl Settings {
         Self::validate(raw)
     }
 
-    /// The built-in defaults alone, as tests and benches start from.
+    /// The built-in defaults alone, validated.
     ///
     /// # Errors
     /// Only if the committed defaults are broken.
     pub fn defaults() -> Result<Self, ConfigError> {
-        let raw: RawSettings = Config::builder()
-            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
-            .build()?
-            .try_deserialize()?;
-        Self::validate(raw)
+        Self::validate(RawSettings::defaults()?)
     }
 
     /// The built-in defaults with one TOML document laid over them, validated:
@@ -349,13 +356,105 @@ impl Settings {
             0,
             30 * 86_400,
         )?;
+        let policy = policy(&raw, &issuer);
         Ok(Self {
             raw,
+            policy,
             issuer,
             trusted_proxies,
             backend,
             metrics_listen,
         })
+    }
+
+    /// What the domain's rules enforce.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How passwords are hashed.
+    pub fn argon2(&self) -> Argon2Policy {
+        let p = &self.raw.passwords;
+        Argon2Policy {
+            memory_kib: p.memory_kib,
+            iterations: p.iterations,
+            parallelism: p.parallelism,
+            slots: self.max_concurrent_hashes(),
+            queue_timeout: std::time::Duration::from_millis(p.queue_timeout_ms),
+        }
+    }
+
+    /// Where and how mail is delivered.
+    pub fn mailer(&self) -> MailerSettings {
+        let e = &self.raw.email;
+        MailerSettings {
+            transport: e.transport,
+            from: e.from.clone(),
+            smtp_host: e.smtp_host.clone(),
+            smtp_port: e.smtp_port,
+            smtp_tls: e.smtp_tls,
+            smtp_username: e.smtp_username.clone(),
+            smtp_password: e.smtp_password.clone(),
+            timeout: std::time::Duration::from_secs(e.smtp_timeout_secs),
+        }
+    }
+
+    /// `[server]`: where to listen, how many workers, the shutdown grace.
+    pub fn server(&self) -> &ServerSettings {
+        &self.raw.server
+    }
+
+    /// `[database]`: the store's URL and pool.
+    pub fn database(&self) -> &DatabaseSettings {
+        &self.raw.database
+    }
+
+    /// `[keys]`: where the keys live and what new ones are.
+    pub fn keys(&self) -> &KeySettings {
+        &self.raw.keys
+    }
+
+    /// `[log]`
+    pub fn log(&self) -> &LogSettings {
+        &self.raw.log
+    }
+
+    /// `[pages]`: template overrides and the consent page's wording.
+    pub fn pages(&self) -> &PageSettings {
+        &self.raw.pages
+    }
+
+    /// Whether the demo page and its client are served (`demo.enabled`).
+    pub fn demo_enabled(&self) -> bool {
+        self.raw.demo.enabled
+    }
+
+    /// The folder of mail-template overrides (`email.templates_dir`).
+    pub fn mail_templates_dir(&self) -> &Path {
+        &self.raw.email.templates_dir
+    }
+
+    /// How often ended sessions, old audit events and settled mail are
+    /// purged.
+    pub fn purge_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.raw.sessions.purge_interval_secs)
+    }
+
+    /// How often each instance asks the store whether any client changed.
+    pub fn client_change_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.raw.clients.change_poll_ms)
+    }
+
+    /// How often the keys folder or the store's key version is read again.
+    pub fn key_reload_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.raw.keys.reload_interval_secs)
+    }
+
+    /// The same settings, creating keys of `algorithm` (`keys generate
+    /// --algorithm`).
+    pub fn with_key_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.raw.keys.algorithm = algorithm.name().to_owned();
+        self
     }
 
     /// How the consent page words `scope`: its configured description, or
@@ -410,6 +509,102 @@ impl Settings {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         }
+    }
+}
+
+impl RawSettings {
+    /// The built-in defaults as written, before validation: what tests and
+    /// benches adjust and then validate, as `--config` layers would.
+    ///
+    /// # Errors
+    /// Only if the committed defaults are broken.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        Ok(Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()?
+            .try_deserialize()?)
+    }
+}
+
+/// The domain's policy from validated layers.
+fn policy(raw: &RawSettings, issuer: &str) -> Policy {
+    let secs = Duration::seconds;
+    let t = &raw.throttle;
+    let e = &raw.email;
+    Policy {
+        issuer: issuer.to_owned(),
+        tokens: TokenPolicy {
+            access_token_ttl: secs(raw.tokens.access_token_ttl_secs),
+            leeway: secs(raw.tokens.leeway_secs),
+            refresh_grace: secs(raw.tokens.refresh_grace_secs),
+            default_audience: raw.tokens.default_audience.clone(),
+            id_token_on_refresh: raw.tokens.id_token_on_refresh,
+        },
+        sessions: SessionPolicy {
+            absolute_ttl: secs(raw.sessions.absolute_ttl_secs),
+            idle_ttl: secs(raw.sessions.idle_ttl_secs),
+            purge_batch_size: raw.sessions.purge_batch_size,
+        },
+        browser_sessions: BrowserSessionPolicy {
+            absolute_ttl: secs(raw.browser_sessions.absolute_ttl_secs),
+            idle_ttl: secs(raw.browser_sessions.idle_ttl_secs),
+        },
+        signup: SignupPolicy {
+            enabled: raw.signup.enabled,
+            require_verified_email: raw.signup.require_verified_email,
+        },
+        throttle: ThrottlePolicy {
+            account: Limit {
+                max_failures: t.account_max_failures,
+                window_secs: t.account_window_secs,
+                max_lockout_secs: t.account_max_lockout_secs,
+            },
+            address: Limit {
+                max_failures: t.address_max_failures,
+                window_secs: t.address_window_secs,
+                max_lockout_secs: t.address_window_secs,
+            },
+            signup: Limit {
+                max_failures: t.signup_max_per_address,
+                window_secs: t.signup_window_secs,
+                max_lockout_secs: t.signup_window_secs,
+            },
+        },
+        mail: MailPolicy {
+            product_name: e.product_name.clone(),
+            verify_ttl_secs: e.verify_ttl_secs,
+            reset_ttl_secs: e.reset_ttl_secs,
+            delivery_timeout: std::time::Duration::from_secs(e.smtp_timeout_secs),
+            poll_interval: std::time::Duration::from_millis(e.poll_interval_ms),
+            retry_base_secs: e.retry_base_secs,
+            retry_max_secs: e.retry_max_secs,
+            max_attempts: e.max_attempts,
+            max_requests_per_email: e.max_requests_per_email,
+            max_requests_per_client: e.max_requests_per_client,
+            request_window_secs: e.request_window_secs,
+        },
+        audit: AuditPolicy {
+            retention: (raw.audit.retention_days > 0)
+                .then(|| Duration::days(raw.audit.retention_days)),
+            purge_batch_size: raw.audit.purge_batch_size,
+        },
+        clients: ClientPolicy {
+            cache_ttl: secs(raw.clients.cache_ttl_secs),
+            secret_overlap: secs(raw.clients.secret_overlap_secs),
+        },
+        dpop: DpopPolicy {
+            proof_window_secs: raw.dpop.proof_window_secs,
+            require_nonce: raw.dpop.require_nonce,
+            nonce_lifetime_secs: raw.dpop.nonce_lifetime_secs,
+        },
+        client_keys: ClientKeyPolicy {
+            jwks_cache: secs(raw.client_keys.jwks_cache_secs),
+            jwks_refetch_interval: secs(raw.client_keys.jwks_refetch_interval_secs),
+            jwks_fetch_timeout: std::time::Duration::from_millis(
+                raw.client_keys.jwks_fetch_timeout_ms,
+            ),
+        },
+        jwks_max_age: secs(raw.keys.jwks_max_age_secs),
     }
 }
 

@@ -247,48 +247,6 @@ impl std::fmt::Debug for EmailSettings {
     }
 }
 
-/// `email.transport`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailTransport {
-    /// Write messages to the log (development).
-    Log,
-    /// Deliver through an SMTP server.
-    Smtp,
-}
-
-/// `email.smtp_tls`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpTls {
-    /// Plain text; loopback hosts only.
-    None,
-    /// Upgrade with STARTTLS (RFC 3207); refuse a server that cannot.
-    Starttls,
-    /// Implicit TLS from the first byte (RFC 8314).
-    Tls,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSettings {
-    /// `pretty` or `json`.
-    pub format: LogFormat,
-    /// tracing filter directive.
-    pub level: String,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Pretty,
-    /// One JSON object per line.
-    Json,
-}
-
 /// `[demo]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

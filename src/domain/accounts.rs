@@ -9,7 +9,24 @@ use crate::store::AuditKind;
 use crate::store::{AuditEvent, StoreError, UserRecord};
 
 impl Services {
-    /// Creates a user (the sign-up endpoint and `users create`).
+    /// Self-service sign-up: `create_user`, while `signup.enabled` allows
+    /// it. Operators create users with `users create` whatever the switch.
+    ///
+    /// # Errors
+    /// `SignupDisabled`, and whatever `create_user` returns.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: Password,
+        address: Option<String>,
+    ) -> Result<UserRecord, DomainError> {
+        if !self.policy.signup.enabled {
+            return Err(DomainError::SignupDisabled);
+        }
+        self.create_user(email, password, address).await
+    }
+
+    /// Creates a user (through `sign_up`, and `users create`).
     ///
     /// # Errors
     /// `InvalidEmail`, `WeakPassword`, `Throttled` once the address used up
@@ -51,9 +68,9 @@ impl Services {
             StoreError::Conflict => DomainError::EmailTaken,
             other => other.into(),
         })?;
-        let mut ev = AuditEvent::new(AuditKind::UserSignedUp, now);
-        ev.user_id = Some(user.id);
-        ev.address = address;
+        let ev = AuditEvent::new(AuditKind::UserSignedUp, now)
+            .user(user.id)
+            .address(address.as_deref());
         self.insert_audit(&ev).await?;
         // The account exists either way; a verification mail that could not
         // be queued can be asked for again (POST /v1/account/email/verify).
@@ -73,16 +90,16 @@ impl Services {
         disabled: bool,
         by: &str,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(
+        let ev = AuditEvent::new(
             if disabled {
                 AuditKind::UserDisabled
             } else {
                 AuditKind::UserEnabled
             },
             self.now(),
-        );
-        ev.user_id = Some(id);
-        ev.reason = Some(format!("by {by}"));
+        )
+        .user(id)
+        .reason(format!("by {by}"));
         self.store
             .set_user_disabled(id, disabled, &ev)
             .await
@@ -134,10 +151,10 @@ impl Services {
         }
         self.release_login(&email, address).await?;
         let hash = self.passwords.hash(new_password.0).await?;
-        let mut ev = AuditEvent::new(AuditKind::PasswordChanged, self.now());
-        ev.user_id = Some(user_id);
-        ev.session_id = Some(current);
-        ev.address = address.map(str::to_owned);
+        let ev = AuditEvent::new(AuditKind::PasswordChanged, self.now())
+            .user(user_id)
+            .session(current)
+            .address(address);
         // Only if no other change landed since the current password was
         // read: two changes racing each verified the same old password, and
         // only the first may replace it.

@@ -10,7 +10,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::error::DomainError;
 use super::types::UserId;
@@ -78,8 +78,7 @@ impl Services {
         detail: String,
         by: &str,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(kind, self.now());
-        ev.reason = Some(format!("{detail} by {by}"));
+        let ev = AuditEvent::new(kind, self.now()).reason(format!("{detail} by {by}"));
         self.insert_audit(&ev).await
     }
 
@@ -89,11 +88,15 @@ impl Services {
     /// # Errors
     /// Store failures.
     pub async fn purge_audit_once(&self) -> Result<u64, DomainError> {
-        let audit = &self.settings.raw.audit;
-        if audit.retention_days == 0 {
+        let audit = self.policy.audit;
+        // No retention keeps everything; one reaching back past the
+        // calendar's start has nothing old enough to purge.
+        let Some(before) = audit
+            .retention
+            .and_then(|r| self.now().checked_sub_signed(r))
+        else {
             return Ok(0);
-        }
-        let before = self.now() - Duration::days(audit.retention_days);
+        };
         let mut total = 0;
         loop {
             let n = self

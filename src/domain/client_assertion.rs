@@ -246,7 +246,7 @@ impl Services {
     /// revocation URLs count too: all four name this server, and some
     /// libraries address an assertion to the endpoint it is sent to.
     pub fn assertion_audiences(&self) -> Vec<String> {
-        let iss = &self.settings.issuer;
+        let iss = &self.policy.issuer;
         vec![
             iss.clone(),
             format!("{iss}/oauth/token"),
@@ -315,7 +315,7 @@ impl Services {
             client_id: &client_id,
             audiences: &audiences,
             now: self.now().timestamp(),
-            leeway: self.settings.raw.tokens.leeway_secs,
+            leeway: self.policy.tokens.leeway.num_seconds(),
         };
         let keys = self.client_public_keys(source, false).await;
         match check_assertion(assertion, &keys, &expected) {

@@ -334,13 +334,13 @@ impl Services {
                     .unwrap_or_default(),
             ),
             KeySource::JwksUri(uri) => {
-                let s = &self.settings.raw.client_keys;
+                let p = self.policy.client_keys;
                 self.jwks_cache
                     .keys(
                         uri,
                         self.now(),
-                        Duration::seconds(s.jwks_cache_secs),
-                        Duration::seconds(s.jwks_refetch_interval_secs),
+                        p.jwks_cache,
+                        p.jwks_refetch_interval,
                         refetch,
                     )
                     .await

@@ -77,10 +77,7 @@ fn not_found(e: StoreError) -> DomainError {
 }
 
 fn event(kind: AuditKind, at: DateTime<Utc>, id: ClientId, reason: String) -> AuditEvent {
-    let mut ev = AuditEvent::new(kind, at);
-    ev.client_id = Some(id);
-    ev.reason = Some(reason);
-    ev
+    AuditEvent::new(kind, at).client(id).reason(reason)
 }
 
 impl Services {
@@ -245,7 +242,7 @@ impl Services {
 
     /// The default rotation overlap (`clients.secret_overlap_secs`).
     pub fn default_secret_overlap(&self) -> Duration {
-        Duration::seconds(self.settings.raw.clients.secret_overlap_secs)
+        self.policy.clients.secret_overlap
     }
 
     /// After a committed change: this instance need not wait for its poll.

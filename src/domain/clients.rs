@@ -228,16 +228,16 @@ impl Services {
         by: Option<&str>,
     ) -> Result<(), DomainError> {
         self.origins.note_client(client);
-        let mut ev = AuditEvent::new(AuditKind::ClientCreated, client.created_at);
-        ev.client_id = Some(client.id);
-        ev.reason = Some(
-            format!(
-                "{} client {:?}, grants {}",
-                client.kind.as_str(),
-                client.name,
-                client.grants.join(",")
-            ) + &by.map(|b| format!(", by {b}")).unwrap_or_default(),
-        );
+        let ev = AuditEvent::new(AuditKind::ClientCreated, client.created_at)
+            .client(client.id)
+            .reason(
+                format!(
+                    "{} client {:?}, grants {}",
+                    client.kind.as_str(),
+                    client.name,
+                    client.grants.join(",")
+                ) + &by.map(|b| format!(", by {b}")).unwrap_or_default(),
+            );
         self.insert_audit(&ev).await?;
         Ok(())
     }

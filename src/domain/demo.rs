@@ -43,7 +43,7 @@ impl Services {
     /// `InvalidRequest` when the issuer has no usable origin (validated
     /// settings always do).
     pub fn issuer_origin(&self) -> Result<String, DomainError> {
-        origin_of(&self.settings.issuer)
+        origin_of(&self.policy.issuer)
             .ok_or(DomainError::InvalidRequest("server.issuer has no origin"))
     }
 
@@ -51,7 +51,7 @@ impl Services {
     /// issuer's URL may be a redirect URI (https, or loopback http);
     /// otherwise the demo offers the password login only.
     pub fn demo_redirect_uri(&self) -> Option<String> {
-        let uri = format!("{}/demo/", self.settings.issuer);
+        let uri = format!("{}/demo/", self.policy.issuer);
         validate_redirect_uri(&uri).ok()
     }
 

@@ -82,17 +82,17 @@ impl Services {
             [one] => *one,
             _ => return Err(refuse(DpopFailure::SeveralProofs)),
         };
-        let url = format!("{}{}", self.settings.issuer, input.path);
+        let url = format!("{}{}", self.policy.issuer, input.path);
         let request = ProofRequest {
             method: input.method,
             url: &url,
             access_token: input.access_token,
         };
         let now = self.now().timestamp();
-        let window = self.settings.raw.dpop.proof_window_secs;
+        let window = self.policy.dpop.proof_window_secs;
         let checked =
             check_proof(proof, &request, now, window).map_err(|e| refuse(DpopFailure::Proof(e)))?;
-        if self.settings.raw.dpop.require_nonce
+        if self.policy.dpop.require_nonce
             && !checked
                 .nonce
                 .as_deref()
@@ -102,7 +102,7 @@ impl Services {
         }
         // Remembered past the window by the leeway too: an instance whose
         // clock lags the others' still refuses the replay.
-        let until = checked.remember_until(window, self.settings.raw.tokens.leeway_secs);
+        let until = checked.remember_until(window, self.policy.tokens.leeway.num_seconds());
         let until = DateTime::from_timestamp(until, 0)
             .ok_or_else(|| refuse(DpopFailure::Proof(ProofError::Time)))?;
         let namespace = format!("dpop:{}", checked.jkt);
@@ -166,8 +166,7 @@ impl Services {
 
     /// The nonce to hand out in `DPoP-Nonce` now, when nonces are on.
     pub fn dpop_nonce(&self) -> Option<String> {
-        self.settings
-            .raw
+        self.policy
             .dpop
             .require_nonce
             .then(|| self.nonce_at(self.now().timestamp()))
@@ -178,7 +177,7 @@ impl Services {
     }
 
     fn slot(&self, now: i64) -> i64 {
-        now.div_euclid(self.settings.raw.dpop.nonce_lifetime_secs)
+        now.div_euclid(self.policy.dpop.nonce_lifetime_secs)
     }
 
     /// A nonce is its time slot and a MAC over it under a key derived from

@@ -89,12 +89,12 @@ impl Services {
         m.set(names::POOL_SIZE, vec![], f64::from(pool.size));
         m.set(names::POOL_IDLE, vec![], f64::from(pool.idle));
         m.set(names::POOL_MAX, vec![], f64::from(pool.max));
-        let slots = self.settings.max_concurrent_hashes();
+        let slots = self.passwords.slot_count();
         m.set(names::HASH_SLOTS, vec![], slots as f64);
         m.set(
             names::HASHES_IN_FLIGHT,
             vec![],
-            self.passwords.in_flight(slots) as f64,
+            self.passwords.in_flight() as f64,
         );
         m.set(
             names::HASHES_WAITING,

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod origins;
 pub mod outbox;
 pub mod passwords;
+pub mod policy;
 pub mod recovery;
 
 /// The records the domain hands to its callers (a client, a user, a page
@@ -31,38 +32,38 @@ pub mod records {
 }
 pub mod sessions;
 pub mod signing;
+pub mod status;
 pub mod throttle;
 pub mod types;
 pub mod verify;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use self::clients::ClientCache;
 use self::error::DomainError;
 use self::origins::OriginCache;
 use self::passwords::Passwords;
+use self::policy::Policy;
 use self::signing::Signer;
 use self::types::ClientId;
 use crate::clock::Clock;
-use crate::config::Settings;
 use crate::keys::KeyRing;
 use crate::store::{ClientRecord, SessionRecord, Store};
 use crate::telemetry::Metrics;
 use crate::tokens::refresh::RefreshSecret;
 
-/// Everything a request needs, shared by the HTTP layer and the CLI.
+/// Everything a request needs, shared by the HTTP layer and the CLI. The
+/// store, the key ring and the policy are private: callers go through the
+/// rules below, never around them.
 #[derive(Debug, Clone)]
 pub struct Services {
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// The clock.
+    store: Arc<dyn Store>,
+    /// Every rule reads the time here, so tests can move it.
     pub clock: Arc<dyn Clock>,
-    /// The signing and verification keys.
-    pub keys: Arc<KeyRing>,
-    /// Validated settings.
-    pub settings: Arc<Settings>,
+    keys: Arc<KeyRing>,
+    policy: Arc<Policy>,
     /// Bounded argon2id.
     pub passwords: Passwords,
     /// The secret refresh tokens are derived under.
@@ -92,17 +93,16 @@ impl Services {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         keys: Arc<KeyRing>,
-        settings: Arc<Settings>,
+        policy: Policy,
         passwords: Passwords,
         refresh_secret: RefreshSecret,
     ) -> Self {
-        let timeout =
-            std::time::Duration::from_millis(settings.raw.client_keys.jwks_fetch_timeout_ms);
+        let timeout = policy.client_keys.jwks_fetch_timeout;
         Self {
             store,
             clock,
             keys,
-            settings,
+            policy: Arc::new(policy),
             passwords,
             refresh_secret: Arc::new(refresh_secret),
             metrics: Metrics::new(),
@@ -141,7 +141,7 @@ impl Services {
 
     /// The moment before which an unrefreshed session counts as idle.
     pub fn idle_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - Duration::seconds(self.settings.raw.sessions.idle_ttl_secs)
+        now - self.policy.sessions.idle_ttl
     }
 
     /// When `session` ends unless it is refreshed first: at its absolute
@@ -149,8 +149,7 @@ impl Services {
     /// sooner. The refresh token's `expires_in` and introspection's `exp`
     /// both say this.
     pub fn session_end(&self, session: &SessionRecord) -> DateTime<Utc> {
-        let idle_end =
-            session.last_used_at + Duration::seconds(self.settings.raw.sessions.idle_ttl_secs);
+        let idle_end = session.last_used_at + self.policy.sessions.idle_ttl;
         session.expires_at.min(idle_end)
     }
 
@@ -166,7 +165,7 @@ impl Services {
         id: ClientId,
     ) -> Result<Option<Arc<ClientRecord>>, DomainError> {
         let now = self.now();
-        let ttl = Duration::seconds(self.settings.raw.clients.cache_ttl_secs);
+        let ttl = self.policy.clients.cache_ttl;
         if let Some(c) = self.clients.get(id, now, ttl) {
             return Ok(Some(c).filter(|c| c.disabled_at.is_none()));
         }
@@ -203,6 +202,6 @@ impl Services {
         client
             .audience
             .as_deref()
-            .unwrap_or(&self.settings.raw.tokens.default_audience)
+            .unwrap_or(&self.policy.tokens.default_audience)
     }
 }

@@ -164,7 +164,7 @@ impl Services {
         let hit = self.origins.get(origin);
         let now = self.now();
         let reload_after = Duration::seconds(ORIGINS_RELOAD_SECS);
-        let ttl = Duration::seconds(self.settings.raw.clients.cache_ttl_secs);
+        let ttl = self.policy.clients.cache_ttl;
         // Credentialed is the most an origin can get: no reload can add to
         // it, so it holds until a client change clears it, or the TTL.
         if (hit == Some(OriginAccess::Credentialed) && self.origins.is_younger_than(now, ttl))

@@ -19,7 +19,6 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Semaphore;
 
 use super::error::DomainError;
-use crate::config::PasswordSettings;
 
 /// Shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -53,11 +52,27 @@ pub const MAX_MEMORY_KIB: u32 = 1_048_576;
 /// `MAX_MEMORY_KIB` in argon2's 1 KiB blocks.
 const MAX_STORED_HASH_BLOCKS: usize = MAX_MEMORY_KIB as usize;
 
+/// How passwords are hashed, as validated from `[passwords]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Policy {
+    /// argon2id memory cost in KiB, at most `MAX_MEMORY_KIB`.
+    pub memory_kib: u32,
+    /// argon2id passes.
+    pub iterations: u32,
+    /// argon2id lanes.
+    pub parallelism: u32,
+    /// Hashes computed at once; each holds `memory_kib` while it runs.
+    pub slots: usize,
+    /// How long a caller waits for a slot before being told to come back.
+    pub queue_timeout: Duration,
+}
+
 /// Bounded argon2id hashing and verification.
 #[derive(Debug, Clone)]
 pub struct Passwords {
     params: Params,
     slots: Arc<Semaphore>,
+    slot_count: usize,
     memory: Arc<MemoryPool>,
     waiting: Arc<AtomicUsize>,
     queue_timeout: Duration,
@@ -120,7 +135,7 @@ impl Passwords {
     ///
     /// # Errors
     /// Invalid parameters.
-    pub fn new(s: &PasswordSettings, max_concurrent: usize) -> Result<Self, DomainError> {
+    pub fn new(s: &Argon2Policy) -> Result<Self, DomainError> {
         let params = Params::new(s.memory_kib, s.iterations, s.parallelism, None)
             .map_err(|_| DomainError::Internal("invalid argon2 parameters"))?;
         let mut random = [0u8; 24];
@@ -133,10 +148,11 @@ impl Passwords {
         memory.put(buffer);
         Ok(Self {
             params,
-            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            slots: Arc::new(Semaphore::new(s.slots.max(1))),
+            slot_count: s.slots.max(1),
             memory,
             waiting: Arc::default(),
-            queue_timeout: Duration::from_millis(s.queue_timeout_ms),
+            queue_timeout: s.queue_timeout,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -226,9 +242,15 @@ impl Passwords {
         .map(Some)
     }
 
+    /// How many hashes may run at once.
+    pub fn slot_count(&self) -> usize {
+        self.slot_count
+    }
+
     /// Hashes in flight right now.
-    pub fn in_flight(&self, max: usize) -> usize {
-        max.saturating_sub(self.slots.available_permits())
+    pub fn in_flight(&self) -> usize {
+        self.slot_count
+            .saturating_sub(self.slots.available_permits())
     }
 
     /// Callers waiting for a slot right now: the hashing queue's depth.
@@ -343,13 +365,13 @@ fn compute(
 mod tests {
     use super::*;
 
-    fn settings() -> PasswordSettings {
-        PasswordSettings {
+    fn settings() -> Argon2Policy {
+        Argon2Policy {
             memory_kib: 19456,
             iterations: 2,
             parallelism: 1,
-            max_concurrent_hashes: 1,
-            queue_timeout_ms: 5000,
+            slots: 1,
+            queue_timeout: Duration::from_millis(5000),
         }
     }
 
@@ -363,7 +385,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_with_owasp_parameters_and_verifies() {
-        let p = Passwords::new(&settings(), 1).expect("builds");
+        let p = Passwords::new(&settings()).expect("builds");
         let h = p.hash("correct horse".into()).await.expect("hashes");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
         assert!(p
@@ -422,7 +444,7 @@ mod tests {
         let mut small = settings();
         small.memory_kib = 1024;
         small.iterations = 1;
-        let p = Passwords::new(&small, 1).expect("builds");
+        let p = Passwords::new(&small).expect("builds");
         assert!(p
             .verify("old password".into(), Some(stored))
             .await
@@ -434,7 +456,7 @@ mod tests {
         let mut s = settings();
         s.memory_kib = 2048;
         s.iterations = 2;
-        let p = Passwords::new(&s, 1).expect("builds");
+        let p = Passwords::new(&s).expect("builds");
         let current = p.hash("pw".into()).await.expect("hashes");
         assert!(!p.is_weaker_than_configured(&current));
         for (m, t, par) in [(1024, 2, 1), (2048, 1, 1)] {
@@ -483,7 +505,7 @@ mod tests {
         let mut s = settings();
         s.memory_kib = 1024;
         s.iterations = 1;
-        let p = Passwords::new(&s, 1).expect("builds");
+        let p = Passwords::new(&s).expect("builds");
         let held = p.slots.clone().try_acquire_owned().expect("the only slot");
         assert!(p
             .hash_if_idle("pw".into())
@@ -503,7 +525,8 @@ mod tests {
         let mut s = settings();
         s.memory_kib = 1024;
         s.iterations = 1;
-        let p = Passwords::new(&s, 2).expect("builds");
+        s.slots = 2;
+        let p = Passwords::new(&s).expect("builds");
         let mut tasks = Vec::new();
         for i in 0..16 {
             let p = p.clone();

@@ -64,7 +64,7 @@ pub fn token_digest(token: &str) -> Option<Vec<u8>> {
 
 impl Services {
     fn link(&self, path: &str, token: &str) -> String {
-        format!("{}{path}?token={token}", self.settings.issuer)
+        format!("{}{path}?token={token}", self.policy.issuer)
     }
 
     /// A fresh token of the purpose of `kind` for `user`, and its message,
@@ -75,7 +75,7 @@ impl Services {
         kind: MailKind,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(EmailTokenRecord, MailMessage), DomainError> {
-        let e = &self.settings.raw.email;
+        let e = &self.policy.mail;
         let (purpose, ttl, path, bound_hash) = match kind {
             MailKind::ResetPassword => (
                 TokenPurpose::ResetPassword,
@@ -138,8 +138,7 @@ impl Services {
         user: UserId,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(AuditKind::PasswordResetRequested, at);
-        ev.user_id = Some(user);
+        let ev = AuditEvent::new(AuditKind::PasswordResetRequested, at).user(user);
         self.insert_audit(&ev).await
     }
 
@@ -261,7 +260,7 @@ impl Services {
         address: Option<&str>,
         purpose: TokenPurpose,
     ) -> Result<bool, DomainError> {
-        let e = &self.settings.raw.email;
+        let e = &self.policy.mail;
         let now = self.now();
         if let Some(addr) = address {
             let key = format!("mail-client:{addr}");
@@ -317,9 +316,9 @@ impl Services {
     ) -> Result<UserId, DomainError> {
         let digest = token_digest(token).ok_or(DomainError::EmailTokenRefused)?;
         let now = self.now();
-        let mut ev = AuditEvent::new(AuditKind::EmailVerified, now);
-        ev.reason = Some("verification link".into());
-        ev.address = address.map(str::to_owned);
+        let mut ev = AuditEvent::new(AuditKind::EmailVerified, now)
+            .reason("verification link")
+            .address(address);
         let user = self
             .store
             .verify_email_with_token(&digest, now, &ev)
@@ -335,9 +334,9 @@ impl Services {
     /// # Errors
     /// `NotFound` for an unknown user; store failures.
     pub async fn mark_email_verified(&self, id: UserId, by: &str) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(AuditKind::EmailVerified, self.now());
-        ev.user_id = Some(id);
-        ev.reason = Some(format!("by {by}"));
+        let ev = AuditEvent::new(AuditKind::EmailVerified, self.now())
+            .user(id)
+            .reason(format!("by {by}"));
         self.store
             .set_email_verified(id, &ev)
             .await
@@ -374,9 +373,9 @@ impl Services {
             .consume_email_token(&digest, TokenPurpose::ResetPassword, self.now())
             .await?
             .ok_or(DomainError::EmailTokenRefused)?;
-        let mut ev = AuditEvent::new(AuditKind::PasswordReset, self.now());
-        ev.user_id = Some(user_id);
-        ev.address = address.map(str::to_owned);
+        let ev = AuditEvent::new(AuditKind::PasswordReset, self.now())
+            .user(user_id)
+            .address(address);
         let revoked = self
             .store
             .update_password(user_id, &hash, None, None, &ev)

@@ -95,12 +95,12 @@ impl Services {
         by: &str,
         address: Option<&str>,
     ) -> Result<bool, DomainError> {
-        let mut ev = AuditEvent::new(AuditKind::SessionRevoked, self.now());
-        ev.user_id = Some(session.user_id);
-        ev.client_id = Some(session.client_id);
-        ev.session_id = Some(session.id);
-        ev.reason = Some(format!("{} by {by}", reason.as_str()));
-        ev.address = address.map(str::to_owned);
+        let ev = AuditEvent::new(AuditKind::SessionRevoked, self.now())
+            .user(session.user_id)
+            .client(session.client_id)
+            .session(session.id)
+            .reason(format!("{} by {by}", reason.as_str()))
+            .address(address);
         let revoked = self.store.revoke_session(session.id, reason, &ev).await?;
         if revoked {
             trace_audit(&ev);
@@ -117,9 +117,9 @@ impl Services {
             .find_user(user)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let mut ev = AuditEvent::new(AuditKind::SessionsRevoked, self.now());
-        ev.user_id = Some(user);
-        ev.reason = Some(format!("all sessions revoked by {by}"));
+        let ev = AuditEvent::new(AuditKind::SessionsRevoked, self.now())
+            .user(user)
+            .reason(format!("all sessions revoked by {by}"));
         let n = self
             .store
             .revoke_user_sessions(user, None, RevokeReason::RevokedByAdmin, &ev)
@@ -256,7 +256,7 @@ impl Services {
             token,
             &key.decoding,
             key.algorithm(),
-            &self.settings.issuer,
+            &self.policy.issuer,
             None,
             self.now().timestamp(),
             i64::MAX,
@@ -341,7 +341,7 @@ impl Services {
             scope: session.scope,
             exp: end.timestamp(),
             iat: session.rotated_at.timestamp(),
-            iss: self.settings.issuer.clone(),
+            iss: self.policy.issuer.clone(),
             aud: None,
             jti: None,
             sid: Some(session.id.to_string()),
@@ -356,14 +356,15 @@ impl Services {
     /// field) do not stay in the database forever.
     async fn purge_login_failures(&self, batch: i64) -> Result<(), DomainError> {
         let now = self.now();
-        let t = &self.settings.raw.throttle;
+        let t = &self.policy.throttle;
         // Mail-request counters share the table: their window counts too.
         let window = t
-            .account_window_secs
-            .max(t.address_window_secs)
-            .max(t.signup_window_secs)
-            .max(self.settings.raw.email.request_window_secs);
-        let quiet = t.account_max_lockout_secs.max(window);
+            .account
+            .window_secs
+            .max(t.address.window_secs)
+            .max(t.signup.window_secs)
+            .max(self.policy.mail.request_window_secs);
+        let quiet = t.account.max_lockout_secs.max(window);
         loop {
             let n = self
                 .store
@@ -401,8 +402,8 @@ impl Services {
     pub async fn purge_once(&self) -> Result<u64, DomainError> {
         let now = self.now();
         let idle_cutoff = self.idle_cutoff(now);
-        let revoked_before = now - self.settings.access_token_ttl() - self.settings.leeway();
-        let batch = self.settings.raw.sessions.purge_batch_size;
+        let revoked_before = now - self.policy.tokens.access_token_ttl - self.policy.tokens.leeway;
+        let batch = self.policy.sessions.purge_batch_size;
         let mut total = 0;
         loop {
             let n = self

@@ -93,30 +93,15 @@ pub fn next_lockout(count: &FailureCount, limit: &Limit, now: DateTime<Utc>) -> 
 
 impl Services {
     fn account_limit(&self) -> Limit {
-        let t = &self.settings.raw.throttle;
-        Limit {
-            max_failures: t.account_max_failures,
-            window_secs: t.account_window_secs,
-            max_lockout_secs: t.account_max_lockout_secs,
-        }
+        self.policy.throttle.account
     }
 
     fn address_limit(&self) -> Limit {
-        let t = &self.settings.raw.throttle;
-        Limit {
-            max_failures: t.address_max_failures,
-            window_secs: t.address_window_secs,
-            max_lockout_secs: t.address_window_secs,
-        }
+        self.policy.throttle.address
     }
 
     fn signup_limit(&self) -> Limit {
-        let t = &self.settings.raw.throttle;
-        Limit {
-            max_failures: t.signup_max_per_address,
-            window_secs: t.signup_window_secs,
-            max_lockout_secs: t.signup_window_secs,
-        }
+        self.policy.throttle.signup
     }
 
     /// Reserves one password attempt against the address and the account

@@ -31,7 +31,45 @@ impl VerifiedAccess {
     }
 }
 
+/// What `/userinfo` tells a token's holder (OpenID Connect Core §5.3): the
+/// subject always, the address only with scope `email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user's opaque id, as in the token's `sub`.
+    pub sub: UserId,
+    /// The address and whether it is verified, with scope `email`.
+    pub email: Option<(String, bool)>,
+}
+
 impl Services {
+    /// The claims `/userinfo` returns for a verified token: only for user
+    /// tokens with scope `openid`, and only while the user still exists.
+    ///
+    /// # Errors
+    /// `InvalidToken` for a client's own token; `InsufficientScope` without
+    /// `openid`; `TokenRevoked` when the user is gone; store failures.
+    pub async fn userinfo(&self, access: &VerifiedAccess) -> Result<UserInfo, DomainError> {
+        let user_id = access
+            .user_id
+            .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;
+        if !access.has_scope("openid") {
+            return Err(DomainError::InsufficientScope(
+                "the access token lacks the openid scope",
+            ));
+        }
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(DomainError::TokenRevoked)?;
+        Ok(UserInfo {
+            sub: user.id,
+            email: access
+                .has_scope("email")
+                .then_some((user.email, user.email_verified)),
+        })
+    }
+
     /// Verifies an access token for one of latchkey's own endpoints (the
     /// account API, `/v1/logout`, `/userinfo`): everything
     /// `verify_access_token` checks, and that the token is for latchkey's own
@@ -56,7 +94,7 @@ impl Services {
         &self,
         access: VerifiedAccess,
     ) -> Result<VerifiedAccess, DomainError> {
-        if access.claims.aud == self.settings.raw.tokens.default_audience {
+        if access.claims.aud == self.policy.tokens.default_audience {
             Ok(access)
         } else {
             Err(JwtError::Invalid.into())
@@ -80,10 +118,10 @@ impl Services {
             token,
             &key.decoding,
             key.algorithm(),
-            &self.settings.issuer,
+            &self.policy.issuer,
             None,
             now.timestamp(),
-            self.settings.raw.tokens.leeway_secs,
+            self.policy.tokens.leeway.num_seconds(),
         )?;
         let client_id = ClientId::parse(&claims.client_id).ok_or(JwtError::Invalid)?;
         // The audience must be the one latchkey issues to this client: a

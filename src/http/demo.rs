@@ -38,7 +38,7 @@ pub struct DemoConfigResponse {
 
 /// The demo does not exist when it is off: 404, like any unknown path.
 fn require_enabled(state: &AppState) -> Result<(), ApiError> {
-    if state.services.settings.raw.demo.enabled {
+    if state.settings.demo_enabled() {
         Ok(())
     } else {
         Err(ApiError::RouteNotFound)
@@ -111,7 +111,7 @@ pub async fn get_demo_config(state: web::Data<AppState>) -> Result<HttpResponse,
             client_id: demo_client_id(&origin).to_string(),
             origin,
             scope: DEMO_SCOPE,
-            issuer: state.services.settings.issuer.clone(),
+            issuer: state.settings.issuer.clone(),
             redirect_uri: state.services.demo_redirect_uri(),
         }))
 }

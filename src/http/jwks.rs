@@ -8,8 +8,7 @@ use super::AppState;
 
 /// Serves the JWK Set published now.
 pub async fn get_jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let s = &state.services;
-    let (doc, max_age) = s.keys.jwks(s.now(), s.settings.jwks_max_age());
+    let (doc, max_age) = state.services.jwks();
     let cache = format!("public, max-age={max_age}");
     let matches = req
         .headers()

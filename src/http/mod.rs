@@ -34,6 +34,9 @@ use crate::domain::Services;
 pub struct AppState {
     /// The domain services.
     pub services: Services,
+    /// What the HTTP layer itself is configured by: the issuer, trusted
+    /// proxies, the consent page's wording, the demo switch.
+    pub settings: std::sync::Arc<crate::config::Settings>,
     /// The discovery document, rendered once at start-up.
     pub discovery: Bytes,
     /// The page templates, loaded once at start-up.

@@ -14,15 +14,10 @@ pub async fn get_healthz() -> HttpResponse {
 /// key-ring version this instance holds, so an operator can see every
 /// instance caught up with a rotation before it activates.
 pub async fn get_readyz(state: web::Data<AppState>) -> HttpResponse {
-    let s = &state.services;
-    // A second try: the first may draw a pooled connection that died while
-    // idle (it is discarded as it fails), which says nothing about the
-    // database itself.
-    let store = s.store.ping().await.is_ok() || s.store.ping().await.is_ok();
-    let keys = s.keys.signing_key(s.now()).is_ok();
+    let r = state.services.readiness().await;
     let body =
-        serde_json::json!({ "store": store, "keys": keys, "keys_version": s.keys.version() });
-    if store && keys {
+        serde_json::json!({ "store": r.store, "keys": r.keys, "keys_version": r.keys_version });
+    if r.ready() {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()

@@ -16,7 +16,6 @@ use crate::domain::dpop::ProofInput;
 use crate::domain::error::DomainError;
 use crate::domain::verify::VerifiedAccess;
 use crate::domain::Services;
-use crate::tokens::jwt::JwtError;
 
 /// The claims returned.
 #[derive(Debug, Serialize)]
@@ -92,26 +91,11 @@ pub async fn get_userinfo(
     state: web::Data<AppState>,
     Authenticated(access): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = access
-        .user_id
-        .ok_or(DomainError::InvalidToken(JwtError::Invalid))?;
-    // OpenID Connect Core §5.3: the UserInfo endpoint is for `openid` tokens.
-    if !access.has_scope("openid") {
-        return Err(
-            DomainError::InsufficientScope("the access token lacks the openid scope").into(),
-        );
-    }
-    let user = state
-        .services
-        .store
-        .find_user(user_id)
-        .await
-        .map_err(DomainError::from)?
-        .ok_or(DomainError::TokenRevoked)?;
-    let with_email = access.has_scope("email");
+    let info = state.services.userinfo(&access).await?;
+    let (email, email_verified) = info.email.unzip();
     Ok(HttpResponse::Ok().json(UserinfoResponse {
-        sub: user.id.to_string(),
-        email: with_email.then_some(user.email),
-        email_verified: with_email.then_some(user.email_verified),
+        sub: info.sub.to_string(),
+        email,
+        email_verified,
     }))
 }

@@ -442,6 +442,36 @@ impl AuditEvent {
             address: None,
         }
     }
+
+    /// The user it concerns.
+    pub fn user(mut self, id: impl Into<Option<UserId>>) -> Self {
+        self.user_id = id.into();
+        self
+    }
+
+    /// The client it concerns.
+    pub fn client(mut self, id: impl Into<Option<ClientId>>) -> Self {
+        self.client_id = id.into();
+        self
+    }
+
+    /// The session it concerns.
+    pub fn session(mut self, id: impl Into<Option<SessionId>>) -> Self {
+        self.session_id = id.into();
+        self
+    }
+
+    /// What happened, in words for the operator; never a secret.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The client address the request came from, when known.
+    pub fn address(mut self, address: Option<&str>) -> Self {
+        self.address = address.map(str::to_owned);
+        self
+    }
 }
 
 /// A failed-login counter.

@@ -109,11 +109,7 @@ async fn error_of(res: reqwest::Response, status: u16) -> String {
 }
 
 async fn events(app: &TestApp) -> Vec<AuditEvent> {
-    app.services
-        .store
-        .list_audit(None, None, 1000)
-        .await
-        .expect("audit")
+    app.store.list_audit(None, None, 1000).await.expect("audit")
 }
 
 fn has_event(events: &[AuditEvent], kind: &str, reason_has: &str) -> bool {
@@ -397,7 +393,6 @@ async fn users_are_listed_searched_and_managed(backend: Backend) {
 
     // Get: the opaque id, never a password hash.
     let id = app
-        .services
         .store
         .find_user_by_email(&email)
         .await
@@ -597,10 +592,10 @@ async fn paging_walks_every_user_once_while_users_sign_up(backend: Backend) {
     let mut before = Vec::new();
     for i in 0..17 {
         let u = stored_user(&format!("page-{i}@example.com"));
-        app.services.store.insert_user(&u).await.expect("user");
+        app.store.insert_user(&u).await.expect("user");
         before.push(u.id.to_string());
     }
-    let store = app.services.store.clone();
+    let store = app.store.clone();
     let adding = tokio::spawn(async move {
         for i in 0..15 {
             store
@@ -1079,7 +1074,7 @@ async fn every_documented_operation_answers_on_the_running_server() {
                 "doc-{}@example.com",
                 uuid::Uuid::new_v4().simple()
             ));
-            app.services.store.insert_user(&u).await.expect("user");
+            app.store.insert_user(&u).await.expect("user");
             path.replace("{id}", &u.id.to_string())
         } else {
             path.clone()

@@ -36,14 +36,14 @@ pub(crate) async fn verify_from_jwks(app: &TestApp, token: &str, aud: &str) -> V
     let key = DecodingKey::from_jwk(&jwk).expect("decoding key");
     let mut v = Validation::new(alg);
     v.set_audience(&[aud]);
-    v.set_issuer(&[app.services.settings.issuer.as_str()]);
+    v.set_issuer(&[app.settings.issuer.as_str()]);
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .expect("verifies against the JWKS")
         .claims
 }
 
 fn retention(app: &TestApp) -> Retention {
-    let s = &app.services.settings;
+    let s = &app.settings;
     Retention {
         token_ttl: s.access_token_ttl(),
         max_age: s.jwks_max_age(),
@@ -52,7 +52,7 @@ fn retention(app: &TestApp) -> Retention {
 }
 
 async fn server_with(alg: &'static str) -> TestApp {
-    spawn_on_with(Backend::Sqlite, |s| s.raw.keys.algorithm = alg.into())
+    spawn_on_with(Backend::Sqlite, |s| s.keys.algorithm = alg.into())
         .await
         .expect("SQLite is always available")
 }
@@ -124,10 +124,10 @@ async fn rotation_from_rs256_to_es256_keeps_the_schedule_and_both_keys_verify() 
     assert_eq!(header(&old_token)["alg"], "RS256");
 
     // Act: rotate to an ES256 key on the ordinary schedule.
-    let max_age = app.services.settings.jwks_max_age();
+    let max_age = app.settings.jwks_max_age();
     let rotated_at = app.services.now();
     let (new_kid, activates_at) = admin::rotate(
-        &app.services.settings.raw.keys.dir,
+        &app.settings.keys().dir,
         KeySpec {
             algorithm: Algorithm::Es256,
             rsa_bits: 2048,
@@ -137,7 +137,7 @@ async fn rotation_from_rs256_to_es256_keeps_the_schedule_and_both_keys_verify() 
         retention(&app),
     )
     .expect("rotates");
-    assert!(app.services.keys.reload().expect("reloads"));
+    assert!(app.keys.reload().expect("reloads"));
     assert_eq!(activates_at, rotated_at + max_age * 2);
 
     // Published at once beside the RSA key, each JWK naming its algorithm.
@@ -187,7 +187,7 @@ async fn rotation_from_rs256_to_es256_keeps_the_schedule_and_both_keys_verify() 
 
     // The RSA key leaves the JWKS once its tokens cannot be valid any more;
     // the ES256 key goes on signing.
-    app.advance_clock(retention(&app).token_ttl + max_age + app.services.settings.leeway());
+    app.advance_clock(retention(&app).token_ttl + max_age + app.settings.leeway());
     let jwks: Value = app.get_jwks().await.json().await.expect("jwks");
     let kids: Vec<&str> = jwks["keys"]
         .as_array()

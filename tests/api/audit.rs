@@ -12,11 +12,7 @@ use crate::{app_or_skip, both_backends};
 const PASSWORD: &str = "correct horse battery";
 
 async fn events(app: &TestApp) -> Vec<AuditEvent> {
-    app.services
-        .store
-        .list_audit(None, None, 1000)
-        .await
-        .expect("audit")
+    app.store.list_audit(None, None, 1000).await.expect("audit")
 }
 
 fn one<'a>(events: &'a [AuditEvent], kind: &str, reason_part: &str) -> &'a AuditEvent {
@@ -32,7 +28,6 @@ async fn every_security_event_over_http_is_audited_with_its_address(backend: Bac
     let app = app_or_skip!(backend);
     let (client, email, login) = app.logged_in_user(None).await;
     let user = app
-        .services
         .store
         .find_user_by_email(&email)
         .await
@@ -151,7 +146,6 @@ async fn operator_actions_are_audited_with_who_did_them() {
     let app = crate::helpers::spawn_app().await;
     let (_, email, _) = app.logged_in_user(None).await;
     let user = app
-        .services
         .store
         .find_user_by_email(&email)
         .await
@@ -180,11 +174,7 @@ async fn operator_actions_are_audited_with_who_did_them() {
     let created = one(&all, "client_created", "public client");
     assert!(created.client_id.is_some());
     let key = one(&all, "key_generated", "by startup");
-    let kid = app
-        .services
-        .keys
-        .signing_key(app.services.now())
-        .expect("key");
+    let kid = app.keys.signing_key(app.services.now()).expect("key");
     assert!(key
         .reason
         .as_deref()
@@ -193,8 +183,8 @@ async fn operator_actions_are_audited_with_who_did_them() {
 
 async fn old_audit_events_are_purged_in_batches(backend: Backend) {
     let Some(app) = spawn_on_with(backend, |s| {
-        s.raw.audit.retention_days = 30;
-        s.raw.audit.purge_batch_size = 2;
+        s.audit.retention_days = 30;
+        s.audit.purge_batch_size = 2;
     })
     .await
     else {
@@ -230,7 +220,7 @@ both_backends!(old_audit_events_are_purged_in_batches);
 
 #[tokio::test]
 async fn a_retention_of_zero_keeps_every_event() {
-    let app = spawn_on_with(Backend::Sqlite, |s| s.raw.audit.retention_days = 0)
+    let app = spawn_on_with(Backend::Sqlite, |s| s.audit.retention_days = 0)
         .await
         .expect("sqlite");
     assert_eq!(app.signup("ada@example.com", PASSWORD).await.status(), 201);
@@ -246,7 +236,6 @@ async fn audit_can_be_read_per_user_and_since_a_time() {
     let app = crate::helpers::spawn_app().await;
     let (_, email, _) = app.logged_in_user(None).await;
     let ada: UserId = app
-        .services
         .store
         .find_user_by_email(&email)
         .await

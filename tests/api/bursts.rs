@@ -5,7 +5,7 @@
 //! and one host cannot monopolise the hashing slots with sign-ups.
 
 use futures_util::future::join_all;
-use latchkey::config::Settings;
+use latchkey::config::RawSettings;
 use serde_json::{json, Value};
 
 use crate::helpers::{new_shared, spawn_instance, str_field, Backend, TestApp, TestClient};
@@ -15,7 +15,11 @@ const PASSWORD: &str = "correct horse battery";
 /// Hashing slots per instance in the test settings.
 const SLOTS: usize = 2;
 
-async fn instances(backend: Backend, n: usize, tweak: fn(&mut Settings)) -> Option<Vec<TestApp>> {
+async fn instances(
+    backend: Backend,
+    n: usize,
+    tweak: fn(&mut RawSettings),
+) -> Option<Vec<TestApp>> {
     let shared = new_shared(backend).await?;
     let mut apps = Vec::new();
     for _ in 0..n {
@@ -60,7 +64,7 @@ async fn burst_on_one_account(backend: Backend, n: usize) {
     let client = apps[0].public_client().await;
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
     assert_eq!(apps[0].signup(&email, PASSWORD).await.status(), 201);
-    let limit = apps[0].services.settings.raw.throttle.account_max_failures as usize;
+    let limit = apps[0].settings.policy().throttle.account.max_failures as usize;
 
     let guesses = (0..BURST).map(|i| {
         let app = &apps[i % n];
@@ -82,8 +86,7 @@ async fn burst_on_one_account(backend: Backend, n: usize) {
 }
 
 async fn burst_from_one_address(backend: Backend, n: usize) {
-    let Some(apps) = instances(backend, n, |s| s.raw.throttle.address_max_failures = 8).await
-    else {
+    let Some(apps) = instances(backend, n, |s| s.throttle.address_max_failures = 8).await else {
         return;
     };
     let client = apps[0].public_client().await;
@@ -157,7 +160,7 @@ async fn password_change_is_no_unthrottled_oracle(backend: Backend, n: usize) {
     };
     let (client, email, tokens) = apps[0].logged_in_user(None).await;
     let access = str_field(&tokens, "access_token");
-    let limit = apps[0].services.settings.raw.throttle.account_max_failures as usize;
+    let limit = apps[0].settings.policy().throttle.account.max_failures as usize;
 
     // A stolen access token guessing the password, 40 guesses at once.
     let guesses = (0..BURST).map(|i| {
@@ -197,8 +200,7 @@ mod the_password_change_counts_against_the_account_limit {
 }
 
 async fn sign_ups_from_one_address_are_limited(backend: Backend) {
-    let Some(apps) = instances(backend, 1, |s| s.raw.throttle.signup_max_per_address = 3).await
-    else {
+    let Some(apps) = instances(backend, 1, |s| s.throttle.signup_max_per_address = 3).await else {
         return;
     };
     let app = &apps[0];

@@ -104,7 +104,7 @@ async fn a_rotated_secret_holds_on_every_instance(backend: Backend) {
     let Some(shared) = new_shared(backend).await else {
         return;
     };
-    let fast_poll = |s: &mut latchkey::config::Settings| s.raw.clients.change_poll_ms = 100;
+    let fast_poll = |s: &mut latchkey::config::RawSettings| s.clients.change_poll_ms = 100;
     let a = spawn_instance(&shared, fast_poll).await;
     let b = spawn_instance(&shared, fast_poll).await;
     let old = a.confidential_client().await;

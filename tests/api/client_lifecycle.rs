@@ -34,11 +34,7 @@ async fn status_of_client_credentials(app: &TestApp, client: &TestClient) -> u16
 }
 
 async fn events(app: &TestApp) -> Vec<AuditEvent> {
-    app.services
-        .store
-        .list_audit(None, None, 1000)
-        .await
-        .expect("audit")
+    app.store.list_audit(None, None, 1000).await.expect("audit")
 }
 
 /// A confidential client that logs users in with the password grant,
@@ -468,7 +464,7 @@ async fn lifecycle_changes_on_one_instance_hold_on_the_other() {
     let Some(shared) = new_shared(Backend::Postgres).await else {
         return;
     };
-    let fast_poll = |s: &mut latchkey::config::Settings| s.raw.clients.change_poll_ms = 100;
+    let fast_poll = |s: &mut latchkey::config::RawSettings| s.clients.change_poll_ms = 100;
     let a = spawn_instance(&shared, fast_poll).await;
     let b = spawn_instance(&shared, fast_poll).await;
     let (client, email) = server_client_and_user(&a).await;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use latchkey::config::Settings;
+use latchkey::config::RawSettings;
 use latchkey::domain::types::UserId;
 use serde_json::{json, Value};
 
@@ -29,9 +29,9 @@ enum Change {
 /// One hashing slot and a queue that never times out, so the logins pile up
 /// behind the slot, each having read the user already; and attempt limits
 /// high enough that all of them are let through to the hash.
-fn slow_queue(s: &mut Settings) {
-    s.raw.passwords.max_concurrent_hashes = 1;
-    s.raw.passwords.queue_timeout_ms = 60_000;
+fn slow_queue(s: &mut RawSettings) {
+    s.passwords.max_concurrent_hashes = 1;
+    s.passwords.queue_timeout_ms = 60_000;
     high_limits(s);
 }
 
@@ -39,16 +39,16 @@ fn slow_queue(s: &mut Settings) {
 /// must let the whole race through to the hash. And a slower hash (the
 /// user's stored one names its cost), so the queue is still long when the
 /// last login joins it.
-fn high_limits(s: &mut Settings) {
-    s.raw.throttle.account_max_failures = 1000;
-    s.raw.throttle.address_max_failures = 1000;
-    s.raw.passwords.iterations = 6;
+fn high_limits(s: &mut RawSettings) {
+    s.throttle.account_max_failures = 1000;
+    s.throttle.address_max_failures = 1000;
+    s.passwords.iterations = 6;
 }
 
 /// Logins that have read the user: queued for a slot, hashing, or answered.
 fn logins_past_the_user_read(apps: &[TestApp], answered: &AtomicUsize) -> (usize, usize) {
     let queued: usize = apps.iter().map(|a| a.services.passwords.waiting()).sum();
-    let hashing: usize = apps.iter().map(|a| a.services.passwords.in_flight(1)).sum();
+    let hashing: usize = apps.iter().map(|a| a.services.passwords.in_flight()).sum();
     (queued, queued + hashing + answered.load(Ordering::SeqCst))
 }
 

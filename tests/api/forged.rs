@@ -35,9 +35,9 @@ fn publish_key(
     app: &crate::helpers::TestApp,
     alg: Algorithm,
 ) -> std::sync::Arc<latchkey::keys::LoadedKey> {
-    let s = &app.services.settings;
+    let s = &app.settings;
     let (kid, _) = admin::rotate(
-        &s.raw.keys.dir,
+        &s.keys().dir,
         KeySpec {
             algorithm: alg,
             rsa_bits: 2048,
@@ -51,9 +51,8 @@ fn publish_key(
         },
     )
     .expect("rotates");
-    app.services.keys.reload().expect("reloads");
-    app.services
-        .keys
+    app.keys.reload().expect("reloads");
+    app.keys
         .verification_key(&kid, alg, app.services.now())
         .expect("published")
 }
@@ -69,11 +68,7 @@ async fn forged_tokens_are_refused_everywhere() {
     let rs = app.confidential_client().await;
     let good = str_field(&login, "access_token").to_owned();
     let claims = payload(&good);
-    let key = app
-        .services
-        .keys
-        .signing_key(app.services.now())
-        .expect("key");
+    let key = app.keys.signing_key(app.services.now()).expect("key");
     let kid = key.entry.kid.clone();
     let sign_real =
         |kid: &str, typ: &str, c: &Value| jwt::sign(&key.pair, kid, typ, c).expect("signs");

@@ -10,11 +10,11 @@ use crate::helpers::{spawn_on_with, Backend};
 #[tokio::test]
 async fn logins_beyond_the_hashing_slots_get_503_with_retry_after() {
     let app = spawn_on_with(Backend::Sqlite, |s| {
-        s.raw.passwords.max_concurrent_hashes = 1;
-        s.raw.passwords.queue_timeout_ms = 1;
+        s.passwords.max_concurrent_hashes = 1;
+        s.passwords.queue_timeout_ms = 1;
         // Sixteen logins of one account at once would otherwise be over
         // the account's attempt limit; this is about the hashing slots.
-        s.raw.throttle.account_max_failures = 1000;
+        s.throttle.account_max_failures = 1000;
     })
     .await
     .expect("SQLite");
@@ -64,8 +64,7 @@ async fn signed_up(app: &crate::helpers::TestApp) -> (String, &'static str) {
 }
 
 async fn stored_user(app: &crate::helpers::TestApp, email: &str) -> latchkey::store::UserRecord {
-    app.services
-        .store
+    app.store
         .find_user_by_email(email)
         .await
         .expect("store")
@@ -95,7 +94,7 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login(backend: Backend, vi
     before.stop().await;
 
     // The same database, with stronger settings.
-    let app = crate::helpers::spawn_instance(&shared, |s| s.raw.passwords.iterations = 3).await;
+    let app = crate::helpers::spawn_instance(&shared, |s| s.passwords.iterations = 3).await;
     if via_page {
         use crate::authorize::{code_client, pkce, sign_in, Browser};
         let code_client =
@@ -165,11 +164,11 @@ async fn a_password_change_wins_over_hash_upgrades_in_flight(backend: Backend) {
     let Some(shared) = crate::helpers::new_shared(backend).await else {
         return;
     };
-    let roomy = |s: &mut latchkey::config::Settings| {
-        s.raw.passwords.max_concurrent_hashes = 4;
-        s.raw.passwords.queue_timeout_ms = 60_000;
-        s.raw.throttle.account_max_failures = 1000;
-        s.raw.throttle.address_max_failures = 1000;
+    let roomy = |s: &mut latchkey::config::RawSettings| {
+        s.passwords.max_concurrent_hashes = 4;
+        s.passwords.queue_timeout_ms = 60_000;
+        s.throttle.account_max_failures = 1000;
+        s.throttle.address_max_failures = 1000;
     };
     let before = crate::helpers::spawn_instance(&shared, roomy).await;
     let (email, password) = signed_up(&before).await;
@@ -181,7 +180,7 @@ async fn a_password_change_wins_over_hash_upgrades_in_flight(backend: Backend) {
 
     let app = crate::helpers::spawn_instance(&shared, |s| {
         roomy(s);
-        s.raw.passwords.iterations = 3;
+        s.passwords.iterations = 3;
     })
     .await;
     let logins = (0..12).map(|_| app.login(&client, &email, password, None));

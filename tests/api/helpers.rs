@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use latchkey::clock::TestClock;
-use latchkey::config::Settings;
+use latchkey::config::{RawSettings, Settings};
 use latchkey::domain::clients::NewClient;
 use latchkey::domain::types::{ClientKind, GrantType, Scope};
 use latchkey::domain::Services;
+use latchkey::keys::KeyRing;
 use latchkey::startup::Application;
+use latchkey::store::Store;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -38,6 +40,12 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: TestClock,
     pub services: Services,
+    /// The settings the instance runs with, validated as in production.
+    pub settings: Arc<Settings>,
+    /// The store behind the services, for seeding and inspecting rows.
+    pub store: Arc<dyn Store>,
+    /// The key ring, for reloading it without waiting for the interval.
+    pub keys: Arc<KeyRing>,
     /// Keeps the temp dirs and database alive while this instance runs.
     _shared: Arc<SharedHandle>,
     handle: actix_web::dev::ServerHandle,
@@ -58,21 +66,23 @@ impl Drop for TestApp {
     }
 }
 
-/// Test settings: the defaults with port 0, the given store and keys folder.
-pub fn test_settings(url: &str, keys_dir: &Path) -> Settings {
-    let mut s = Settings::defaults().expect("defaults are valid");
-    s.raw.server.port = 0;
-    s.raw.server.workers = 2;
-    s.raw.database.url = url.to_owned().into();
-    s.raw.keys.dir = keys_dir.to_owned();
-    s.raw.passwords.max_concurrent_hashes = 2;
-    s.raw.demo.enabled = false;
-    s.backend = if url.starts_with("sqlite") {
-        latchkey::config::Backend::Sqlite
-    } else {
-        latchkey::config::Backend::Postgres
-    };
+/// Test settings as written: the defaults with port 0, the given store and
+/// keys folder. Tests adjust them and `validated` checks them as `--config`
+/// layers are checked in production.
+pub fn test_settings(url: &str, keys_dir: &Path) -> RawSettings {
+    let mut s = RawSettings::defaults().expect("defaults parse");
+    s.server.port = 0;
+    s.server.workers = 2;
+    s.database.url = url.to_owned().into();
+    s.keys.dir = keys_dir.to_owned();
+    s.passwords.max_concurrent_hashes = 2;
+    s.demo.enabled = false;
     s
+}
+
+/// `raw` through production's validation.
+pub fn validated(raw: RawSettings) -> Settings {
+    Settings::validate(raw).expect("test settings are valid")
 }
 
 /// A server on SQLite.
@@ -88,7 +98,10 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
 }
 
 /// A server on `backend` with settings adjusted by `tweak`.
-pub async fn spawn_on_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+pub async fn spawn_on_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut RawSettings),
+) -> Option<TestApp> {
     let shared = new_shared(backend).await?;
     Some(spawn_instance(&shared, tweak).await)
 }
@@ -110,7 +123,7 @@ pub async fn new_shared(backend: Backend) -> Option<Arc<SharedHandle>> {
 /// Starts one more instance on `shared`'s database, keys folder and clock.
 pub async fn spawn_instance(
     shared: &Arc<SharedHandle>,
-    tweak: impl FnOnce(&mut Settings),
+    tweak: impl FnOnce(&mut RawSettings),
 ) -> TestApp {
     spawn_instance_with_clock(shared, shared.clock.clone(), tweak).await
 }
@@ -120,7 +133,7 @@ pub async fn spawn_instance(
 pub async fn spawn_instance_with_clock(
     shared: &Arc<SharedHandle>,
     clock: TestClock,
-    tweak: impl FnOnce(&mut Settings),
+    tweak: impl FnOnce(&mut RawSettings),
 ) -> TestApp {
     let url = match &shared.db {
         Some(db) => db.url.clone(),
@@ -131,12 +144,15 @@ pub async fn spawn_instance_with_clock(
     };
     let mut settings = test_settings(&url, shared.keys_dir.path());
     tweak(&mut settings);
-    let app = Application::build(settings, Arc::new(clock.clone()))
+    let app = Application::build(validated(settings), Arc::new(clock.clone()))
         .await
         .expect("application builds");
     let port = app.port();
     let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let services = app.services().clone();
+    let settings = app.settings().clone();
+    let store = app.store().clone();
+    let keys = app.keys().clone();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -148,6 +164,9 @@ pub async fn spawn_instance_with_clock(
             .expect("client"),
         clock,
         services,
+        settings,
+        store,
+        keys,
         _shared: shared.clone(),
         handle,
     }
@@ -155,9 +174,9 @@ pub async fn spawn_instance_with_clock(
 
 /// Points `settings` at an SMTP sink on loopback (plain text, allowed only
 /// for loopback) and polls the outbox often, as a test wants.
-pub fn mail_to_sink(settings: &mut Settings, port: u16) {
+pub fn mail_to_sink(settings: &mut RawSettings, port: u16) {
     use latchkey::config::{MailTransport, SmtpTls};
-    let e = &mut settings.raw.email;
+    let e = &mut settings.email;
     e.transport = MailTransport::Smtp;
     e.smtp_host = "127.0.0.1".into();
     e.smtp_port = port;
@@ -315,6 +334,27 @@ impl TestApp {
             form.push(("scope", s));
         }
         self.post_token(&form).await
+    }
+
+    /// A password grant sent with one extra header: an `Origin` (cookie
+    /// mode) or an `X-Forwarded-For` (throttling behind a proxy).
+    pub async fn login_with_header(
+        &self,
+        client: &TestClient,
+        email: &str,
+        password: &str,
+        header: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url("/oauth/token")).form(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+            ("client_id", client.id.as_str()),
+        ]);
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        req.send().await.expect("request")
     }
 
     pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {

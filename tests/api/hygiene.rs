@@ -343,8 +343,7 @@ async fn every_response_carries_the_security_headers_and_no_hsts_over_http() {
 #[tokio::test]
 async fn an_https_issuer_adds_hsts_to_every_response() {
     let app = spawn_on_with(Backend::Sqlite, |s| {
-        s.issuer = "https://auth.example.test".into();
-        s.raw.server.issuer = "https://auth.example.test".into();
+        s.server.issuer = "https://auth.example.test".into();
     })
     .await
     .expect("SQLite");

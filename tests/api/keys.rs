@@ -21,7 +21,7 @@ const RS256: admin::KeySpec = admin::KeySpec {
 };
 
 fn retention(app: &TestApp) -> Retention {
-    let s = &app.services.settings;
+    let s = &app.settings;
     Retention {
         token_ttl: s.access_token_ttl(),
         max_age: s.jwks_max_age(),
@@ -64,16 +64,16 @@ async fn jwks(app: &TestApp) -> (HashSet<String>, i64) {
 }
 
 fn rotate(app: &TestApp) -> String {
-    let dir = app.services.settings.raw.keys.dir.clone();
+    let dir = app.settings.keys().dir.clone();
     let (kid, _) = admin::rotate(
         &dir,
         RS256,
         app.services.now(),
-        app.services.settings.jwks_max_age() * 2,
+        app.settings.jwks_max_age() * 2,
         retention(app),
     )
     .expect("rotates");
-    assert!(app.services.keys.reload().expect("reloads"));
+    assert!(app.keys.reload().expect("reloads"));
     kid
 }
 
@@ -171,7 +171,7 @@ async fn two_instances_switch_keys_at_the_same_moment_without_restart() {
     let b = Arc::new(spawn_instance(&shared, |_| {}).await);
     let rs = a.confidential_client().await;
     let new_kid = rotate(&a);
-    assert!(b.services.keys.reload().expect("reloads"));
+    assert!(b.keys.reload().expect("reloads"));
     // Test time also follows the wall clock: leave slack for a slow machine.
     a.advance_clock(Duration::seconds(570));
     assert_ne!(kid_of(&cc_token(&a, &rs).await), new_kid);
@@ -183,11 +183,10 @@ async fn two_instances_switch_keys_at_the_same_moment_without_restart() {
 
 #[tokio::test]
 async fn a_running_server_picks_up_a_rotation_by_itself() {
-    let app =
-        crate::helpers::spawn_on_with(Backend::Sqlite, |s| s.raw.keys.reload_interval_secs = 1)
-            .await
-            .expect("sqlite");
-    let dir = app.services.settings.raw.keys.dir.clone();
+    let app = crate::helpers::spawn_on_with(Backend::Sqlite, |s| s.keys.reload_interval_secs = 1)
+        .await
+        .expect("sqlite");
+    let dir = app.settings.keys().dir.clone();
     let (kid, _) = admin::rotate(
         &dir,
         RS256,
@@ -212,9 +211,9 @@ async fn emergency_retire_now_drops_the_key_at_once() {
     let old_token = cc_token(&app, &rs).await;
     let old_kid = kid_of(&old_token);
     let new_kid = rotate(&app);
-    let dir = app.services.settings.raw.keys.dir.clone();
+    let dir = app.settings.keys().dir.clone();
     admin::retire(&dir, &old_kid, app.services.now(), true, retention(&app)).expect("retires");
-    app.services.keys.reload().expect("reloads");
+    app.keys.reload().expect("reloads");
     let (kids, _) = jwks(&app).await;
     assert!(!kids.contains(&old_kid));
     assert_eq!(kid_of(&cc_token(&app, &rs).await), new_kid);
@@ -285,7 +284,7 @@ async fn a_key_readable_by_others_stops_start_up() {
         dir.path(),
     );
     let err = latchkey::startup::Application::build(
-        settings,
+        crate::helpers::validated(settings),
         Arc::new(latchkey::clock::TestClock::new()),
     )
     .await

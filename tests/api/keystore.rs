@@ -9,23 +9,23 @@ use std::process::Command;
 use std::sync::Arc;
 
 use chrono::Duration;
-use latchkey::config::Settings;
+use latchkey::config::RawSettings;
 use latchkey::keys::sealed::generate_kek_text;
 use latchkey::startup::Application;
 use serde_json::Value;
 
 use crate::helpers::kid_of;
 use crate::helpers::{
-    new_shared, spawn_instance, str_field, Backend, SharedHandle, TestApp, TestClient,
+    new_shared, spawn_instance, str_field, validated, Backend, SharedHandle, TestApp, TestClient,
 };
 
 /// Store mode under `kek`, with a keys folder of the instance's own (which
 /// store mode never reads), so nothing is shared but the database.
-fn store_mode(s: &mut Settings, kek: &str, own_dir: &std::path::Path) {
-    s.raw.keys.source = "store".into();
-    s.raw.keys.kek = kek.to_owned().into();
-    s.raw.keys.dir = own_dir.join("keys");
-    s.raw.keys.kek_file = own_dir.join("keys/master.key");
+fn store_mode(s: &mut RawSettings, kek: &str, own_dir: &std::path::Path) {
+    s.keys.source = "store".into();
+    s.keys.kek = kek.to_owned().into();
+    s.keys.dir = own_dir.join("keys");
+    s.keys.kek_file = own_dir.join("keys/master.key");
 }
 
 async fn store_instance(shared: &Arc<SharedHandle>, kek: &str) -> (TestApp, tempfile::TempDir) {
@@ -47,7 +47,7 @@ fn database_url(shared: &SharedHandle) -> String {
 }
 
 /// Settings for a store-mode instance on `shared`'s database.
-fn settings_on(shared: &SharedHandle, kek: &str, own: &std::path::Path) -> Settings {
+fn settings_on(shared: &SharedHandle, kek: &str, own: &std::path::Path) -> RawSettings {
     let mut s = crate::helpers::test_settings(&database_url(shared), own);
     store_mode(&mut s, kek, own);
     s
@@ -133,7 +133,7 @@ async fn several_instances_on_an_empty_store_create_one_first_key(backend: Backe
     let kid = keys[0].entry.kid.clone();
     for (app, _) in &apps {
         assert_eq!(jwks_kids(app).await, HashSet::from([kid.clone()]));
-        assert_eq!(app.services.keys.version(), version);
+        assert_eq!(app.keys.version(), version);
     }
     // One refresh-token secret too: a token issued by one instance
     // refreshes on every other.
@@ -158,12 +158,12 @@ async fn rotation_by_the_cli_reaches_two_running_instances(backend: Backend) {
     let (ka, kb) = (kek.clone(), kek.clone());
     let a = spawn_instance(&shared, move |s| {
         store_mode(s, &ka, &pa);
-        s.raw.keys.reload_interval_secs = 1;
+        s.keys.reload_interval_secs = 1;
     })
     .await;
     let b = spawn_instance(&shared, move |s| {
         store_mode(s, &kb, &pb);
-        s.raw.keys.reload_interval_secs = 1;
+        s.keys.reload_interval_secs = 1;
     })
     .await;
     let rs = a.confidential_client().await;
@@ -251,7 +251,7 @@ async fn a_wrong_kek_is_refused_with_a_clear_error(backend: Backend) {
     let own = tempfile::tempdir().expect("tempdir");
     let wrong = generate_kek_text().expect("kek");
     let err = Application::build(
-        settings_on(&shared, &wrong, own.path()),
+        validated(settings_on(&shared, &wrong, own.path())),
         Arc::new(shared.clock.clone()),
     )
     .await
@@ -270,8 +270,8 @@ async fn a_wrong_kek_is_refused_with_a_clear_error(backend: Backend) {
     // No KEK at all (a fresh instance that never got the Secret).
     let own = tempfile::tempdir().expect("tempdir");
     let mut s = settings_on(&shared, "", own.path());
-    s.raw.keys.kek = String::new().into();
-    let err = Application::build(s, Arc::new(shared.clock.clone()))
+    s.keys.kek = String::new().into();
+    let err = Application::build(validated(s), Arc::new(shared.clock.clone()))
         .await
         .err()
         .expect("refused");
@@ -305,7 +305,7 @@ async fn a_second_kek_and_rewrap_rotate_the_kek(backend: Backend) {
     // The old KEK alone no longer opens anything.
     let own = tempfile::tempdir().expect("tempdir");
     assert!(Application::build(
-        settings_on(&shared, &old, own.path()),
+        validated(settings_on(&shared, &old, own.path())),
         Arc::new(shared.clock.clone())
     )
     .await
@@ -326,14 +326,14 @@ async fn keys_import_keeps_every_token_valid(backend: Backend) {
     };
     // A folder-mode deployment with a rotated folder and live tokens.
     let folder = spawn_instance(&shared, |_| {}).await;
-    let dir = folder.services.settings.raw.keys.dir.clone();
+    let dir = folder.settings.keys().dir.clone();
     let rs = folder.confidential_client().await;
     let old_access = cc_token(&folder, &rs).await;
     let (client, _, body) = folder.logged_in_user(Some("openid email")).await;
     let refresh = str_field(&body, "refresh_token").to_owned();
     let access = str_field(&body, "access_token").to_owned();
     // Mid-rotation: a second key published, not yet signing.
-    let st = &folder.services.settings;
+    let st = &folder.settings;
     let retention = latchkey::keys::manifest::Retention {
         token_ttl: st.access_token_ttl(),
         max_age: st.jwks_max_age(),
@@ -401,8 +401,8 @@ async fn a_store_instance_refuses_to_start_beside_an_unimported_folder(backend: 
         &generate_kek_text().expect("kek"),
         shared.keys_dir.path(),
     );
-    s.raw.keys.dir = folder.services.settings.raw.keys.dir.clone();
-    let err = Application::build(s, Arc::new(shared.clock.clone()))
+    s.keys.dir = folder.settings.keys().dir.clone();
+    let err = Application::build(validated(s), Arc::new(shared.clock.clone()))
         .await
         .err()
         .expect("refused");
@@ -418,7 +418,7 @@ async fn a_fresh_store_setup_creates_its_kek_file_private() {
     let path = own.path().to_owned();
     let app = spawn_instance(&shared, move |s| {
         store_mode(s, "", &path);
-        s.raw.keys.kek = String::new().into();
+        s.keys.kek = String::new().into();
     })
     .await;
     let kek_file = own.path().join("keys/master.key");
@@ -432,7 +432,7 @@ async fn a_fresh_store_setup_creates_its_kek_file_private() {
     let path = own.path().to_owned();
     let again = spawn_instance(&shared, move |s| {
         store_mode(s, "", &path);
-        s.raw.keys.kek = String::new().into();
+        s.keys.kek = String::new().into();
     })
     .await;
     assert_eq!(jwks_kids(&again).await, jwks_kids(&app).await);
@@ -441,8 +441,8 @@ async fn a_fresh_store_setup_creates_its_kek_file_private() {
 /// Client changes polled once a minute (the most the settings allow), so
 /// that a poll noticing the test's own new client cannot empty the client
 /// cache in the middle of an outage test.
-fn quiet_client_poll(s: &mut Settings) {
-    s.raw.clients.change_poll_ms = 60_000;
+fn quiet_client_poll(s: &mut RawSettings) {
+    s.clients.change_poll_ms = 60_000;
 }
 
 /// With the store cut off, the ring in use stays: JWKS answers with the same
@@ -466,7 +466,7 @@ async fn store_outage_keeps_jwks_and_verification(
         .await
         .expect("verifies");
     let kids = jwks_kids(app).await;
-    let version = app.services.keys.version();
+    let version = app.keys.version();
 
     cut();
     assert!(
@@ -478,8 +478,8 @@ async fn store_outage_keeps_jwks_and_verification(
         .verify_access_token(&token)
         .await
         .expect("verifies during the outage");
-    assert!(app.services.keys.signing_key(app.services.now()).is_ok());
-    assert_eq!(app.services.keys.version(), version);
+    assert!(app.keys.signing_key(app.services.now()).is_ok());
+    assert_eq!(app.keys.version(), version);
 
     restore();
     let mut reloaded = false;
@@ -510,8 +510,8 @@ async fn postgres_outage_keeps_the_stored_ring_serving() {
     let app = spawn_instance(&shared, move |s| {
         store_mode(s, &kek, &path);
         quiet_client_poll(s);
-        s.raw.database.url = proxied.into();
-        s.raw.database.acquire_timeout_secs = 1;
+        s.database.url = proxied.into();
+        s.database.acquire_timeout_secs = 1;
     })
     .await;
     store_outage_keeps_jwks_and_verification(&app, || proxy.cut(), || proxy.restore()).await;
@@ -526,7 +526,7 @@ async fn sqlite_outage_keeps_the_stored_ring_serving() {
     let app = spawn_instance(&shared, move |s| {
         store_mode(s, &kek, &path);
         quiet_client_poll(s);
-        s.raw.database.acquire_timeout_secs = 1;
+        s.database.acquire_timeout_secs = 1;
     })
     .await;
     let file = shared.data_dir.path().join("latchkey.db");

@@ -134,7 +134,7 @@ async fn metrics_count_requests_by_route_pattern_grants_and_refresh_outcomes() {
 
 #[tokio::test]
 async fn metrics_tell_refresh_failures_and_throttling_apart() {
-    let app = spawn_on_with(Backend::Sqlite, |s| s.raw.tokens.refresh_grace_secs = 0)
+    let app = spawn_on_with(Backend::Sqlite, |s| s.tokens.refresh_grace_secs = 0)
         .await
         .expect("sqlite");
     let (client, email, login) = app.logged_in_user(None).await;
@@ -206,7 +206,7 @@ async fn gauges_show_the_pool_the_hashing_slots_and_the_signing_key_age() {
 #[tokio::test]
 async fn store_failures_are_counted_by_operation() {
     let app = spawn_app().await;
-    app.services.store.close().await;
+    app.store.close().await;
 
     let res = app.signup("ada@example.com", "correct horse battery").await;
     assert_eq!(res.status(), 503);
@@ -225,8 +225,7 @@ async fn store_failures_are_counted_by_operation() {
 #[tokio::test]
 async fn metrics_can_live_on_a_listener_of_their_own() {
     let app = spawn_on_with(Backend::Sqlite, |s| {
-        s.raw.metrics.listen = "127.0.0.1:0".into();
-        s.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
+        s.metrics.listen = "127.0.0.1:0".into();
     })
     .await
     .expect("sqlite");

@@ -43,17 +43,17 @@ async fn tokens(res: reqwest::Response) -> Value {
 /// (as each does by itself within `keys.reload_interval_secs`), and moves
 /// the shared clock past its activation. Returns the new kid.
 fn rotate_keys(apps: &[TestApp]) -> String {
-    let s = &apps[0].services;
+    let s = &apps[0].settings;
     let retention = Retention {
-        token_ttl: s.settings.access_token_ttl(),
-        max_age: s.settings.jwks_max_age(),
-        leeway: s.settings.leeway(),
+        token_ttl: s.access_token_ttl(),
+        max_age: s.jwks_max_age(),
+        leeway: s.leeway(),
     };
-    let delay = s.settings.jwks_max_age() * 2;
+    let delay = s.jwks_max_age() * 2;
     let (kid, _) = admin::rotate(
-        &s.settings.raw.keys.dir,
-        s.settings.key_spec(),
-        s.now(),
+        &s.keys().dir,
+        s.key_spec(),
+        apps[0].services.now(),
         delay,
         retention,
     )
@@ -61,7 +61,7 @@ fn rotate_keys(apps: &[TestApp]) -> String {
     for app in apps {
         // The background reload may have been first; either way the new
         // ring is in place after this.
-        app.services.keys.reload().expect("reloads");
+        app.keys.reload().expect("reloads");
     }
     apps[0].advance_clock(delay + Duration::seconds(1));
     kid
@@ -169,7 +169,6 @@ async fn three_instances_on_one_database_behave_as_one_server() {
     assert_ne!(new_kid, old_kid);
     for (u, chain) in chains.iter().enumerate() {
         let session = apps[u % INSTANCES]
-            .services
             .store
             .find_session(chain.sid)
             .await
@@ -194,7 +193,6 @@ async fn three_instances_on_one_database_behave_as_one_server() {
         }
     }
     let audit = apps[2]
-        .services
         .store
         .list_audit(None, None, 1000)
         .await

@@ -205,8 +205,8 @@ async fn postgres_outage_gives_503_and_service_resumes_without_restart() {
     let proxy = CuttableProxy::start(upstream).await;
     let (_, proxied) = via_proxy(&real_url, proxy.port);
     let app = spawn_instance(&shared, |s| {
-        s.raw.database.url = proxied.into();
-        s.raw.database.acquire_timeout_secs = 1;
+        s.database.url = proxied.into();
+        s.database.acquire_timeout_secs = 1;
     })
     .await;
     outage_and_recovery(&app, || proxy.cut(), || proxy.restore()).await;
@@ -217,7 +217,7 @@ async fn sqlite_file_gone_gives_503_and_service_resumes_without_restart() {
     let Some(shared) = new_shared(Backend::Sqlite).await else {
         return;
     };
-    let app = spawn_instance(&shared, |s| s.raw.database.acquire_timeout_secs = 1).await;
+    let app = spawn_instance(&shared, |s| s.database.acquire_timeout_secs = 1).await;
     let file = shared.data_dir.path().join("latchkey.db");
     let away = shared.data_dir.path().join("latchkey.db.away");
     outage_and_recovery(

@@ -12,15 +12,10 @@ const ADDRESS_LIMIT: i64 = 2;
 /// A server behind a trusted proxy at 127.0.0.1 reading `header`.
 async fn app_behind_proxy(backend: Backend, header: &'static str) -> Option<TestApp> {
     spawn_on_with(backend, move |s| {
-        s.raw.throttle.account_max_failures = 1000;
-        s.raw.throttle.address_max_failures = ADDRESS_LIMIT;
-        s.raw.server.trusted_proxies = vec!["127.0.0.1".into()];
-        s.raw.server.forwarded_header = header.into();
-        s.trusted_proxies = ["127.0.0.1".parse().expect("ip")].into_iter().collect();
-        s.trusted_proxies.header = match header {
-            "forwarded" => latchkey::config::ForwardedHeader::Forwarded,
-            _ => latchkey::config::ForwardedHeader::XForwardedFor,
-        };
+        s.throttle.account_max_failures = 1000;
+        s.throttle.address_max_failures = ADDRESS_LIMIT;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.forwarded_header = header.into();
     })
     .await
 }

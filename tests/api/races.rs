@@ -42,7 +42,6 @@ async fn assert_race_within_grace(apps: &[Arc<TestApp>]) {
         "the family forked"
     );
     let session = apps[0]
-        .services
         .store
         .find_session(sid)
         .await
@@ -64,7 +63,6 @@ async fn assert_race_outside_grace(apps: &[Arc<TestApp>]) {
         .filter(|(s, _)| *s != 200)
         .all(|(s, b)| *s == 400 && b["error"] == "invalid_grant"));
     let session = apps[0]
-        .services
         .store
         .find_session(sid)
         .await
@@ -73,7 +71,6 @@ async fn assert_race_outside_grace(apps: &[Arc<TestApp>]) {
     assert_eq!(session.generation, 1, "exactly one rotation");
     assert!(session.revoked_at.is_some(), "reuse revoked the family");
     let audit = apps[0]
-        .services
         .store
         .list_audit(None, None, 1000)
         .await
@@ -92,7 +89,7 @@ async fn concurrent_refreshes_within_grace_share_one_rotation(backend: Backend) 
     let Some(shared) = new_shared(backend).await else {
         return;
     };
-    let app = Arc::new(spawn_instance(&shared, |s| s.raw.database.max_connections = 16).await);
+    let app = Arc::new(spawn_instance(&shared, |s| s.database.max_connections = 16).await);
     assert_race_within_grace(&[app]).await;
 }
 both_backends!(concurrent_refreshes_within_grace_share_one_rotation);
@@ -101,7 +98,7 @@ async fn concurrent_refreshes_without_grace_rotate_once_and_revoke(backend: Back
     let Some(shared) = new_shared(backend).await else {
         return;
     };
-    let app = Arc::new(spawn_instance(&shared, |s| s.raw.tokens.refresh_grace_secs = 0).await);
+    let app = Arc::new(spawn_instance(&shared, |s| s.tokens.refresh_grace_secs = 0).await);
     assert_race_outside_grace(&[app]).await;
 }
 both_backends!(concurrent_refreshes_without_grace_rotate_once_and_revoke);
@@ -118,8 +115,8 @@ async fn concurrent_refreshes_across_two_instances_on_postgres() {
     let Some(shared) = new_shared(Backend::Postgres).await else {
         return;
     };
-    let a = Arc::new(spawn_instance(&shared, |s| s.raw.tokens.refresh_grace_secs = 0).await);
-    let b = Arc::new(spawn_instance(&shared, |s| s.raw.tokens.refresh_grace_secs = 0).await);
+    let a = Arc::new(spawn_instance(&shared, |s| s.tokens.refresh_grace_secs = 0).await);
+    let b = Arc::new(spawn_instance(&shared, |s| s.tokens.refresh_grace_secs = 0).await);
     assert_race_outside_grace(&[a, b]).await;
 }
 

@@ -223,12 +223,7 @@ async fn password_reset_sets_the_password_ends_sessions_and_clears_a_lockout(bac
         .await;
     assert_eq!(notice.subject(), Some("Your Acme password was changed"));
     // Audited.
-    let audit = app
-        .services
-        .store
-        .list_audit(None, None, 100)
-        .await
-        .expect("audit");
+    let audit = app.store.list_audit(None, None, 100).await.expect("audit");
     assert!(audit.iter().any(|e| e.kind == "password_reset"));
 }
 both_backends!(password_reset_sets_the_password_ends_sessions_and_clears_a_lockout);
@@ -331,8 +326,8 @@ async fn reset_requests_are_throttled_per_client(backend: Backend) {
     let port = sink.port;
     let Some(app) = spawn_on_with(backend, move |s| {
         mail_to_sink(s, port);
-        s.raw.email.max_requests_per_client = 3;
-        s.raw.email.max_requests_per_email = 1;
+        s.email.max_requests_per_client = 3;
+        s.email.max_requests_per_email = 1;
     })
     .await
     else {
@@ -359,7 +354,7 @@ async fn unverified_users_are_refused_when_verification_is_required(backend: Bac
     let port = sink.port;
     let Some(app) = spawn_on_with(backend, move |s| {
         mail_to_sink(s, port);
-        s.raw.signup.require_verified_email = true;
+        s.signup.require_verified_email = true;
     })
     .await
     else {
@@ -501,7 +496,7 @@ async fn wait_for_metric(app: &TestApp, line: &str) {
 /// to record the delivery the sink has already seen).
 async fn settled(app: &TestApp) -> latchkey::store::OutboxCounts {
     for _ in 0..300 {
-        let c = app.services.store.outbox_counts().await.expect("counts");
+        let c = app.store.outbox_counts().await.expect("counts");
         if c.pending == 0 {
             return c;
         }
@@ -603,8 +598,7 @@ async fn mailed_links_open_pages_that_act_only_on_post(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Email address confirmed"));
     assert!(
-        app.services
-            .store
+        app.store
             .find_user_by_email(&email)
             .await
             .expect("find")
@@ -679,7 +673,7 @@ async fn a_reset_request_does_the_same_work_for_any_address(backend: Backend) {
         mail_to_sink(s, port);
         // The sender rounds only when woken by mail composed on this
         // instance; requests do not wake it.
-        s.raw.email.poll_interval_ms = 3_600_000;
+        s.email.poll_interval_ms = 3_600_000;
     })
     .await
     else {
@@ -689,28 +683,22 @@ async fn a_reset_request_does_the_same_work_for_any_address(backend: Backend) {
     let before = settled(&app).await;
     assert_eq!(request_reset(&app, &email).await.status(), 202);
     assert_eq!(request_reset(&app, &new_email()).await.status(), 202);
-    let queued = app.services.store.outbox_counts().await.expect("counts");
+    let queued = app.store.outbox_counts().await.expect("counts");
     assert_eq!(
         (queued.pending, queued.sent),
         (2, before.sent),
         "one row per request, and nothing else yet"
     );
-    let audit = app
-        .services
-        .store
-        .list_audit(None, None, 100)
-        .await
-        .expect("audit");
+    let audit = app.store.list_audit(None, None, 100).await.expect("audit");
     assert!(
         !audit.iter().any(|e| e.kind == "password_reset_requested"),
         "the request path resolved the address"
     );
 
-    let mailer = latchkey::domain::outbox::Mailer::from_settings(&app.services.settings.raw.email)
-        .expect("mailer");
+    let mailer = latchkey::domain::outbox::Mailer::new(&app.settings.mailer()).expect("mailer");
     app.services.send_due_mail(&mailer).await.expect("a round");
     let t = token(&reset_mails(&sink, &email, 1).await[0], RESET);
-    let after = app.services.store.outbox_counts().await.expect("counts");
+    let after = app.store.outbox_counts().await.expect("counts");
     assert_eq!((after.pending, after.sent), (0, before.sent + 1));
     assert_eq!(sink.messages().len(), 2, "the signup's and the reset's");
     assert_eq!(confirm_reset(&app, &t, NEW_PASSWORD).await.status(), 204);
@@ -726,9 +714,9 @@ async fn two_instances_resolve_each_reset_request_once(backend: Backend) {
     let Some(shared) = new_shared(backend).await else {
         return;
     };
-    let tweak = move |s: &mut latchkey::config::Settings| {
+    let tweak = move |s: &mut latchkey::config::RawSettings| {
         mail_to_sink(s, port);
-        s.raw.email.max_requests_per_client = 1000;
+        s.email.max_requests_per_client = 1000;
     };
     let a = spawn_instance(&shared, tweak).await;
     let b = spawn_instance(&shared, tweak).await;
@@ -792,9 +780,9 @@ both_backends!(two_instances_resolve_each_reset_request_once);
 async fn known_and_unknown_addresses_get_identical_answers_at_every_point_of_the_throttle(
     backend: Backend,
 ) {
-    let tweak = |s: &mut latchkey::config::Settings| {
-        s.raw.email.max_requests_per_client = 3;
-        s.raw.email.max_requests_per_email = 1;
+    let tweak = |s: &mut latchkey::config::RawSettings| {
+        s.email.max_requests_per_client = 3;
+        s.email.max_requests_per_email = 1;
     };
     let (Some(with), Some(without)) = (new_shared(backend).await, new_shared(backend).await) else {
         return;

@@ -12,7 +12,7 @@ const GRACE_SECS: i64 = 60;
 
 /// A server on `backend` with `GRACE_SECS` of grace.
 async fn with_grace(backend: Backend) -> Option<TestApp> {
-    spawn_on_with(backend, |s| s.raw.tokens.refresh_grace_secs = GRACE_SECS).await
+    spawn_on_with(backend, |s| s.tokens.refresh_grace_secs = GRACE_SECS).await
 }
 
 async fn refresh_ok(app: &TestApp, client: &crate::helpers::TestClient, rt: &str) -> Value {
@@ -66,7 +66,7 @@ async fn reuse_outside_grace_revokes_the_whole_session(backend: Backend) {
     // Grace is measured by the database's clock, which no test clock moves
     // (skew.rs waits one out in real time); with no grace, every replay is
     // outside it.
-    let Some(app) = spawn_on_with(backend, |s| s.raw.tokens.refresh_grace_secs = 0).await else {
+    let Some(app) = spawn_on_with(backend, |s| s.tokens.refresh_grace_secs = 0).await else {
         return;
     };
     let (client, _, login) = app.logged_in_user(None).await;
@@ -85,12 +85,7 @@ async fn reuse_outside_grace_revokes_the_whole_session(backend: Backend) {
         .await;
     assert_eq!(res.status(), 401);
     // One audit record, with its reason.
-    let audit = app
-        .services
-        .store
-        .list_audit(None, None, 100)
-        .await
-        .expect("audit");
+    let audit = app.store.list_audit(None, None, 100).await.expect("audit");
     let reuse: Vec<_> = audit
         .iter()
         .filter(|e| e.kind == "refresh_token_reused")
@@ -280,7 +275,7 @@ async fn refresh_returns_an_id_token_of_the_same_login_by_default() {
 #[tokio::test]
 async fn refresh_leaves_the_id_token_out_when_configured() {
     let app = crate::helpers::spawn_on_with(Backend::Sqlite, |s| {
-        s.raw.tokens.id_token_on_refresh = false;
+        s.tokens.id_token_on_refresh = false;
     })
     .await
     .expect("SQLite is always available");

@@ -8,8 +8,8 @@ use crate::helpers::{spawn_on_with, str_field, Backend, TestApp};
 
 async fn pool_server(alg: &'static str) -> TestApp {
     spawn_on_with(Backend::Sqlite, |s| {
-        s.raw.tokens.signing = "pool".into();
-        s.raw.keys.algorithm = alg.into();
+        s.tokens.signing = "pool".into();
+        s.keys.algorithm = alg.into();
     })
     .await
     .expect("SQLite is always available")

@@ -66,7 +66,7 @@ async fn signup_with_bad_email_is_400_invalid_email() {
 #[tokio::test]
 async fn signup_can_be_turned_off() {
     let app = crate::helpers::spawn_on_with(crate::helpers::Backend::Sqlite, |s| {
-        s.raw.signup.enabled = false
+        s.signup.enabled = false
     })
     .await
     .expect("sqlite");

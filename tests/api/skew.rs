@@ -25,7 +25,7 @@ async fn skewed_pair(
     let off = TestClock::new();
     off.advance(skew);
     let grace =
-        move |s: &mut latchkey::config::Settings| s.raw.tokens.refresh_grace_secs = grace_secs;
+        move |s: &mut latchkey::config::RawSettings| s.tokens.refresh_grace_secs = grace_secs;
     let a = spawn_instance_with_clock(&shared, TestClock::new(), grace).await;
     let b = spawn_instance_with_clock(&shared, off, grace).await;
     Some((a, b))

@@ -13,9 +13,9 @@ const PASSWORD: &str = "correct horse battery";
 async fn app_with(account_max: i64, address_max: i64, trusted_proxies: &[&str]) -> TestApp {
     let proxies: Vec<String> = trusted_proxies.iter().map(|p| p.to_string()).collect();
     spawn_on_with(Backend::Sqlite, move |s| {
-        s.raw.throttle.account_max_failures = account_max;
-        s.raw.throttle.address_max_failures = address_max;
-        s.trusted_proxies = proxies.iter().map(|p| p.parse().expect("ip")).collect();
+        s.throttle.account_max_failures = account_max;
+        s.throttle.address_max_failures = address_max;
+        s.server.trusted_proxies = proxies;
     })
     .await
     .expect("SQLite")
@@ -28,16 +28,8 @@ async fn login_from(
     password: &str,
     forwarded_for: Option<&str>,
 ) -> reqwest::Response {
-    let mut req = app.client.post(app.url("/oauth/token")).form(&[
-        ("grant_type", "password"),
-        ("username", email),
-        ("password", password),
-        ("client_id", client.id.as_str()),
-    ]);
-    if let Some(xff) = forwarded_for {
-        req = req.header("X-Forwarded-For", xff);
-    }
-    req.send().await.expect("request")
+    let header = forwarded_for.map(|xff| ("X-Forwarded-For", xff));
+    app.login_with_header(client, email, password, header).await
 }
 
 /// Asserts a 429 `too_many_requests` and returns its `Retry-After`.
@@ -281,7 +273,7 @@ async fn throttling_is_shared_by_two_instances_on_postgres() {
     let Some(shared) = new_shared(Backend::Postgres).await else {
         return;
     };
-    let tweak = |s: &mut latchkey::config::Settings| s.raw.throttle.account_max_failures = 4;
+    let tweak = |s: &mut latchkey::config::RawSettings| s.throttle.account_max_failures = 4;
     let a = spawn_instance(&shared, tweak).await;
     let b = spawn_instance(&shared, tweak).await;
     let client = a.public_client().await;
@@ -313,7 +305,7 @@ async fn ended_failure_counters_are_purged(backend: Backend) {
     for _ in 0..5 {
         login_from(&app, &client, locked, "wrong", None).await;
     }
-    let store = &app.services.store;
+    let store = &app.store;
     let key = |email: &str| format!("account:{email}");
     assert!(store
         .login_failures(&key(typo))

@@ -3,8 +3,6 @@
 //! password again, until it ends (absolute and idle lifetimes) or the user
 //! logs out of latchkey.
 
-use chrono::Duration;
-
 use super::codes::code_digest;
 use crate::domain::error::DomainError;
 use crate::domain::types::random_token;
@@ -37,8 +35,7 @@ impl Services {
             auth_time: now,
             credentials_version: user.credentials_version,
             last_seen_at: now,
-            expires_at: now
-                + Duration::seconds(self.settings.raw.browser_sessions.absolute_ttl_secs),
+            expires_at: now + self.policy.browser_sessions.absolute_ttl,
             revoked_at: None,
         };
         self.store.insert_browser_session(&record).await?;
@@ -57,7 +54,7 @@ impl Services {
             return Ok(None);
         };
         let now = self.now();
-        let idle_cutoff = now - Duration::seconds(self.settings.raw.browser_sessions.idle_ttl_secs);
+        let idle_cutoff = now - self.policy.browser_sessions.idle_ttl;
         Ok(self
             .store
             .touch_browser_session(&code_digest(v), now, idle_cutoff)

@@ -6,7 +6,6 @@
 use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::Duration;
 
 use crate::domain::dpop::session_binding;
 use crate::domain::error::DomainError;
@@ -116,12 +115,12 @@ impl Services {
             self.revoke_lost_race(&session, &hash, address).await?;
             return Err(BAD_CODE);
         }
-        let mut ev = AuditEvent::new(AuditKind::LoginSucceeded, now);
-        ev.user_id = Some(user.id);
-        ev.client_id = Some(client.id);
-        ev.session_id = Some(session.id);
-        ev.address = address.map(str::to_owned);
-        ev.reason = Some("authorization_code".into());
+        let ev = AuditEvent::new(AuditKind::LoginSucceeded, now)
+            .user(user.id)
+            .client(client.id)
+            .session(session.id)
+            .address(address)
+            .reason("authorization_code");
         self.insert_audit(&ev).await?;
         let scope = Scope::parse(&record.scope).ok_or(BAD_CODE)?;
         self.user_tokens_with_nonce(
@@ -153,7 +152,7 @@ impl Services {
             // entered at latchkey's login page.
             created_at: record.auth_time,
             last_used_at: now,
-            expires_at: now + Duration::seconds(self.settings.raw.sessions.absolute_ttl_secs),
+            expires_at: now + self.policy.sessions.absolute_ttl,
             generation: 0,
             rotated_at: now,
             revoked_at: None,
@@ -171,12 +170,12 @@ impl Services {
         let Some(sid) = record.session_id else {
             return Ok(());
         };
-        let mut ev = AuditEvent::new(AuditKind::AuthorizationCodeReused, self.now());
-        ev.user_id = Some(record.user_id);
-        ev.client_id = Some(record.client_id);
-        ev.session_id = Some(sid);
-        ev.address = address.map(str::to_owned);
-        ev.reason = Some("authorization code redeemed twice".into());
+        let ev = AuditEvent::new(AuditKind::AuthorizationCodeReused, self.now())
+            .user(record.user_id)
+            .client(record.client_id)
+            .session(sid)
+            .address(address)
+            .reason("authorization code redeemed twice");
         self.store
             .revoke_session(sid, RevokeReason::AuthorizationCodeReused, &ev)
             .await?;
@@ -190,11 +189,11 @@ impl Services {
         hash: &str,
         address: Option<&str>,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(AuditKind::SessionRevoked, self.now());
-        ev.user_id = Some(ours.user_id);
-        ev.client_id = Some(ours.client_id);
-        ev.session_id = Some(ours.id);
-        ev.reason = Some("authorization code redeemed twice".into());
+        let ev = AuditEvent::new(AuditKind::SessionRevoked, self.now())
+            .user(ours.user_id)
+            .client(ours.client_id)
+            .session(ours.id)
+            .reason("authorization code redeemed twice");
         self.store
             .revoke_session(ours.id, RevokeReason::AuthorizationCodeReused, &ev)
             .await?;

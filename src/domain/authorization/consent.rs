@@ -57,10 +57,10 @@ impl Services {
                 granted_at: now,
             })
             .await?;
-        let mut ev = AuditEvent::new(AuditKind::ConsentGranted, now);
-        ev.user_id = Some(user.id);
-        ev.client_id = Some(req.client.id);
-        ev.reason = Some(req.scope.to_string());
+        let ev = AuditEvent::new(AuditKind::ConsentGranted, now)
+            .user(user.id)
+            .client(req.client.id)
+            .reason(req.scope.to_string());
         self.insert_audit(&ev).await?;
         Ok(())
     }
@@ -105,10 +105,10 @@ impl Services {
         user: UserId,
         client: ClientId,
     ) -> Result<(), DomainError> {
-        let mut ev = AuditEvent::new(AuditKind::ConsentWithdrawn, self.now());
-        ev.user_id = Some(user);
-        ev.client_id = Some(client);
-        ev.reason = Some("by the user, through the account API".into());
+        let ev = AuditEvent::new(AuditKind::ConsentWithdrawn, self.now())
+            .user(user)
+            .client(client)
+            .reason("by the user, through the account API");
         if self.store.delete_consent(user, client, &ev).await? {
             Ok(())
         } else {

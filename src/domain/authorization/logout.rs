@@ -101,7 +101,7 @@ impl Services {
             token,
             &key.decoding,
             key.algorithm(),
-            &self.settings.issuer,
+            &self.policy.issuer,
             None,
             now.timestamp(),
             HINT_LEEWAY_SECS,

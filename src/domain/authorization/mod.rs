@@ -481,7 +481,7 @@ impl Services {
         if let Some(st) = &req.state {
             p.push(("state", st));
         }
-        p.push(("iss", &self.settings.issuer));
+        p.push(("iss", &self.policy.issuer));
         Ok(with_query(&req.redirect_uri, &p))
     }
 }

@@ -100,9 +100,9 @@ impl Services {
         jkt: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, i64), DomainError> {
-        let ttl = self.settings.raw.tokens.access_token_ttl_secs;
+        let ttl = self.policy.tokens.access_token_ttl.num_seconds();
         let claims = AccessClaims {
-            iss: self.settings.issuer.clone(),
+            iss: self.policy.issuer.clone(),
             sub: sub.to_owned(),
             aud: self.audience_for(client).to_owned(),
             exp: now.timestamp() + ttl,
@@ -139,10 +139,10 @@ impl Services {
         let key = self.keys.signing_key(now)?;
         let algorithm = key.algorithm();
         let claims = IdClaims {
-            iss: self.settings.issuer.clone(),
+            iss: self.policy.issuer.clone(),
             sub: user.to_string(),
             aud: client.id.to_string(),
-            exp: now.timestamp() + self.settings.raw.tokens.access_token_ttl_secs,
+            exp: now.timestamp() + self.policy.tokens.access_token_ttl.num_seconds(),
             iat: now.timestamp(),
             auth_time: session.created_at.timestamp(),
             sid: session.id.to_string(),

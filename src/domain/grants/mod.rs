@@ -262,7 +262,7 @@ impl Services {
             scope: scope.to_string(),
             created_at: now,
             last_used_at: now,
-            expires_at: now + Duration::seconds(self.settings.raw.sessions.absolute_ttl_secs),
+            expires_at: now + self.policy.sessions.absolute_ttl,
             generation: 0,
             rotated_at: now,
             revoked_at: None,
@@ -279,11 +279,11 @@ impl Services {
         {
             return Err(DomainError::InvalidCredentials);
         }
-        let mut ev = AuditEvent::new(AuditKind::LoginSucceeded, now);
-        ev.user_id = Some(user.id);
-        ev.client_id = Some(client.id);
-        ev.session_id = Some(session.id);
-        ev.address = address.map(str::to_owned);
+        let ev = AuditEvent::new(AuditKind::LoginSucceeded, now)
+            .user(user.id)
+            .client(client.id)
+            .session(session.id)
+            .address(address);
         self.insert_audit(&ev).await?;
         let with_id_token = scope.has("openid");
         self.user_tokens(
@@ -337,10 +337,10 @@ impl Services {
             Some(u) if password_ok && !u.disabled => u,
             other => {
                 // The reserved attempt stands as the failure.
-                let mut ev = AuditEvent::new(AuditKind::LoginFailed, self.now());
-                ev.user_id = other.map(|u| u.id);
-                ev.client_id = Some(client.id);
-                ev.address = address.map(str::to_owned);
+                let ev = AuditEvent::new(AuditKind::LoginFailed, self.now())
+                    .user(other.map(|u| u.id))
+                    .client(client.id)
+                    .address(address);
                 self.insert_audit(&ev).await?;
                 return Err(DomainError::InvalidCredentials);
             }
@@ -351,7 +351,7 @@ impl Services {
         }
         // Only after the password proved right, so the answer tells an
         // unverified address apart only to its owner.
-        if self.settings.raw.signup.require_verified_email && !user.email_verified {
+        if self.policy.signup.require_verified_email && !user.email_verified {
             return Err(DomainError::EmailUnverified);
         }
         Ok(user)

@@ -87,7 +87,7 @@ impl Services {
         if session.expires_at <= now || session.last_used_at <= idle_cutoff {
             return Err(refused(RefreshFailure::Expired));
         }
-        let grace = Duration::seconds(self.settings.raw.tokens.refresh_grace_secs);
+        let grace = self.policy.tokens.refresh_grace;
         if is_grace_replay(parsed.generation, &session, since_rotation, grace) {
             let scope =
                 narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
@@ -97,15 +97,15 @@ impl Services {
             return Ok((tokens, RefreshOutcome::GraceReplay));
         }
         if parsed.generation < session.generation {
-            let mut ev = AuditEvent::new(AuditKind::RefreshTokenReused, now);
-            ev.user_id = Some(session.user_id);
-            ev.client_id = Some(client.id);
-            ev.session_id = Some(session.id);
-            ev.reason = Some(format!(
-                "generation {} presented; newest is {}",
-                parsed.generation, session.generation
-            ));
-            ev.address = address.map(str::to_owned);
+            let ev = AuditEvent::new(AuditKind::RefreshTokenReused, now)
+                .user(session.user_id)
+                .client(client.id)
+                .session(session.id)
+                .reason(format!(
+                    "generation {} presented; newest is {}",
+                    parsed.generation, session.generation
+                ))
+                .address(address);
             if self
                 .store
                 .revoke_session(session.id, RevokeReason::RefreshTokenReuse, &ev)
@@ -149,7 +149,7 @@ impl Services {
     ) -> Result<TokenPair, DomainError> {
         // OIDC Core §12.2: the id_token may be left out of a refresh
         // response; without it, its claims need no user lookup either.
-        let with_id_token = scope.has("openid") && self.settings.raw.tokens.id_token_on_refresh;
+        let with_id_token = scope.has("openid") && self.policy.tokens.id_token_on_refresh;
         let email = if with_id_token && scope.has("email") {
             self.store
                 .find_user(session.user_id)

@@ -11,12 +11,11 @@ pub mod templates;
 mod transport;
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
 pub use self::templates::{MailKind, Templates};
-pub use self::transport::{Delivery, Mailer};
+pub use self::transport::{Delivery, MailTransport, Mailer, MailerSettings, SmtpTls};
 use super::error::DomainError;
 use super::Services;
 use crate::store::{ClaimedMail, MailMessage};
@@ -34,7 +33,7 @@ impl Services {
         link: &str,
         expires: &str,
     ) -> MailMessage {
-        let email = &self.settings.raw.email;
+        let email = &self.policy.mail;
         let r = self
             .mail_templates
             .render(kind, &email.product_name, link, expires);
@@ -70,12 +69,12 @@ impl Services {
     /// # Errors
     /// Store failures while claiming.
     pub async fn send_due_mail(&self, mailer: &Mailer) -> Result<usize, DomainError> {
-        let email = &self.settings.raw.email;
-        let timeout = StdDuration::from_secs(email.smtp_timeout_secs);
+        let email = &self.policy.mail;
+        let timeout = email.delivery_timeout;
         let now = self.now();
         // Long enough for every delivery of the batch to time out, so a live
         // sender always settles its rows before another may claim them.
-        let lease = Duration::seconds(saturating_secs(email.smtp_timeout_secs) * (BATCH + 2));
+        let lease = Duration::seconds(saturating_secs(timeout.as_secs()) * (BATCH + 2));
         let claimed = self.store.claim_mail(now, now + lease, BATCH).await?;
         let count = claimed.len();
         for mail in claimed {
@@ -106,7 +105,7 @@ impl Services {
             }
             Delivery::Transient(why) | Delivery::Permanent(why) => {
                 let permanent = matches!(outcome, Delivery::Permanent(_));
-                let retry_at = (!permanent && mail.attempts < self.settings.raw.email.max_attempts)
+                let retry_at = (!permanent && mail.attempts < self.policy.mail.max_attempts)
                     .then(|| now + self.retry_delay(mail.attempts));
                 self.store
                     .mark_mail_failed(id, mail.claim, now, retry_at, why)
@@ -134,7 +133,7 @@ impl Services {
     /// Store failures.
     pub async fn purge_mail_once(&self) -> Result<u64, DomainError> {
         let now = self.now();
-        let batch = self.settings.raw.sessions.purge_batch_size;
+        let batch = self.policy.sessions.purge_batch_size;
         let tokens = self
             .store
             .purge_email_tokens(now - Duration::days(1), batch)
@@ -153,7 +152,7 @@ impl Services {
     /// The wait before attempt `attempts + 1`: `retry_base_secs` doubled per
     /// attempt, at most `retry_max_secs`.
     fn retry_delay(&self, attempts: i64) -> Duration {
-        let e = &self.settings.raw.email;
+        let e = &self.policy.mail;
         Duration::seconds(backoff_secs(e.retry_base_secs, e.retry_max_secs, attempts))
     }
 }
@@ -178,7 +177,7 @@ pub fn spawn_sender(
     mailer: Arc<Mailer>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let every = StdDuration::from_millis(services.settings.raw.email.poll_interval_ms);
+    let every = services.policy.mail.poll_interval;
     tokio::spawn(async move {
         while !*stop.borrow() {
             loop {

@@ -9,8 +9,59 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::config::{EmailSettings, MailTransport, SmtpTls};
 use crate::store::MailMessage;
+
+/// `email.transport`: how mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write messages to the log (development).
+    Log,
+    /// Deliver through an SMTP server.
+    Smtp,
+}
+
+/// `email.smtp_tls`: how the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text; the configuration allows it for loopback hosts only.
+    None,
+    /// Upgrade with STARTTLS (RFC 3207); refuse a server that cannot.
+    Starttls,
+    /// Implicit TLS from the first byte (RFC 8314).
+    Tls,
+}
+
+/// Where and how to deliver, as validated from `[email]`.
+#[derive(Clone)]
+pub struct MailerSettings {
+    pub transport: MailTransport,
+    /// The From header, an RFC 5322 address.
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    /// SMTP AUTH user; empty for none.
+    pub smtp_username: String,
+    pub smtp_password: secrecy::SecretString,
+    /// One SMTP conversation gives up after this long.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for MailerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailerSettings")
+            .field("transport", &self.transport)
+            .field("from", &self.from)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
 
 /// The outcome of one delivery attempt. The reasons are fixed words: they
 /// are stored in the outbox and logged, and never carry a message's content.
@@ -59,7 +110,7 @@ impl Mailer {
     ///
     /// # Errors
     /// The From address or the SMTP host is unusable.
-    pub fn from_settings(e: &EmailSettings) -> Result<Self, MailerError> {
+    pub fn new(e: &MailerSettings) -> Result<Self, MailerError> {
         let from: Mailbox = e
             .from
             .parse()
@@ -75,9 +126,7 @@ impl Mailer {
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
                 .map_err(|_| MailerError("email.smtp_host is not a valid host name"))?,
         };
-        let mut builder = builder
-            .port(e.smtp_port)
-            .timeout(Some(Duration::from_secs(e.smtp_timeout_secs)));
+        let mut builder = builder.port(e.smtp_port).timeout(Some(e.timeout));
         if !e.smtp_username.is_empty() {
             builder = builder.credentials(Credentials::new(
                 e.smtp_username.clone(),

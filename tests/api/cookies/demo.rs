@@ -3,7 +3,7 @@
 use super::*;
 
 async fn demo_app(backend: Backend) -> Option<TestApp> {
-    crate::helpers::spawn_on_with(backend, |s| s.raw.demo.enabled = true).await
+    crate::helpers::spawn_on_with(backend, |s| s.demo.enabled = true).await
 }
 
 #[tokio::test]
@@ -96,7 +96,6 @@ async fn racing_instances_provision_the_demo_client_once(backend: Backend) {
     let (ida, idb) = (ra.expect("a provisions"), rb.expect("b provisions"));
     assert_eq!(ida, idb);
     let created = a
-        .services
         .store
         .list_audit(None, None, 100)
         .await
@@ -106,7 +105,7 @@ async fn racing_instances_provision_the_demo_client_once(backend: Backend) {
         .count();
     assert_eq!(created, 1);
     // A restart with the demo on finds it and starts.
-    let c = spawn_instance(&shared, |s| s.raw.demo.enabled = true).await;
+    let c = spawn_instance(&shared, |s| s.demo.enabled = true).await;
     assert_eq!(c.services.ensure_demo_client().await.expect("again"), ida);
 }
 both_backends!(racing_instances_provision_the_demo_client_once);

@@ -154,16 +154,8 @@ async fn login_from(
     email: &str,
     origin: Option<&str>,
 ) -> reqwest::Response {
-    let mut req = app.client.post(app.url("/oauth/token")).form(&[
-        ("grant_type", "password"),
-        ("username", email),
-        ("password", PASSWORD),
-        ("client_id", client.id.as_str()),
-    ]);
-    if let Some(o) = origin {
-        req = req.header("Origin", o);
-    }
-    req.send().await.expect("request")
+    app.login_with_header(client, email, PASSWORD, origin.map(|o| ("Origin", o)))
+        .await
 }
 
 /// A cookie-mode client, a user, and the cookies of their login.

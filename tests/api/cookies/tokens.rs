@@ -165,7 +165,7 @@ both_backends!(grace_replay_from_the_cookie_sets_the_same_refresh_cookie);
 
 async fn a_reused_refresh_cookie_revokes_the_session(backend: Backend) {
     // No grace: a replay of the cookie just rotated is reuse at once.
-    let Some(app) = spawn_on_with(backend, |s| s.raw.tokens.refresh_grace_secs = 0).await else {
+    let Some(app) = spawn_on_with(backend, |s| s.tokens.refresh_grace_secs = 0).await else {
         return;
     };
     let (client, _, jar) = logged_in(&app).await;
@@ -188,7 +188,7 @@ async fn a_reused_refresh_cookie_revokes_the_session(backend: Backend) {
 both_backends!(a_reused_refresh_cookie_revokes_the_session);
 
 async fn a_cookie_refresh_from_a_foreign_origin_is_refused_and_changes_nothing(backend: Backend) {
-    let Some(app) = spawn_on_with(backend, |s| s.raw.tokens.refresh_grace_secs = 0).await else {
+    let Some(app) = spawn_on_with(backend, |s| s.tokens.refresh_grace_secs = 0).await else {
         return;
     };
     let (client, _, jar) = logged_in(&app).await;

@@ -313,7 +313,7 @@ async fn a_client_that_requires_dpop_refuses_grants_without_a_proof(backend: Bac
 both_backends!(a_client_that_requires_dpop_refuses_grants_without_a_proof);
 
 async fn nonces_when_required_are_handed_out_and_checked(backend: Backend) {
-    let Some(app) = spawn_on_with(backend, |s| s.raw.dpop.require_nonce = true).await else {
+    let Some(app) = spawn_on_with(backend, |s| s.dpop.require_nonce = true).await else {
         return;
     };
     let client = app.public_client().await;
@@ -352,7 +352,7 @@ async fn nonces_when_required_are_handed_out_and_checked(backend: Backend) {
     assert!(retried.headers().contains_key("DPoP-Nonce"));
     // Nonces expire: two lifetimes later the old one is refused.
     app.advance_clock(chrono::Duration::seconds(
-        2 * app.services.settings.raw.dpop.nonce_lifetime_secs + 1,
+        2 * app.settings.policy().dpop.nonce_lifetime_secs + 1,
     ));
     let mut c = ProofKey::claims("POST", &url, now(&app));
     c["nonce"] = nonce.into();

@@ -217,7 +217,7 @@ async fn introspection_shows_the_binding(backend: Backend) {
 both_backends!(introspection_shows_the_binding);
 
 async fn resources_ask_for_a_nonce_when_required(backend: Backend) {
-    let Some(app) = spawn_on_with(backend, |s| s.raw.dpop.require_nonce = true).await else {
+    let Some(app) = spawn_on_with(backend, |s| s.dpop.require_nonce = true).await else {
         return;
     };
     let client = app.public_client().await;
