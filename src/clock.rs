@@ -8,11 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system clock.
+/// The wall clock, for the server and the CLI; tests use `TestClock`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -40,7 +39,8 @@ impl TestClock {
         Self::default()
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock by `by` (back, when negative) for every clone at
+    /// once: clones share the offset.
     pub fn advance(&self, by: Duration) {
         self.offset_ms
             .fetch_add(by.num_milliseconds(), Ordering::SeqCst);

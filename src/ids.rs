@@ -52,7 +52,8 @@ uuid_newtype!(
 pub enum ClientKind {
     /// Mobile and browser apps: identified, not authenticated.
     Public,
-    /// Servers holding a client secret.
+    /// Servers that authenticate with a client secret or a private key
+    /// (`private_key_jwt`).
     Confidential,
 }
 
@@ -65,7 +66,8 @@ impl ClientKind {
         }
     }
 
-    /// Parses the stored name.
+    /// The inverse of `as_str`; `None` for any other name, which the store
+    /// reads as a corrupt row.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "public" => Some(Self::Public),

@@ -66,7 +66,7 @@ pub struct Authenticated(pub Claims);
 pub struct RequireScope<S: Scope>(pub Claims, PhantomData<S>);
 
 impl<S: Scope> RequireScope<S> {
-    /// The verified claims.
+    /// The claims; their scopes include `S::NAME`.
     pub fn claims(&self) -> &Claims {
         &self.0
     }

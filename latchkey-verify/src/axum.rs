@@ -53,7 +53,7 @@ pub struct Authenticated(pub Claims);
 pub struct RequireScope<S: Scope>(pub Claims, PhantomData<S>);
 
 impl<S: Scope> RequireScope<S> {
-    /// The verified claims.
+    /// The claims; their scopes include `S::NAME`.
     pub fn claims(&self) -> &Claims {
         &self.0
     }
@@ -131,7 +131,8 @@ pub struct VerifyLayer {
 }
 
 impl VerifyLayer {
-    /// Requires a valid token.
+    /// A layer requiring a valid bearer token of any scope; it puts the
+    /// claims in the request's extensions for the extractors.
     pub fn new(verifier: Verifier) -> Self {
         Self {
             verifier,

@@ -42,7 +42,7 @@ pub struct Claims {
     pub sub: Uuid,
     /// The client the token was issued to.
     pub client_id: String,
-    /// The granted scopes.
+    /// The `scope` claim as a set; empty when the token carries none.
     pub scope: Scopes,
     /// The session, for tokens issued to a user; `None` for
     /// client_credentials tokens.

@@ -40,7 +40,8 @@ impl ManualClock {
         )))
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward by `by`, for every clone at once: clones
+    /// share one time.
     pub fn advance(&self, by: Duration) {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
         *now += by;

@@ -1,7 +1,9 @@
-//! Why a token was refused, and how that maps to RFC 6750: every variant is
-//! either `invalid_token` (401), `insufficient_scope` (403) or, when no key
-//! set could be obtained at all, `temporarily_unavailable` (503). Messages
-//! are fixed sentences: they never echo the token or any part of it.
+//! Why a token was refused, and how that maps to RFC 6750: a malformed
+//! `Authorization` header is `invalid_request` (400), a bad DPoP proof
+//! `invalid_dpop_proof` (401), a missing scope `insufficient_scope` (403),
+//! no obtainable key set `temporarily_unavailable` (503), and everything else
+//! `invalid_token` (401). Messages are fixed sentences: they never echo the
+//! token or any part of it.
 
 use crate::rules::RuleError;
 
@@ -9,7 +11,8 @@ use crate::rules::RuleError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No bearer token was presented.
+    /// No `Authorization` header: answered with a bare `Bearer` challenge
+    /// and no error code (RFC 6750 §3.1).
     #[error("no bearer token")]
     Missing,
     /// More than one `Authorization` header, or a scheme other than Bearer.
@@ -53,7 +56,7 @@ pub enum Error {
     /// The token is valid but lacks the scope the route requires.
     #[error("insufficient scope")]
     InsufficientScope {
-        /// The scope that was required.
+        /// Named in the challenge's `scope` attribute.
         required: &'static str,
     },
     /// No key set (or introspection answer) could be obtained and nothing

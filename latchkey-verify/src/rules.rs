@@ -58,7 +58,8 @@ pub struct JoseHeader {
     /// RFC 9068 §4: `at+jwt` for access tokens.
     #[serde(default)]
     pub typ: Option<String>,
-    /// Which published key signed it.
+    /// The key the token says signed it: untrusted until that key verifies
+    /// the signature.
     #[serde(default)]
     pub kid: Option<String>,
     /// Present means extensions this verifier does not understand.

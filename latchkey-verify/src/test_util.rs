@@ -339,19 +339,20 @@ impl TokenBuilder<'_> {
         self
     }
 
-    /// The subject.
+    /// Sets `sub` (a random UUID unless set).
     pub fn subject(mut self, sub: uuid::Uuid) -> Self {
         self.claims["sub"] = sub.to_string().into();
         self
     }
 
-    /// Any claim.
+    /// Sets claim `name`, replacing the default: for custom claims, or
+    /// standard ones made wrong on purpose.
     pub fn claim(mut self, name: &str, value: Value) -> Self {
         self.claims[name] = value;
         self
     }
 
-    /// Lifetime from now.
+    /// Sets `exp` to `ttl` from now by the issuer's clock (default 900 s).
     pub fn expires_in(mut self, ttl: Duration) -> Self {
         let now = self.issuer.clock.now().as_secs();
         self.claims["exp"] = (now + ttl.as_secs()).into();

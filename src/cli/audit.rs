@@ -9,7 +9,6 @@ use crate::domain::types::UserId;
 use crate::domain::Services;
 use crate::store::AuditEvent;
 
-/// Audit commands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// List security events, newest first.
@@ -22,7 +21,7 @@ pub enum AuditCommand {
         /// age such as 30m, 24h or 7d.
         #[arg(long, value_name = "T")]
         since: Option<String>,
-        /// At most this many events.
+        /// How many of the newest events to show (at least 1).
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -96,7 +95,8 @@ fn event_line(e: &AuditEvent) -> String {
     line
 }
 
-/// Runs an audit command.
+/// Runs an audit command, printing one line per event, or one JSON object
+/// with `json`.
 ///
 /// # Errors
 /// Invalid arguments or store failures.

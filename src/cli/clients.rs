@@ -17,7 +17,6 @@ use crate::store::{ClientRecord, KeySource};
 /// The actor named in the audit records of these commands.
 const ACTOR: &str = "cli";
 
-/// Client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client. Confidential clients get a secret, shown once.
@@ -66,14 +65,14 @@ pub enum ClientsCommand {
 pub enum Kind {
     /// Mobile and browser apps.
     Public,
-    /// Servers.
+    /// Server-side apps that can keep a secret or a private key.
     Confidential,
 }
 
 /// `clients create` arguments.
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// Display name.
+    /// The name users see on the login, consent and logout pages.
     #[arg(long)]
     pub name: String,
     /// public or confidential.
@@ -156,7 +155,7 @@ pub struct KeyArgs {
 pub struct UpdateArgs {
     /// The client's id.
     pub id: String,
-    /// Display name.
+    /// The name users see on the login, consent and logout pages.
     #[arg(long)]
     pub name: Option<String>,
     /// Allowed grants, comma-separated (replaces the list).
@@ -287,7 +286,7 @@ fn client_text(c: &ClientRecord) -> String {
     )
 }
 
-/// Runs a client command.
+/// Runs a client command and prints its result, as JSON with `json`.
 ///
 /// # Errors
 /// Invalid arguments or store failures.

@@ -20,7 +20,6 @@ use crate::startup::{build_services, build_services_reporting};
 use crate::store::AuditKind;
 use crate::tokens::keypair::Algorithm;
 
-/// Key commands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create the first signing key, active at once, and the refresh-token
@@ -60,7 +59,8 @@ pub enum KeysCommand {
     /// refresh-token secret) into a store that has no keys yet. Every token
     /// the folder's keys signed, and every refresh token, stays valid.
     Import {
-        /// The keys folder.
+        /// A keys folder as folder mode keeps it: `keys.toml`, its PEM files
+        /// and `refresh.secret`.
         dir: PathBuf,
     },
 }
@@ -87,16 +87,19 @@ pub fn retention(settings: &Settings) -> Retention {
     }
 }
 
-/// A change to the keys folder, for the audit log.
+/// A change to the keys, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyChange {
-    /// `key_generated`, `key_rotated` or `key_retired`.
+    /// `key_generated`, `key_rotated` or `key_retired`; in store mode also
+    /// `keys_rewrapped` or `keys_imported`.
     pub kind: AuditKind,
     /// The kid and schedule (public facts).
     pub detail: String,
 }
 
-/// Runs a key command; returns the change made, if any, for the audit log.
+/// Runs a key command. In folder mode, returns the change made, if any,
+/// for the caller to audit; in store mode it audits the change itself and
+/// returns `None`.
 ///
 /// # Errors
 /// The keys cannot be read or written, or the operation is refused.

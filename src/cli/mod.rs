@@ -33,7 +33,6 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
@@ -43,7 +42,7 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Register clients.
+    /// Register and manage clients.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
     /// Manage users.

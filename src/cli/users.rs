@@ -11,12 +11,11 @@ use crate::domain::outbox::MailKind;
 use crate::domain::types::{Email, Password, UserId};
 use crate::domain::Services;
 
-/// User commands.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create a user. The password is read from stdin (one line).
     Create {
-        /// The email.
+        /// The new user's email address, stored trimmed and lower-cased.
         #[arg(long)]
         email: String,
         /// Read the password from stdin (the default; kept for scripts that
@@ -57,7 +56,7 @@ fn user_id(raw: &str) -> anyhow::Result<UserId> {
     UserId::parse(raw).context("a user id is a UUID")
 }
 
-/// Runs a user command.
+/// Runs a user command and prints its result, as JSON with `json`.
 ///
 /// # Errors
 /// Invalid arguments, unknown users, store failures.

@@ -111,7 +111,8 @@ pub fn generate(dir: &Path, spec: KeySpec, now: DateTime<Utc>) -> Result<String,
 /// algorithms, on the same schedule as any rotation.
 ///
 /// # Errors
-/// The folder cannot be written.
+/// The folder cannot be written, the key cannot be generated, or
+/// `activate_in` is negative.
 pub fn rotate(
     dir: &Path,
     spec: KeySpec,

@@ -54,9 +54,9 @@ impl KeyState {
 pub struct Retention {
     /// Longest lifetime of a token the key signed.
     pub token_ttl: Duration,
-    /// JWKS max-age.
+    /// How long verifiers may cache the JWKS (`keys.jwks_max_age_secs`).
     pub max_age: Duration,
-    /// Verification leeway.
+    /// The clock skew allowed past a token's `exp` (`tokens.leeway_secs`).
     pub leeway: Duration,
 }
 
@@ -78,10 +78,11 @@ pub struct Manifest {
 /// A manifest operation that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
-    /// No key has that kid.
+    /// `retire` named a kid the manifest does not list.
     #[error("no key with kid {0}")]
     UnknownKid(String),
-    /// The operation would leave nothing to sign with.
+    /// The operation would leave nothing to sign with, or a rotation's
+    /// activation delay is negative.
     #[error("{0}")]
     Refused(&'static str),
 }

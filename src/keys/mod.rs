@@ -36,9 +36,8 @@ pub enum KeyError {
     /// A private key file is open to group or others.
     #[error("{} is readable by group or others (mode {mode:o}); run `chmod 600` on it", path.display())]
     InsecurePermissions {
-        /// The file.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its permission bits (`mode & 0o777`), shown in octal.
         mode: u32,
     },
     /// A file's content is not what it should be.
@@ -53,15 +52,16 @@ pub enum KeyError {
     NoActiveKey,
 }
 
-/// A key loaded for use.
+/// A scheduled key with everything signing and verification need, parsed
+/// and derived once when the set is built.
 pub struct LoadedKey {
-    /// Its schedule.
+    /// Its manifest entry: kid, file name and schedule.
     pub entry: ManifestEntry,
     /// The private key, parsed once; its kind fixes the key's algorithm.
     pub pair: KeyPair,
     /// The public JWK.
     pub jwk: Jwk,
-    /// The verification key.
+    /// The public key in the form `jsonwebtoken` verifies with.
     pub decoding: DecodingKey,
 }
 
@@ -84,7 +84,8 @@ impl std::fmt::Debug for LoadedKey {
 /// The JWK Set as served during one interval of the schedule.
 #[derive(Debug, Clone)]
 pub struct JwksDocument {
-    /// The rendered body.
+    /// The JSON body, rendered when the set is built, so serving it renders
+    /// nothing.
     pub body: Bytes,
     /// Its strong ETag.
     pub etag: String,
@@ -165,7 +166,8 @@ impl KeySet {
         })
     }
 
-    /// A set with no keys.
+    /// A set with no keys, at version 0: nothing signs (`NoActiveKey`) and
+    /// the JWKS is empty.
     pub fn empty() -> Self {
         Self {
             manifest: Manifest::default(),
@@ -257,7 +259,7 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the keys folder.
+    /// Loads the keys folder as version 1 of a ring that `reload` re-reads.
     ///
     /// # Errors
     /// A key or the manifest cannot be read, or a key file is insecure.
@@ -286,7 +288,6 @@ impl KeyRing {
         }
     }
 
-    /// Where the keys come from.
     pub fn source(&self) -> &KeySource {
         &self.source
     }

@@ -68,7 +68,8 @@ impl Kek {
         Self::from_bytes(&bytes)
     }
 
-    /// Its public id.
+    /// The first 8 bytes of a domain-separated SHA-256 of the key, in hex:
+    /// safe to store and print.
     pub fn id(&self) -> &str {
         &self.id
     }

@@ -42,7 +42,8 @@ pub trait Store:
     + Sync
     + std::fmt::Debug
 {
-    /// Applies pending migrations.
+    /// Applies the embedded migrations the database has not run yet.
+    /// `build_services` runs it before anything else touches the store.
     ///
     /// # Errors
     /// A migration failed.
@@ -54,17 +55,20 @@ pub trait Store:
     /// `Unavailable` when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Closes the pool.
+    /// Closes the pool: later calls fail as `Unavailable`, and this returns
+    /// once the connections in use have been given back.
     async fn close(&self);
 
     /// The pool's occupancy right now (no query).
     fn pool_stats(&self) -> PoolStats;
 }
 
-/// User accounts.
+/// User accounts. Whatever ends a user's sessions wholesale bumps their
+/// credentials version in the same transaction (see `start_session`).
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Adds a user.
+    /// Adds a user as given: the caller has normalised the email and hashed
+    /// the password.
     ///
     /// # Errors
     /// `Conflict` when the email is taken.
@@ -76,7 +80,7 @@ pub trait UserStore: Send + Sync {
     /// Backend failures.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// The user with this id.
+    /// The user with this id, disabled or not.
     ///
     /// # Errors
     /// Backend failures.
@@ -146,23 +150,25 @@ pub trait UserStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// Registered clients.
+/// Registered clients. A trigger moves `clients_version` with every insert,
+/// update and delete, in the changing transaction.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    /// Registers a client.
+    /// Stores a client as given, its secret already reduced to a digest.
     ///
     /// # Errors
     /// `Conflict` on a duplicate id.
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
 
-    /// The client with this id.
+    /// The client with this id, disabled or not.
     ///
     /// # Errors
     /// Backend failures.
     async fn find_client(&self, id: ClientId) -> Result<Option<ClientRecord>, StoreError>;
 
-    /// Every client that registered at least one browser origin (for CORS
-    /// and cookie mode). Callers may cache this until `clients_version` moves.
+    /// Every enabled client that registered at least one browser origin (for
+    /// CORS and cookie mode). Callers may cache this until `clients_version`
+    /// moves.
     ///
     /// # Errors
     /// Backend failures.
@@ -270,7 +276,8 @@ pub trait SessionStore: Send + Sync {
         credentials_version: i64,
     ) -> Result<bool, StoreError>;
 
-    /// The session with this id.
+    /// The session with this id, revoked or expired ones too until they are
+    /// purged.
     ///
     /// # Errors
     /// Backend failures.
@@ -337,7 +344,8 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditEvent,
     ) -> Result<u64, StoreError>;
 
-    /// The user's sessions that are neither revoked nor expired, newest first.
+    /// The user's sessions that are neither revoked nor expired, newest
+    /// first, at most 100.
     ///
     /// # Errors
     /// Backend failures.
@@ -380,10 +388,11 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-/// The audit log.
+/// The audit log: append-only, apart from the retention purge.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// Appends an audit event.
+    /// Appends an audit event on its own. Methods that change other rows
+    /// take their event as `audit` and write it in the same transaction.
     ///
     /// # Errors
     /// Backend failures.
@@ -650,7 +659,8 @@ pub trait OutboxStore: Send + Sync {
 /// codes and remembered consents.
 #[async_trait]
 pub trait AuthorizationStore: Send + Sync {
-    /// Starts a browser session.
+    /// Stores a browser session as given, its cookie's secret already
+    /// reduced to `id_hash`.
     ///
     /// # Errors
     /// Backend failures.
@@ -726,7 +736,7 @@ pub trait AuthorizationStore: Send + Sync {
         client: ClientId,
     ) -> Result<Option<ConsentRecord>, StoreError>;
 
-    /// Every consent of the user, newest first.
+    /// The user's consents, newest first, at most 100.
     ///
     /// # Errors
     /// Backend failures.

@@ -7,10 +7,12 @@ use crate::ids::{ClientId, ClientKind, SessionId, UserId};
 /// A store failure, with only the variants callers branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The row does not exist.
+    /// The row the call names does not exist: an answer (an unknown user),
+    /// not a fault, so metrics do not count it as a failure.
     #[error("not found")]
     NotFound,
-    /// A unique constraint refused the write.
+    /// A unique constraint refused the write, or a compare-and-set found the
+    /// row moved on (a credentials or key-ring version that changed).
     #[error("conflict")]
     Conflict,
     /// The database cannot be reached (pool timeout, lost connection).
@@ -19,7 +21,8 @@ pub enum StoreError {
     /// Anything else the database said.
     #[error("the database refused the statement")]
     Backend(#[source] sqlx::Error),
-    /// Migrations failed.
+    /// Only from `migrate`: a migration failed, or the migrations the
+    /// database has applied do not match the ones this build embeds.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A stored value could not be read back.
@@ -73,7 +76,8 @@ fn is_unavailable_code(code: Option<&str>) -> bool {
 pub struct UserRecord {
     /// Opaque id, the `sub` of their tokens.
     pub id: UserId,
-    /// Normalised email.
+    /// Trimmed and lower-cased (`Email::parse`), and unique: the name the
+    /// user logs in with.
     pub email: String,
     /// argon2id PHC string.
     pub password_hash: String,
@@ -86,7 +90,8 @@ pub struct UserRecord {
     /// The owner proved they receive mail at `email` (a verification link
     /// was followed, or an operator marked it).
     pub email_verified: bool,
-    /// When they signed up.
+    /// When the account was created; with `id`, the order `page_users`
+    /// pages in.
     pub created_at: DateTime<Utc>,
 }
 
@@ -104,20 +109,24 @@ impl std::fmt::Debug for UserRecord {
     }
 }
 
-/// A registered client.
+/// A registered client. The lists are stored as space-separated columns and
+/// read back with `split_list`.
 #[derive(Debug, Clone)]
 pub struct ClientRecord {
     /// `client_id`.
     pub id: ClientId,
-    /// A display name.
+    /// Shown to users on the login, consent and logout pages.
     pub name: String,
-    /// Public or confidential.
+    /// Public clients authenticate with nothing; confidential ones with a
+    /// secret or `private_key_jwt` (see `auth_method`).
     pub kind: ClientKind,
     /// SHA-256 of the client secret (confidential clients only).
     pub secret_hash: Option<Vec<u8>>,
     /// Allowed grant types (wire names).
     pub grants: Vec<String>,
-    /// Allowed scopes.
+    /// What it may ask for; a request that names no scope gets all of them.
+    /// `latchkey:admin` among them counts only for an admin client's
+    /// client_credentials grant.
     pub scopes: Vec<String>,
     /// `aud` of its access tokens; the default audience when `None`.
     pub audience: Option<String>,
@@ -137,7 +146,7 @@ pub struct ClientRecord {
     /// Every grant must carry a DPoP proof (`clients create --require-dpop`,
     /// RFC 9449 §10.1's `dpop_bound_access_tokens`).
     pub require_dpop: bool,
-    /// When it was registered.
+    /// When it was registered; with `id`, the order `page_clients` pages in.
     pub created_at: DateTime<Utc>,
     /// When it was suspended; a disabled client is refused everywhere and
     /// its tokens are inactive until it is enabled again.
@@ -163,7 +172,7 @@ pub struct PageAfter<I> {
     /// `created_at` of the last row of the previous page, as the store
     /// returned it.
     pub created_at: DateTime<Utc>,
-    /// Its id.
+    /// That row's id, which orders rows created in the same instant.
     pub id: I,
 }
 
@@ -201,7 +210,8 @@ impl KeySource {
         }
     }
 
-    /// Reads the columns back.
+    /// The inverse of `columns`, given the row's `auth_method`: `None` for
+    /// `none` and `client_secret`.
     ///
     /// # Errors
     /// `Corrupt` for a `private_key_jwt` row without exactly one source, or
@@ -225,7 +235,6 @@ impl KeySource {
 pub struct SessionRecord {
     /// `sid`.
     pub id: SessionId,
-    /// Whose session.
     pub user_id: UserId,
     /// The client it was started by; its refresh tokens are bound to it.
     pub client_id: ClientId,
@@ -235,7 +244,8 @@ pub struct SessionRecord {
     pub created_at: DateTime<Utc>,
     /// Last refresh (or the login).
     pub last_used_at: DateTime<Utc>,
-    /// Absolute end.
+    /// The absolute end, set when the session starts; refreshing never moves
+    /// it.
     pub expires_at: DateTime<Utc>,
     /// Generation of the newest refresh token.
     pub generation: i64,
@@ -243,7 +253,7 @@ pub struct SessionRecord {
     pub rotated_at: DateTime<Utc>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
-    /// Why it was revoked.
+    /// A `RevokeReason::as_str` name; `None` while the session is live.
     pub revoked_reason: Option<String>,
     /// The RFC 7638 thumbprint of the DPoP key every refresh of this session
     /// must prove possession of (public clients that started it with a
@@ -266,9 +276,7 @@ pub struct RotatedSession {
 /// lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionStatus {
-    /// The session was revoked.
     pub revoked: bool,
-    /// Its user is disabled.
     pub user_disabled: bool,
 }
 
@@ -281,13 +289,15 @@ pub enum RevokeReason {
     RevokedByUser,
     /// The client revoked a token of it (RFC 7009).
     RevokedByClient,
-    /// The user logged out.
+    /// The user logged out, with the session's refresh token or one of its
+    /// access tokens.
     Logout,
     /// An operator ended every session of the user.
     RevokedByAdmin,
     /// The authorization code that started it was presented again.
     AuthorizationCodeReused,
-    /// The user was disabled.
+    /// The user was disabled (`users disable` or the admin API), which ends
+    /// all their sessions at once.
     UserDisabled,
     /// The user's password changed.
     PasswordChanged,
@@ -296,7 +306,7 @@ pub enum RevokeReason {
 }
 
 impl RevokeReason {
-    /// The stored name.
+    /// The name stored in `sessions.revoked_reason`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::RefreshTokenReuse => "refresh_token_reuse",
@@ -318,11 +328,13 @@ impl RevokeReason {
 pub enum AuditKind {
     /// A redeemed authorization code was presented again; its tokens were revoked.
     AuthorizationCodeReused,
-    /// A client was registered.
+    /// A client was registered; `reason` holds its kind, name and grants,
+    /// and who registered it unless that was the command line.
     ClientCreated,
     /// A client's settings changed.
     ClientUpdated,
-    /// A client was suspended.
+    /// A client was suspended; its sessions are kept for when it is enabled
+    /// again.
     ClientDisabled,
     /// A suspended client was enabled again.
     ClientEnabled,
@@ -336,9 +348,12 @@ pub enum AuditKind {
     ConsentWithdrawn,
     /// A user's email address was verified.
     EmailVerified,
-    /// A password login failed.
+    /// A password login failed: unknown email, wrong password or disabled
+    /// account (`user_id` is set when the account exists). Throttled attempts
+    /// are refused before they can fail, and record nothing.
     LoginFailed,
-    /// A login started a session.
+    /// A session started, from the password grant or from redeeming an
+    /// authorization code (then `reason` is `authorization_code`).
     LoginSucceeded,
     /// A user changed their password; other sessions ended.
     PasswordChanged,
@@ -352,17 +367,20 @@ pub enum AuditKind {
     SessionRevoked,
     /// Every session of a user ended.
     SessionsRevoked,
-    /// A user signed up.
+    /// An account was created, by sign-up or by `users create` (which
+    /// records no `address`).
     UserSignedUp,
     /// A user was disabled; their sessions ended.
     UserDisabled,
     /// A disabled user was enabled again.
     UserEnabled,
-    /// A signing key was generated.
+    /// A first signing key was generated: by `keys generate`, or at start-up
+    /// on an empty keys folder or store.
     KeyGenerated,
     /// A new signing key was scheduled.
     KeyRotated,
-    /// A signing key was retired.
+    /// A signing key stopped signing (`keys retire`); `reason` says whether
+    /// it also left the JWKS at once.
     KeyRetired,
     /// Stored private keys were sealed under the first KEK again.
     KeysRewrapped,
@@ -413,19 +431,19 @@ impl std::fmt::Display for AuditKind {
 /// A security event. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
-    /// When.
+    /// When it happened. Store methods that revoke sessions in the event's
+    /// transaction stamp them with this time as their `revoked_at`.
     pub at: DateTime<Utc>,
     /// What happened, e.g. `refresh_token_reused`, `login_failed`.
     pub kind: String,
-    /// The user concerned.
     pub user_id: Option<UserId>,
-    /// The client concerned.
     pub client_id: Option<ClientId>,
-    /// The session concerned.
     pub session_id: Option<SessionId>,
     /// Who or what caused it, or why.
     pub reason: Option<String>,
-    /// The client address.
+    /// The network address the request came from (the peer, or the
+    /// forwarded client behind a trusted proxy), not an OAuth client; `None`
+    /// when the event's caller records none, as commands never do.
     pub address: Option<String>,
 }
 
@@ -477,9 +495,11 @@ impl AuditEvent {
 /// A failed-login counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
-    /// Failures in the current window.
+    /// Attempts counted in the current window: failures, plus reserved
+    /// attempts whose login has not finished yet.
     pub failures: i64,
-    /// When the current window started.
+    /// Restarts at the attempt's time once the window has passed, and at the
+    /// lock's start when a lock is applied.
     pub window_started_at: DateTime<Utc>,
     /// Lockouts in a row so far (the exponent of the next lockout's length).
     pub lockouts: i64,
@@ -499,7 +519,6 @@ pub struct Lockout {
     pub lockouts: i64,
     /// When the lock (and a fresh failure window) starts.
     pub now: DateTime<Utc>,
-    /// When the lock ends.
     pub until: DateTime<Utc>,
 }
 
@@ -520,7 +539,6 @@ pub struct PoolStats {
 pub struct BrowserSessionRecord {
     /// SHA-256 (hex) of the cookie's secret.
     pub id_hash: String,
-    /// Who logged in.
     pub user_id: UserId,
     /// When the password was entered (the id_token's `auth_time`).
     pub auth_time: DateTime<Utc>,
@@ -528,7 +546,7 @@ pub struct BrowserSessionRecord {
     pub credentials_version: i64,
     /// Last use, for the idle timeout.
     pub last_seen_at: DateTime<Utc>,
-    /// Absolute end.
+    /// The absolute end, however recently the session was used.
     pub expires_at: DateTime<Utc>,
     /// When it was ended (logout), if it was.
     pub revoked_at: Option<DateTime<Utc>>,
@@ -549,9 +567,10 @@ pub struct AuthorizationCodeRecord {
     pub code_challenge: String,
     /// The OIDC `nonce`, echoed in the id_token.
     pub nonce: Option<String>,
-    /// The granted scope.
+    /// The scope the session it starts gets (space-separated).
     pub scope: String,
-    /// When the user authenticated.
+    /// The browser session's `auth_time`; it becomes the started session's
+    /// `created_at` and so the id_token's `auth_time`.
     pub auth_time: DateTime<Utc>,
     /// The user's credentials version at login; the session it starts
     /// starts only while it is current.
@@ -560,20 +579,22 @@ pub struct AuthorizationCodeRecord {
     pub expires_at: DateTime<Utc>,
     /// When it was redeemed, if it was.
     pub used_at: Option<DateTime<Utc>>,
-    /// The session its redemption started.
+    /// The session its redemption started, `None` until then: a second
+    /// presentation of the code revokes that session.
     pub session_id: Option<SessionId>,
 }
 
 /// A user's remembered consent to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
-    /// Who consented.
+    /// With `client_id`, the key: a user has at most one consent per
+    /// client.
     pub user_id: UserId,
-    /// To which client.
     pub client_id: ClientId,
     /// The scopes allowed (space-separated).
     pub scope: String,
-    /// When.
+    /// When it was last granted; consenting again replaces the scope and
+    /// this time.
     pub granted_at: DateTime<Utc>,
 }
 
@@ -588,7 +609,7 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
-    /// The stored name.
+    /// The name stored in `email_tokens.purpose` and `outbox.request`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
@@ -611,16 +632,15 @@ impl TokenPurpose {
 pub struct EmailTokenRecord {
     /// SHA-256 of the token.
     pub digest: Vec<u8>,
-    /// Whose token.
     pub user_id: UserId,
-    /// What it is for.
     pub purpose: TokenPurpose,
     /// The password hash the token was issued under (reset tokens): once the
     /// password changes, the token no longer matches and cannot be used.
     pub bound_hash: Option<String>,
-    /// When it was issued.
+    /// When it was issued. A queued request resolved after a newer token of
+    /// the same user and purpose was issued is dropped rather than bring
+    /// back a voided link (`resolve_mail_request`).
     pub created_at: DateTime<Utc>,
-    /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -639,17 +659,17 @@ impl std::fmt::Debug for EmailTokenRecord {
 /// bodies: a body can hold a reset link.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MailMessage {
-    /// Outbox row id.
+    /// The outbox row's id; a queued request keeps its id when it is
+    /// resolved into this message.
     pub id: uuid::Uuid,
-    /// The address it goes to.
+    /// The address it goes to; for a queued request, the address it was
+    /// asked for, which may have no account.
     pub recipient: String,
-    /// Subject line.
     pub subject: String,
-    /// Plain-text body.
+    /// Blanked, as is `body_html`, once the message is sent or given up.
     pub body_text: String,
-    /// HTML body.
     pub body_html: String,
-    /// When it was queued.
+    /// When it was queued, and so when it first falls due.
     pub created_at: DateTime<Utc>,
 }
 
@@ -666,7 +686,6 @@ impl std::fmt::Debug for MailMessage {
 /// An outbox row claimed by one sender until its lease ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedMail {
-    /// The message.
     pub message: MailMessage,
     /// Delivery attempts so far, this one included.
     pub attempts: i64,

@@ -7,17 +7,19 @@ use serde::{Deserialize, Serialize};
 /// of personal data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
-    /// Issuer.
+    /// The configured issuer URL (`settings.issuer`); verification accepts
+    /// no other.
     pub iss: String,
     /// The user's UUID, or the client id for client_credentials.
     pub sub: String,
-    /// Audience.
+    /// The client's `audience`, or `tokens.default_audience` when it has
+    /// none.
     pub aud: String,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
-    /// Issued at.
+    /// Issue time (seconds since the epoch).
     pub iat: i64,
-    /// Unique token id.
+    /// A fresh random (v4) UUID per token.
     pub jti: String,
     /// The client the token was issued to.
     pub client_id: String,
@@ -46,24 +48,26 @@ pub struct Confirmation {
 /// OpenID Connect Core §2 id_token claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IdClaims {
-    /// Issuer.
+    /// The configured issuer URL, as in access tokens.
     pub iss: String,
     /// The user's UUID.
     pub sub: String,
     /// The client id.
     pub aud: String,
-    /// Expiry.
+    /// Expiry (seconds since the epoch): an id_token lives as long as an
+    /// access token.
     pub exp: i64,
-    /// Issued at.
+    /// Issue time (seconds since the epoch).
     pub iat: i64,
     /// When the user entered their password.
     pub auth_time: i64,
-    /// Session id.
+    /// The session, as in the `sid` of the access token issued with it.
     pub sid: String,
     /// With scope `email`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub email: Option<String>,
-    /// With scope `email`; latchkey does not verify addresses, so `false`.
+    /// With scope `email`: whether the user proved they receive mail at
+    /// `email` (`UserRecord::email_verified`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub email_verified: Option<bool>,
     /// The authorization request's `nonce` (OIDC Core §3.1.3.6), on the

@@ -27,7 +27,9 @@ impl std::fmt::Debug for CsrfKey {
 }
 
 impl CsrfKey {
-    /// Wraps a derived key.
+    /// Wraps a key derived from the refresh-token secret under its own label
+    /// (`RefreshSecret::derive`), so a form's token never doubles as another
+    /// MAC.
     pub fn new(key: hmac::Key) -> Self {
         Self(key)
     }

@@ -30,7 +30,8 @@ pub enum JwtError {
     /// Empty, too long, not three segments, or not base64url/JSON.
     #[error("malformed token")]
     Malformed,
-    /// The header names an algorithm other than RS256.
+    /// The header names no algorithm, or one latchkey does not sign with
+    /// (RS256, ES256 and EdDSA are the only ones).
     #[error("algorithm not allowed")]
     Algorithm,
     /// The header's `typ` is not the one expected.

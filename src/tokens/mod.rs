@@ -12,7 +12,7 @@ pub mod refresh;
 /// shows which tokens are present, never the tokens.
 #[derive(Clone)]
 pub struct TokenPair {
-    /// The signed access token.
+    /// The RFC 9068 JWT (`typ` `at+jwt`).
     pub access_token: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -21,7 +21,8 @@ pub struct TokenPair {
     /// Seconds until the refresh token can no longer be used (the session's
     /// remaining lifetime), when one is issued.
     pub refresh_expires_in: Option<i64>,
-    /// The granted scope.
+    /// The granted scope, exactly as the access token's `scope` claim
+    /// carries it.
     pub scope: String,
     /// The OpenID Connect id_token, when the scope contains `openid`.
     pub id_token: Option<String>,

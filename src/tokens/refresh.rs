@@ -2,8 +2,9 @@
 //!
 //! # Design
 //! A refresh token names its session and its place in the session's chain,
-//! and proves both with a MAC under a server secret that lives in `keys/`,
-//! outside the database:
+//! and proves both with a MAC under a server secret that lives in the keys
+//! folder or, in store mode, in the database sealed under a KEK the database
+//! does not hold:
 //!
 //! ```text
 //! lk_rt_ base64url( version:1 | sid:16 | generation:8 | mac:32 | checksum:4 )
@@ -54,8 +55,8 @@ impl RefreshSecret {
     }
 
     /// A key for another purpose, derived from this secret under `label`
-    /// (HMAC as a PRF), so one secret in `keys/` serves several MACs that
-    /// can never be confused with one another or with refresh tokens.
+    /// (HMAC as a PRF), so one secret serves several MACs that can never be
+    /// confused with one another or with refresh tokens.
     pub fn derive(&self, label: &str) -> hmac::Key {
         let tag = hmac::sign(&self.0, format!("latchkey-derive-v1:{label}").as_bytes());
         hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref())
@@ -104,7 +105,8 @@ impl RefreshSecret {
 /// secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ParsedRefresh {
-    /// The session it belongs to.
+    /// The session it names; to be trusted only once `parse` has checked
+    /// the MAC (`parse_unverified` does not).
     pub sid: SessionId,
     /// Its place in the session's chain.
     pub generation: i64,

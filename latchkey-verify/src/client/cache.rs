@@ -54,7 +54,8 @@ struct Counters {
     pub(super) introspections: AtomicU64,
 }
 
-/// Why a fetch is made.
+/// Why a fetch is made: logged with it, and counted apart in
+/// `Stats::unknown_kid_fetches` when it is an unknown `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reason {
     Background,

@@ -33,7 +33,8 @@ pub enum SetupError {
     /// issuer's and must not be used).
     #[error("discovery names issuer {found:?}, expected {expected:?}")]
     IssuerMismatch {
-        /// The issuer asked for.
+        /// The issuer as given to the builder, compared byte for byte (a
+        /// trailing `/` counts).
         expected: String,
         /// The issuer the document names.
         found: String,
@@ -49,7 +50,7 @@ pub enum SetupError {
     Client(#[source] reqwest::Error),
 }
 
-/// What discovery tells the verifier.
+/// The members of the discovery document the verifier uses.
 #[derive(Debug, Clone)]
 pub(crate) struct Metadata {
     pub jwks_uri: String,

@@ -42,7 +42,8 @@ impl Verifier {
         Self::builder(issuer, audience).discover().await
     }
 
-    /// Settings beyond the defaults.
+    /// A builder for `issuer` and `audience` with every setting at its
+    /// default: change some, then call [`VerifierBuilder::discover`].
     pub fn builder(issuer: &str, audience: &str) -> VerifierBuilder {
         VerifierBuilder {
             issuer: issuer.to_owned(),
@@ -145,7 +146,8 @@ impl Verifier {
         self.inner.stats()
     }
 
-    /// The issuer this verifier trusts.
+    /// The issuer exactly as given at build time, which discovery found the
+    /// document to name.
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
     }

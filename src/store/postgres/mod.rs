@@ -37,7 +37,7 @@ use crate::store::RevokeReason;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// PostgreSQL-backed store.
+/// The production store: a PostgreSQL pool that connects lazily.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,

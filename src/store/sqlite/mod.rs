@@ -49,7 +49,8 @@ use crate::store::RevokeReason;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// SQLite-backed store.
+/// The default store: one SQLite file in WAL mode, behind an in-process
+/// write gate.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
