@@ -1,5 +1,5 @@
-//! The identifiers every layer speaks of: users, clients, sessions, and
-//! whether a client can keep a secret. The bottom module: it imports nothing
+//! The identifiers every layer speaks of: users, clients, sessions, whether
+//! a client can keep a secret, and scopes. The bottom module: it imports nothing
 //! of latchkey's, so the store, the token code and the domain may all use it.
 
 use std::fmt;
@@ -74,5 +74,78 @@ impl ClientKind {
             "confidential" => Some(Self::Confidential),
             _ => None,
         }
+    }
+}
+
+/// A set of scope tokens (RFC 6749 §3.3), kept in the order first given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// Parses a space-delimited scope string.
+    ///
+    /// # Errors
+    /// `None` when a token holds a character outside RFC 6749's NQCHAR.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut tokens: Vec<String> = Vec::new();
+        for t in raw.split(' ').filter(|t| !t.is_empty()) {
+            // NQCHAR = %x21 / %x23-5B / %x5D-7E
+            let valid = t
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid || t.len() > 128 {
+                return None;
+            }
+            if !tokens.iter().any(|x| x == t) {
+                tokens.push(t.to_owned());
+            }
+        }
+        Some(Self(tokens))
+    }
+
+    /// A scope made of the given tokens (already validated).
+    pub fn from_tokens(tokens: Vec<String>) -> Self {
+        Self(tokens)
+    }
+
+    /// Whether `token` is in the set.
+    pub fn has(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    /// Whether every token of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &Scope) -> bool {
+        self.0.iter().all(|t| other.has(t))
+    }
+
+    /// Whether there is no token.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The tokens.
+    pub fn tokens(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_parses_dedupes_and_checks_subsets() {
+        let s = Scope::parse("openid email openid").expect("valid");
+        assert_eq!(s.to_string(), "openid email");
+        let wide = Scope::parse("openid email profile").expect("valid");
+        assert!(s.is_subset_of(&wide));
+        assert!(!wide.is_subset_of(&s));
+        assert!(Scope::parse("bad\"quote").is_none());
     }
 }

@@ -338,7 +338,7 @@ impl Services {
         Ok(Some(Introspection {
             sub: session.user_id.to_string(),
             client_id: session.client_id.to_string(),
-            scope: session.scope,
+            scope: session.scope.to_string(),
             exp: end.timestamp(),
             iat: session.rotated_at.timestamp(),
             iss: self.policy.issuer.clone(),

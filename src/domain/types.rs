@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::ids::{ClientId, ClientKind, SessionId, UserId};
+pub use crate::ids::{ClientId, ClientKind, Scope, SessionId, UserId};
 
 /// The longest email accepted (RFC 5321's path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
@@ -56,64 +56,6 @@ impl Email {
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// A set of scope tokens (RFC 6749 §3.3), kept in the order first given.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Scope(Vec<String>);
-
-impl Scope {
-    /// Parses a space-delimited scope string.
-    ///
-    /// # Errors
-    /// `None` when a token holds a character outside RFC 6749's NQCHAR.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let mut tokens: Vec<String> = Vec::new();
-        for t in raw.split(' ').filter(|t| !t.is_empty()) {
-            // NQCHAR = %x21 / %x23-5B / %x5D-7E
-            let valid = t
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !valid || t.len() > 128 {
-                return None;
-            }
-            if !tokens.iter().any(|x| x == t) {
-                tokens.push(t.to_owned());
-            }
-        }
-        Some(Self(tokens))
-    }
-
-    /// A scope made of the given tokens (already validated).
-    pub fn from_tokens(tokens: Vec<String>) -> Self {
-        Self(tokens)
-    }
-
-    /// Whether `token` is in the set.
-    pub fn has(&self, token: &str) -> bool {
-        self.0.iter().any(|t| t == token)
-    }
-
-    /// Whether every token of `self` is in `other`.
-    pub fn is_subset_of(&self, other: &Scope) -> bool {
-        self.0.iter().all(|t| other.has(t))
-    }
-
-    /// Whether there is no token.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The tokens.
-    pub fn tokens(&self) -> &[String] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join(" "))
     }
 }
 
@@ -208,16 +150,6 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_none());
-    }
-
-    #[test]
-    fn scope_parses_dedupes_and_checks_subsets() {
-        let s = Scope::parse("openid email openid").expect("valid");
-        assert_eq!(s.to_string(), "openid email");
-        let wide = Scope::parse("openid email profile").expect("valid");
-        assert!(s.is_subset_of(&wide));
-        assert!(!wide.is_subset_of(&s));
-        assert!(Scope::parse("bad\"quote").is_none());
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub async fn get_sessions(
             current: Some(s.id) == access.session_id,
             sid: s.id.to_string(),
             client_id: s.client_id.to_string(),
-            scope: s.scope,
+            scope: s.scope.to_string(),
             created_at: s.created_at,
             last_used_at: s.last_used_at,
             expires_at: s.expires_at,

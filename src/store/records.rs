@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{ClientId, ClientKind, SessionId, UserId};
+use crate::ids::{ClientId, ClientKind, Scope, SessionId, UserId};
 
 /// A store failure, with only the variants callers branch on.
 #[derive(Debug, thiserror::Error)]
@@ -238,8 +238,9 @@ pub struct SessionRecord {
     pub user_id: UserId,
     /// The client it was started by; its refresh tokens are bound to it.
     pub client_id: ClientId,
-    /// The scope granted at login.
-    pub scope: String,
+    /// The scope granted at login; refreshes may narrow what a token
+    /// carries, never widen this.
+    pub scope: Scope,
     /// When the password was entered (`auth_time`).
     pub created_at: DateTime<Utc>,
     /// Last refresh (or the login).

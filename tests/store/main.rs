@@ -116,7 +116,7 @@ async fn seeded(s: &dyn Store) -> (UserRecord, ClientRecord, SessionRecord) {
         id: SessionId::new_random(),
         user_id: u.id,
         client_id: c.id,
-        scope: "openid".into(),
+        scope: latchkey::ids::Scope::parse("openid").expect("valid"),
         created_at: t0(),
         last_used_at: t0(),
         expires_at: t0() + Duration::days(30),

@@ -95,7 +95,8 @@ impl Services {
             .await?
             .filter(|u| !u.disabled)
             .ok_or(BAD_CODE)?;
-        let session = self.code_session(client, &record, jkt, now);
+        let scope = Scope::parse(&record.scope).ok_or(BAD_CODE)?;
+        let session = self.code_session(client, &record, scope.clone(), jkt, now);
         // The session exists before the code is marked used, so a racing
         // second redemption that loses always finds it to revoke. It starts
         // only while the credentials the user logged in with are current (a
@@ -122,7 +123,6 @@ impl Services {
             .address(address)
             .reason("authorization_code");
         self.insert_audit(&ev).await?;
-        let scope = Scope::parse(&record.scope).ok_or(BAD_CODE)?;
         self.user_tokens_with_nonce(
             client,
             &session,
@@ -140,6 +140,7 @@ impl Services {
         &self,
         client: &ClientRecord,
         record: &AuthorizationCodeRecord,
+        scope: Scope,
         jkt: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> SessionRecord {
@@ -147,7 +148,7 @@ impl Services {
             id: SessionId::new_random(),
             user_id: record.user_id,
             client_id: client.id,
-            scope: record.scope.clone(),
+            scope,
             // `created_at` is the session's auth_time: when the password was
             // entered at latchkey's login page.
             created_at: record.auth_time,

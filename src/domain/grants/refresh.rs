@@ -61,8 +61,7 @@ impl Services {
             )
             .await?
         {
-            let scope =
-                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let scope = narrowed.unwrap_or_else(|| session.scope.clone());
             let tokens = self
                 .refreshed_tokens(client, &session, &scope, jkt, now)
                 .await?;
@@ -89,8 +88,7 @@ impl Services {
         }
         let grace = self.policy.tokens.refresh_grace;
         if is_grace_replay(parsed.generation, &session, since_rotation, grace) {
-            let scope =
-                narrowed.unwrap_or_else(|| Scope::parse(&session.scope).unwrap_or_default());
+            let scope = narrowed.unwrap_or_else(|| session.scope.clone());
             let tokens = self
                 .refreshed_tokens(client, &session, &scope, jkt, now)
                 .await?;
@@ -129,7 +127,7 @@ impl Services {
             .find_session(sid)
             .await?
             .ok_or(DomainError::RefreshRefused(RefreshFailure::Unknown))?;
-        let original = Scope::parse(&session.scope).unwrap_or_default();
+        let original = session.scope;
         if requested.is_empty() {
             return Ok(original);
         }

@@ -1,6 +1,7 @@
 //! Row types as PostgreSQL returns them, and their conversion into records.
 
 use super::*;
+use crate::ids::Scope;
 use crate::store::KeySource;
 
 #[derive(FromRow)]
@@ -112,7 +113,9 @@ impl From<SessionRow> for SessionRecord {
             id: SessionId(r.id),
             user_id: UserId(r.user_id),
             client_id: ClientId(r.client_id),
-            scope: r.scope,
+            // Stored only after parsing; a row edited by hand into nonsense
+            // grants nothing rather than something unintended.
+            scope: Scope::parse(&r.scope).unwrap_or_default(),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             expires_at: r.expires_at,

@@ -25,7 +25,7 @@ impl SessionStore for PgStore {
         .bind(s.id.0)
         .bind(s.user_id.0)
         .bind(s.client_id.0)
-        .bind(&s.scope)
+        .bind(s.scope.to_string())
         .bind(s.created_at)
         .bind(s.last_used_at)
         .bind(s.expires_at)

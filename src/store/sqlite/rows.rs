@@ -1,6 +1,7 @@
 //! Row types as SQLite returns them, and their conversion into records.
 
 use super::*;
+use crate::ids::Scope;
 use crate::store::KeySource;
 
 #[derive(FromRow)]
@@ -114,7 +115,9 @@ impl TryFrom<SessionRow> for SessionRecord {
             id: SessionId(uuid(&r.id)?),
             user_id: UserId(uuid(&r.user_id)?),
             client_id: ClientId(uuid(&r.client_id)?),
-            scope: r.scope,
+            // Stored only after parsing; a row edited by hand into nonsense
+            // grants nothing rather than something unintended.
+            scope: Scope::parse(&r.scope).unwrap_or_default(),
             created_at: at(r.created_at)?,
             last_used_at: at(r.last_used_at)?,
             expires_at: at(r.expires_at)?,

@@ -22,7 +22,7 @@ impl SessionStore for SqliteStore {
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
         .bind(s.client_id.to_string())
-        .bind(&s.scope)
+        .bind(s.scope.to_string())
         .bind(ms(s.created_at))
         .bind(ms(s.last_used_at))
         .bind(ms(s.expires_at))
