@@ -355,7 +355,8 @@ impl Application {
         })
     }
 
-    /// The bound port.
+    /// The port the main listener got: the configured one, unless that was
+    /// 0 and the system picked one (as tests do).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -400,7 +401,7 @@ impl Application {
     /// not; nothing is half-applied.
     ///
     /// # Errors
-    /// The server failed.
+    /// The I/O error the HTTP server stopped with.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let store = self.store.clone();
         // The metrics listener lives exactly as long as the main one.

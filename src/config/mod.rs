@@ -48,7 +48,7 @@ pub enum ConfigError {
     Invalid {
         /// The dotted key, e.g. `server.port`.
         key: &'static str,
-        /// What is wrong with it.
+        /// Follows the key in the message, e.g. `must be 2048, 3072 or 4096`.
         problem: String,
     },
 }
@@ -107,7 +107,6 @@ pub enum ForwardedHeader {
 pub struct TrustedProxies {
     /// The proxies' own addresses.
     pub addresses: Vec<IpAddr>,
-    /// The header they write.
     pub header: ForwardedHeader,
 }
 
@@ -372,7 +371,8 @@ impl Settings {
         &self.policy
     }
 
-    /// How passwords are hashed.
+    /// `[passwords]` as the hasher takes it, with the slot count resolved
+    /// (0 becomes one per core).
     pub fn argon2(&self) -> Argon2Policy {
         let p = &self.raw.passwords;
         Argon2Policy {
@@ -414,7 +414,7 @@ impl Settings {
         &self.raw.keys
     }
 
-    /// `[log]`
+    /// `[log]`: the log format and the tracing filter.
     pub fn log(&self) -> &LogSettings {
         &self.raw.log
     }
@@ -473,17 +473,20 @@ impl Settings {
         SigningMode::from_name(&self.raw.tokens.signing).unwrap_or(SigningMode::Inline)
     }
 
-    /// Access-token lifetime.
+    /// `tokens.access_token_ttl_secs`; with `leeway` and `jwks_max_age`, it
+    /// decides how long a retired key stays published (`cli::keys::retention`).
     pub fn access_token_ttl(&self) -> Duration {
         Duration::seconds(self.raw.tokens.access_token_ttl_secs)
     }
 
-    /// Verification leeway.
+    /// `tokens.leeway_secs`, the clock skew tolerated on `exp`, `nbf` and
+    /// `iat`.
     pub fn leeway(&self) -> Duration {
         Duration::seconds(self.raw.tokens.leeway_secs)
     }
 
-    /// JWKS max-age.
+    /// `keys.jwks_max_age_secs`: how long the JWKS may be cached, so a new key
+    /// is published at least twice this long before it signs.
     pub fn jwks_max_age(&self) -> Duration {
         Duration::seconds(self.raw.keys.jwks_max_age_secs)
     }

@@ -6,41 +6,23 @@ use super::*;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSettings {
-    /// `[server]`
     pub server: ServerSettings,
-    /// `[database]`
     pub database: DatabaseSettings,
-    /// `[tokens]`
     pub tokens: TokenSettings,
-    /// `[sessions]`
     pub sessions: SessionSettings,
-    /// `[keys]`
     pub keys: KeySettings,
-    /// `[passwords]`
     pub passwords: PasswordSettings,
-    /// `[throttle]`
     pub throttle: ThrottleSettings,
-    /// `[signup]`
     pub signup: SignupSettings,
-    /// `[email]`
     pub email: EmailSettings,
-    /// `[log]`
     pub log: LogSettings,
-    /// `[demo]`
     pub demo: DemoSettings,
-    /// `[metrics]`
     pub metrics: MetricsSettings,
-    /// `[audit]`
     pub audit: AuditSettings,
-    /// `[pages]`
     pub pages: PageSettings,
-    /// `[browser_sessions]`
     pub browser_sessions: BrowserSessionSettings,
-    /// `[clients]`
     pub clients: ClientSettings,
-    /// `[dpop]`
     pub dpop: DpopSettings,
-    /// `[client_keys]`
     pub client_keys: ClientKeySettings,
 }
 
@@ -48,7 +30,8 @@ pub struct RawSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Listen address.
+    /// The address the main listener binds; `/metrics` may have a listener
+    /// of its own (`metrics.listen`).
     pub host: String,
     /// Listen port; 0 picks a free one.
     pub port: u16,
@@ -70,9 +53,10 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://…` or `postgres://…`; may carry a password, so never printed.
     pub url: secrecy::SecretString,
-    /// Pool size.
+    /// Connections in the store's pool; a request waits up to
+    /// `acquire_timeout_secs` for a free one.
     pub max_connections: u32,
-    /// Seconds to wait for a pooled connection.
+    /// Seconds to wait for a pooled connection before answering 503.
     pub acquire_timeout_secs: u64,
 }
 
@@ -94,9 +78,11 @@ pub struct TokenSettings {
     pub access_token_ttl_secs: i64,
     /// `aud` for clients without their own audience.
     pub default_audience: String,
-    /// Verification leeway.
+    /// Clock skew tolerated when checking `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: i64,
-    /// Refresh-token grace period.
+    /// Seconds after a rotation during which the replaced refresh token,
+    /// presented again by the same client, gets the same new token instead
+    /// of counting as reuse; 0 makes every second use reuse.
     pub refresh_grace_secs: i64,
     /// Whether a refresh with `openid` also returns a new id_token (OIDC
     /// Core §12.2 allows leaving it out).
@@ -110,13 +96,16 @@ pub struct TokenSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSettings {
-    /// Absolute session lifetime.
+    /// A refresh-token session ends this many seconds after its login,
+    /// however often it is refreshed.
     pub absolute_ttl_secs: i64,
-    /// Idle timeout.
+    /// A session not refreshed for this many seconds ends.
     pub idle_ttl_secs: i64,
-    /// Purge period.
+    /// Seconds between runs of the background purge of ended sessions, old
+    /// audit events and settled mail.
     pub purge_interval_secs: u64,
-    /// Rows per purge batch.
+    /// The most rows one purge statement deletes (sessions, login counters,
+    /// used JWT ids, email tokens, mail), so no purge holds locks long.
     pub purge_batch_size: i64,
 }
 
@@ -135,9 +124,11 @@ pub struct KeySettings {
     pub kek: secrecy::SecretString,
     /// Algorithm of new keys: `RS256`, `ES256` or `EdDSA`.
     pub algorithm: String,
-    /// RSA modulus size for new keys.
+    /// RSA modulus size of new RS256 keys: 2048, 3072 or 4096.
     pub rsa_bits: u32,
-    /// JWKS Cache-Control max-age.
+    /// `Cache-Control: max-age` of the JWKS, in seconds, shortened when the
+    /// key set changes sooner; `keys rotate` publishes a new key at least
+    /// twice this long before it signs.
     pub jwks_max_age_secs: i64,
     /// How often the keys folder or the store's key version is re-read.
     pub reload_interval_secs: u64,
@@ -155,7 +146,8 @@ pub struct PasswordSettings {
     pub parallelism: u32,
     /// Hashes in flight at once; 0 means one per core.
     pub max_concurrent_hashes: usize,
-    /// How long a login waits for a hashing slot.
+    /// Milliseconds a login waits for a hashing slot before it is answered
+    /// 503 with `Retry-After`.
     pub queue_timeout_ms: u64,
 }
 
@@ -163,19 +155,23 @@ pub struct PasswordSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleSettings {
-    /// Failures per account per window.
+    /// Failed logins for one typed-in email, known or not, within
+    /// `account_window_secs` that lock it.
     pub account_max_failures: i64,
-    /// Account window.
+    /// Seconds the account's count runs from its first failure; also the
+    /// first lockout's length.
     pub account_window_secs: i64,
-    /// Failures per address per window.
+    /// Failed logins from one client address (IPv6 per /64) within
+    /// `address_window_secs` that lock it.
     pub address_max_failures: i64,
-    /// Address window.
+    /// Seconds the address's count runs from its first failure; also the
+    /// length of every address lockout, which never doubles.
     pub address_window_secs: i64,
     /// Cap on an account lockout, which doubles with each lockout in a row.
     pub account_max_lockout_secs: i64,
     /// Sign-ups per address per window (each one costs a hash).
     pub signup_max_per_address: i64,
-    /// Sign-up window.
+    /// Seconds `signup_max_per_address` counts over.
     pub signup_window_secs: i64,
 }
 
@@ -193,43 +189,54 @@ pub struct SignupSettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettings {
-    /// How mail leaves.
+    /// `log` writes each message, links included, to the log (development);
+    /// `smtp` delivers through the server below.
     pub transport: MailTransport,
-    /// SMTP server host.
+    /// The SMTP server; read only with `transport = "smtp"`, and then
+    /// required.
     pub smtp_host: String,
-    /// SMTP server port.
+    /// The SMTP server's port: usually 587 with `starttls`, 465 with `tls`.
     pub smtp_port: u16,
-    /// How the SMTP connection is protected.
+    /// `starttls`, `tls` (implicit TLS), or `none`, which is allowed only
+    /// when `smtp_host` is a loopback address.
     pub smtp_tls: SmtpTls,
     /// SMTP AUTH user; empty for none.
     pub smtp_username: String,
-    /// SMTP AUTH password.
+    /// Used only with a username, and never printed; best given as
+    /// `LATCHKEY__EMAIL__SMTP_PASSWORD` rather than in a file.
     pub smtp_password: secrecy::SecretString,
-    /// Seconds one delivery may take.
+    /// Seconds one delivery attempt may take before it counts as a
+    /// transient failure; a claimed batch's lease is sized from it.
     pub smtp_timeout_secs: u64,
-    /// The From header.
+    /// The From of every message, such as `Name <no-reply@example.com>`.
     pub from: String,
-    /// The service's name in mail.
+    /// The service's name in mail subjects and bodies (`{{product}}`).
     pub product_name: String,
-    /// Folder of template overrides.
+    /// A folder whose files (`verify_email.txt`, `reset_password.html`, ...)
+    /// replace the built-in mail bodies of the same name; a missing file or
+    /// folder keeps the built-in ones.
     pub templates_dir: PathBuf,
-    /// Verification link lifetime.
+    /// Seconds a verification link works.
     pub verify_ttl_secs: i64,
-    /// Reset link lifetime.
+    /// Seconds a reset link works.
     pub reset_ttl_secs: i64,
-    /// Outbox poll period.
+    /// How often, in milliseconds, each instance looks for mail queued
+    /// elsewhere or due for a retry; reset and verification requests wait
+    /// for this poll.
     pub poll_interval_ms: u64,
-    /// First retry delay.
+    /// Seconds before the first retry of a failed delivery; each further
+    /// retry waits twice as long.
     pub retry_base_secs: i64,
-    /// Longest retry delay.
+    /// The longest wait between retries, in seconds.
     pub retry_max_secs: i64,
     /// Attempts before a message is given up.
     pub max_attempts: i64,
-    /// Mail requests per typed-in address per window.
+    /// Mail requests per typed-in address per window: beyond it nothing is
+    /// sent, but the answer is the same, so it reveals no account.
     pub max_requests_per_email: i64,
-    /// Mail requests per client address per window.
+    /// Mail requests per client address per window: beyond it, 429.
     pub max_requests_per_client: i64,
-    /// The request-counting window.
+    /// Seconds over which both request limits count.
     pub request_window_secs: i64,
 }
 
@@ -251,7 +258,8 @@ impl std::fmt::Debug for EmailSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoSettings {
-    /// Serve `/demo/`.
+    /// Serve the cookie-mode demo page at `/demo/` and create its client at
+    /// start-up; `config/production.example.toml` turns it off.
     pub enabled: bool,
 }
 
@@ -270,7 +278,7 @@ pub struct MetricsSettings {
 pub struct AuditSettings {
     /// Audit events older than this are purged; 0 keeps them forever.
     pub retention_days: i64,
-    /// Rows per purge batch.
+    /// The most audit rows one purge statement deletes.
     pub purge_batch_size: i64,
 }
 

@@ -28,7 +28,6 @@ const MAX_EMAIL_SEARCH: usize = 254;
 /// The admin client behind a request, once its token has been checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminCaller {
-    /// The admin client.
     pub client_id: ClientId,
 }
 
@@ -212,7 +211,7 @@ impl Services {
         }))
     }
 
-    /// The user `id`.
+    /// The user `id`, disabled or not.
     ///
     /// # Errors
     /// `NotFound`; store failures.

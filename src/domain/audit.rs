@@ -5,8 +5,8 @@
 //! An event holds when, what, whose (user, client, session), from where (the
 //! client address) and why (a fixed reason or "by whom"); never a password,
 //! token, secret or key material. `AuditKind` (in the store's records) is
-//! the list of kinds; the `keys` commands, which change files, record theirs
-//! here through `record_key_change`.
+//! the list of kinds; the `keys` commands, and start-up when it generates a
+//! first key, record theirs here through `record_key_change`.
 
 use std::time::Duration as StdDuration;
 
@@ -66,9 +66,11 @@ impl Services {
         Ok(self.store.list_audit(user, since, limit.max(1)).await?)
     }
 
-    /// Records a change to the keys folder made by `latchkey keys …`:
-    /// `kind` is `key_generated`, `key_rotated` or `key_retired`, `detail`
-    /// names the kid and the schedule (public facts, no key material).
+    /// Records a change to the signing keys, made by `latchkey keys …` or
+    /// by start-up generating a first key: `kind` is `key_generated`,
+    /// `key_rotated`, `key_retired`, `keys_rewrapped` or `keys_imported`;
+    /// `detail` names the kids, schedule or count (public facts, no key
+    /// material) and `by` who made the change.
     ///
     /// # Errors
     /// Store failures.

@@ -19,31 +19,22 @@ use crate::store::{AuditEvent, ClientRecord, KeySource, StoreError};
 /// The most clients one page of `list_clients` holds.
 pub const MAX_PAGE: i64 = 500;
 
-/// What `clients update` changes; `None` keeps the current value. Lists
-/// given replace the whole list.
+/// What `clients update` changes; `None` keeps the current value, and each
+/// field means what the same field of `NewClient` does. Lists given replace
+/// the whole list.
 #[derive(Debug, Clone, Default)]
 pub struct ClientChanges {
-    /// Display name.
     pub name: Option<String>,
-    /// Allowed grants.
     pub grants: Option<Vec<GrantType>>,
-    /// Allowed scopes.
     pub scopes: Option<Scope>,
     /// `aud` of its access tokens; `Some(None)` returns to the default.
     pub audience: Option<Option<String>>,
-    /// Tokens in cookies.
     pub cookie_mode: Option<bool>,
-    /// Allowed browser origins.
     pub origins: Option<Vec<String>>,
-    /// Redirect URIs for the authorization code flow.
     pub redirect_uris: Option<Vec<String>>,
-    /// Where RP-initiated logout may send the browser.
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    /// Skips the consent page.
     pub first_party: Option<bool>,
-    /// May introspect any token.
     pub introspect: Option<bool>,
-    /// Refuses token requests without a DPoP proof.
     pub require_dpop: Option<bool>,
     /// A `private_key_jwt` client's new key source (its method cannot
     /// change: a secret client gets no keys, a key client no secret).
@@ -53,7 +44,6 @@ pub struct ClientChanges {
 /// A new secret from `rotate_client_secret`, shown once (`Debug` redacts it).
 #[derive(Clone)]
 pub struct RotatedSecret {
-    /// The new secret.
     pub secret: String,
     /// Until when the previous secret still works; `None` when it ended at
     /// once.

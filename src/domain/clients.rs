@@ -24,19 +24,25 @@ pub const SECRET_PREFIX: &str = "lk_cs_";
 /// What `clients create` asks for.
 #[derive(Debug, Clone)]
 pub struct NewClient {
-    /// Display name.
+    /// Shown on the login, consent and logout pages; stored trimmed, and
+    /// must not be blank.
     pub name: String,
-    /// Public or confidential.
+    /// Only a confidential client may get a secret, use client_credentials
+    /// or `private_key_jwt`, or introspect any token.
     pub kind: ClientKind,
-    /// Allowed grants.
+    /// At least one; the token endpoint refuses any other grant with
+    /// `unauthorized_client`.
     pub grants: Vec<GrantType>,
-    /// Allowed scopes.
+    /// The most its tokens may carry; a request naming no scope gets all of
+    /// them. `latchkey:admin` is added for an admin client.
     pub scopes: Scope,
     /// `aud` of its access tokens.
     pub audience: Option<String>,
-    /// Tokens in cookies.
+    /// Token responses set `HttpOnly` cookies instead of carrying the
+    /// tokens in the body; needs at least one origin.
     pub cookie_mode: bool,
-    /// Allowed browser origins.
+    /// Browser origins CORS lets in, and the only ones a cookie-mode request
+    /// may come from; normalised by `parse_origin`.
     pub origins: Vec<String>,
     /// Redirect URIs for the authorization code flow.
     pub redirect_uris: Vec<String>,
@@ -60,9 +66,10 @@ pub struct NewClient {
 /// `Debug` redacts it).
 #[derive(Clone)]
 pub struct CreatedClient {
-    /// The stored client.
+    /// As stored: the secret is there only as its digest.
     pub client: ClientRecord,
-    /// The secret, for confidential clients.
+    /// `None` for public clients and for `private_key_jwt` clients, which
+    /// authenticate with keys instead.
     pub secret: Option<String>,
 }
 
@@ -176,7 +183,8 @@ impl ClientCache {
         }
     }
 
-    /// Drops every cached client.
+    /// Drops every cached client and moves the epoch, so a lookup already
+    /// in flight cannot put back what it read before.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
             entries.clients.clear();
@@ -196,7 +204,8 @@ impl ClientCache {
 }
 
 impl Services {
-    /// Registers a client.
+    /// Validates `new`, stores it under a fresh id and writes the audit
+    /// record; the secret exists only in the answer.
     ///
     /// # Errors
     /// Invalid combinations (client_credentials for a public client, cookie
@@ -217,8 +226,8 @@ impl Services {
         self.client_registered_by(client, None).await
     }
 
-    /// `client_registered`, naming who registered it when not the
-    /// operator at the command line.
+    /// `client_registered`, with the `client_created` audit record naming
+    /// who registered the client when not the operator at the command line.
     ///
     /// # Errors
     /// Store failures.

@@ -45,7 +45,7 @@ pub enum DpopFailure {
 pub struct ProofInput<'a> {
     /// Every `DPoP` header value (exactly one is allowed).
     pub proofs: &'a [&'a str],
-    /// The HTTP method.
+    /// The request's method, which the proof's `htm` must equal.
     pub method: &'a str,
     /// The route's path (`/oauth/token`); the URL the proof must name is the
     /// issuer's base with this path, as discovery advertises it.

@@ -49,25 +49,30 @@ pub enum DomainError {
     /// refused (RFC 6749 §5.2 `invalid_grant`).
     #[error("invalid grant: {0}")]
     InvalidGrant(&'static str),
-    /// A refresh token was refused.
+    /// A refresh token was refused (RFC 6749 §5.2 `invalid_grant`); the
+    /// `RefreshFailure` picks the `error_description`.
     #[error("refresh token refused: {0:?}")]
     RefreshRefused(RefreshFailure),
-    /// A bearer token failed verification.
+    /// A bearer token's format, key, signature, claims or lifetime did not
+    /// check out.
     #[error("invalid token: {0}")]
     InvalidToken(#[from] JwtError),
     /// The bearer token's session is revoked or its user disabled.
     #[error("token revoked")]
     TokenRevoked,
-    /// No bearer token was presented.
+    /// No bearer token was presented, which RFC 6750 §3.1 answers with a
+    /// challenge but no error code.
     #[error("missing token")]
     MissingToken,
     /// A valid access token without the scope the resource needs.
     #[error("insufficient scope")]
     InsufficientScope(&'static str),
-    /// The email is already registered.
+    /// A new user named an email that already has an account; the store's
+    /// unique constraint decides a race between two sign-ups.
     #[error("email taken")]
     EmailTaken,
-    /// The password breaks the policy.
+    /// The password breaks `passwords::check_policy`; the message names
+    /// the rule and is shown to the user as it is.
     #[error("weak password: {0}")]
     WeakPassword(&'static str),
     /// The email is not a plausible address.
@@ -108,10 +113,11 @@ pub enum DomainError {
     /// a DPoP-bound token (RFC 9449 §7).
     #[error("DPoP access refused: {0:?}")]
     DpopAccessRefused(DpopFailure),
-    /// The store failed.
+    /// The store failed; `is_unavailable` tells an unreachable store apart.
     #[error("the store failed")]
     Store(#[from] StoreError),
-    /// The key ring failed.
+    /// A key file unreadable or open to others, a key malformed or not
+    /// unsealing, or no key active.
     #[error("the key ring failed")]
     Keys(#[from] KeyError),
     /// An invariant broke (signing failed, a blocking task died, ...).
@@ -129,7 +135,9 @@ impl From<super::signing::SignError> for DomainError {
 }
 
 impl DomainError {
-    /// Whether the failure is the store being unreachable.
+    /// Whether the failure is passing overload, worth trying again shortly:
+    /// the store unreachable, or every password-hashing slot busy past the
+    /// queue timeout.
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,

@@ -31,7 +31,7 @@ const ATTEMPTS: usize = 8;
 /// A fresh private key of `spec`: its PKCS#8 DER and kid.
 ///
 /// # Errors
-/// The generator failed.
+/// `Invalid` when the generator fails or its key does not parse back.
 pub fn new_key(spec: KeySpec) -> Result<(Vec<u8>, String), KeyError> {
     let der = KeyPair::generate_pkcs8(spec.algorithm, spec.rsa_bits)
         .map_err(|e| KeyError::Invalid(e.into()))?;
@@ -224,7 +224,7 @@ fn changed_rows(
 /// One key in the store's view, for `keys list`.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
-    /// Its schedule.
+    /// Its kid and schedule; `file` is `store:<kid>`, as no file holds it.
     pub entry: ManifestEntry,
     /// Its algorithm's name.
     pub algorithm: String,

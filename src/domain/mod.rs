@@ -88,7 +88,9 @@ pub struct Services {
 }
 
 impl Services {
-    /// Wires the services.
+    /// Services signing inline, with a fresh metrics registry, the built-in
+    /// mail templates and empty caches; the `with_*` methods replace the
+    /// first three.
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -134,7 +136,7 @@ impl Services {
         self
     }
 
-    /// The current time.
+    /// Now, by the injected clock rather than the system's.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

@@ -26,7 +26,8 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// password costs nothing.
 pub const MAX_PASSWORD_BYTES: usize = 256;
 
-/// Checks the password policy.
+/// Checks a new password's length, the only rule there is: at least
+/// `MIN_PASSWORD_CHARS` characters and at most `MAX_PASSWORD_BYTES` bytes.
 ///
 /// # Errors
 /// `WeakPassword` naming the rule broken.
@@ -105,7 +106,7 @@ impl MemoryPool {
             .push(buffer);
     }
 
-    /// Buffers held right now.
+    /// Buffers back in the pool; a running hash holds its own outside it.
     #[cfg(test)]
     fn buffers(&self) -> usize {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
@@ -134,7 +135,8 @@ impl Passwords {
     /// against, so their logins cost the same time as real ones.
     ///
     /// # Errors
-    /// Invalid parameters.
+    /// `Internal` when the argon2 parameters are invalid or no randomness
+    /// is available.
     pub fn new(s: &Argon2Policy) -> Result<Self, DomainError> {
         let params = Params::new(s.memory_kib, s.iterations, s.parallelism, None)
             .map_err(|_| DomainError::Internal("invalid argon2 parameters"))?;
@@ -157,7 +159,8 @@ impl Passwords {
         })
     }
 
-    /// Hashes a new password.
+    /// Hashes `password` into a PHC string with a fresh salt and the
+    /// configured parameters, waiting up to the queue timeout for a slot.
     ///
     /// # Errors
     /// `HashQueueFull` when no slot frees up in time.
@@ -223,7 +226,7 @@ impl Passwords {
     /// the logins that need a slot. `None` when no slot was free.
     ///
     /// # Errors
-    /// Hashing failures.
+    /// `Internal` when the hashing task dies or no randomness is available.
     pub async fn hash_if_idle(&self, password: String) -> Result<Option<String>, DomainError> {
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             return Ok(None);
@@ -247,7 +250,7 @@ impl Passwords {
         self.slot_count
     }
 
-    /// Hashes in flight right now.
+    /// Slots taken right now, re-hashes on login included.
     pub fn in_flight(&self) -> usize {
         self.slot_count
             .saturating_sub(self.slots.available_permits())

@@ -123,11 +123,11 @@ pub struct MailPolicy {
 pub struct AuditPolicy {
     /// Events older than this are purged; `None` keeps them forever.
     pub retention: Option<Duration>,
-    /// Rows deleted per purge statement.
+    /// Rows deleted per statement, so no purge holds locks long.
     pub purge_batch_size: i64,
 }
 
-/// Registered clients.
+/// How long a cached client record, and a rotated-out secret, stay in use.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientPolicy {
     /// The longest a cached client is used without reading it again, even

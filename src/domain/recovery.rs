@@ -232,7 +232,7 @@ impl Services {
 
     /// Sends the mail of `kind` to the account with this address, when there
     /// is one that should get it (enabled; for verification, unverified).
-    /// Returns whether it was sent.
+    /// Returns whether a message was queued; the sender delivers it later.
     ///
     /// # Errors
     /// Store failures.

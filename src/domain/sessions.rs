@@ -22,23 +22,22 @@ use crate::tokens::refresh::{self, RefreshParseError};
 /// What introspection reports about an active token (RFC 7662 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Introspection {
-    /// `sub`.
+    /// The user's id, or the client's own for a client_credentials token.
     pub sub: String,
-    /// `client_id`.
     pub client_id: String,
-    /// `scope`.
     pub scope: String,
-    /// `exp`.
+    /// Seconds since the epoch; for a refresh token, when its session ends
+    /// (`session_end`).
     pub exp: i64,
-    /// `iat`.
+    /// Seconds since the epoch; for a refresh token, its session's last
+    /// rotation.
     pub iat: i64,
-    /// `iss`.
     pub iss: String,
     /// `aud`, for access tokens.
     pub aud: Option<String>,
     /// `jti`, for access tokens.
     pub jti: Option<String>,
-    /// `sid`.
+    /// `None` for a client_credentials token, which has no session.
     pub sid: Option<String>,
     /// `Bearer`, `DPoP` (a DPoP-bound access token) or `refresh_token`.
     pub token_type: &'static str,

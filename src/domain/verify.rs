@@ -10,10 +10,10 @@ use super::Services;
 use crate::tokens::claims::AccessClaims;
 use crate::tokens::jwt::{self, JwtError, ACCESS_TOKEN_TYP};
 
-/// A verified access token.
+/// An access token that passed every check of `verify_access_token`, its
+/// session's status included, when it was checked.
 #[derive(Debug, Clone)]
 pub struct VerifiedAccess {
-    /// Its claims.
     pub claims: AccessClaims,
     /// The client it was issued to.
     pub client_id: ClientId,
@@ -101,7 +101,10 @@ impl Services {
         }
     }
 
-    /// Verifies an access token completely.
+    /// Verifies an access token for whichever audience it was issued to
+    /// (the client's, or the default): every check listed at the top of
+    /// this module, the session lookup included. Introspection uses it as
+    /// it is; latchkey's own endpoints go through `verify_own_access_token`.
     ///
     /// # Errors
     /// `InvalidToken` for anything wrong with the token itself,

@@ -29,7 +29,8 @@ pub struct UserResponse {
     created_at: DateTime<Utc>,
 }
 
-/// Signs a user up.
+/// `POST /v1/users`: self-service sign-up while `signup.enabled`; the 201
+/// carries the new user, no token.
 ///
 /// # Errors
 /// 400 `invalid_email` / `weak_password`, 409 `email_taken`, 403 when

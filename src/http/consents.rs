@@ -12,7 +12,8 @@ use super::AppState;
 use crate::domain::error::DomainError;
 use crate::domain::types::ClientId;
 
-/// One remembered consent.
+/// One remembered consent; `client_name` is `null` once the client is gone
+/// or disabled.
 #[derive(Debug, Serialize)]
 pub struct ConsentResponse {
     client_id: String,

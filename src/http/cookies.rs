@@ -40,7 +40,8 @@ use crate::domain::Services;
 use crate::tokens::jwt::JwtError;
 use crate::tokens::TokenPair;
 
-/// The access-token cookie.
+/// The access-token cookie; the `__Host-` prefix makes browsers insist on
+/// `Secure`, `Path=/` and no `Domain`.
 pub const ACCESS_COOKIE: &str = "__Host-lk_at";
 /// The refresh-token cookie (one per path in `refresh_paths`).
 pub const REFRESH_COOKIE: &str = "__Secure-lk_rt";

@@ -69,7 +69,8 @@ fn signing_algorithms(settings: &Settings) -> Vec<&'static str> {
     algs
 }
 
-/// Serves the pre-rendered metadata.
+/// Both metadata paths (OpenID and RFC 8414) serve the one document rendered
+/// at start-up, cacheable for an hour.
 pub async fn get_discovery(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

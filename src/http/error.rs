@@ -16,7 +16,8 @@ use crate::domain::error::{DomainError, RefreshFailure};
 /// A failure on its way to the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A domain failure.
+    /// A domain failure; `wire` maps each to its status, code and headers,
+    /// and every passing overload the domain names to 503.
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// 413: the body is larger than the endpoint accepts.

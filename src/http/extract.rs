@@ -119,12 +119,14 @@ impl std::fmt::Debug for StrictForm {
 }
 
 impl StrictForm {
-    /// A parameter's value.
+    /// A parameter's value; `None` when absent or empty, which RFC 6749
+    /// §3.1 treats alike.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
-    /// A parameter that must be present.
+    /// A parameter that must be present and not empty; `missing` is the
+    /// `error_description` otherwise.
     ///
     /// # Errors
     /// `InvalidRequest` naming nothing secret.

@@ -32,7 +32,8 @@ use crate::domain::Services;
 /// State shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The domain services.
+    /// The handlers' only way into the domain: the HTTP layer never
+    /// reaches the store itself.
     pub services: Services,
     /// What the HTTP layer itself is configured by: the issuer, trusted
     /// proxies, the consent page's wording, the demo switch.

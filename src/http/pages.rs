@@ -65,19 +65,20 @@ pub const BROWSER_COOKIE: &str = "__Host-lk_browser";
 /// Why the pages could not be loaded (start-up only).
 #[derive(Debug, thiserror::Error)]
 pub enum PagesError {
-    /// An override could not be read.
+    /// An override could not be read (a missing one is no error: the
+    /// built-in stays).
     #[error("reading template {path}")]
     Read {
-        /// The file.
+        /// Its full path under `pages.templates_dir`.
         path: String,
-        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// A template does not parse.
     #[error("template {name} is invalid: {source}")]
     Template {
-        /// Its name.
+        /// The name it goes by, such as `login.html`, whether the built-in
+        /// or an override failed.
         name: String,
         /// What minijinja said.
         #[source]
@@ -218,7 +219,7 @@ pub fn page(status: StatusCode, form_targets: &[&str]) -> actix_web::HttpRespons
 /// a fresh random one that the response must set.
 #[derive(Debug, Clone)]
 pub struct Browser {
-    /// The binding value.
+    /// What the login, consent and logout forms' CSRF tokens are bound to.
     pub id: String,
     is_new: bool,
 }

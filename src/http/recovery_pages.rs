@@ -25,13 +25,15 @@ pub struct LinkQuery {
     token: Option<String>,
 }
 
-/// The verification form.
+/// What `POST /verify-email` reads: the link's token, carried back as a
+/// hidden field.
 #[derive(Deserialize)]
 pub struct VerifyForm {
     token: String,
 }
 
-/// The reset form.
+/// What `POST /reset-password` reads; the two passwords must match before
+/// anything else is checked.
 #[derive(Deserialize)]
 pub struct ResetForm {
     token: String,

@@ -41,7 +41,8 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Exchanges a grant for tokens.
+/// `POST /oauth/token`: authenticates the client, checks any DPoP proof
+/// before the grant runs, and answers a cookie-mode client in cookies.
 ///
 /// # Errors
 /// Every RFC 6749 §5.2 error, 429 and 503.

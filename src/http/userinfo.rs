@@ -17,7 +17,8 @@ use crate::domain::error::DomainError;
 use crate::domain::verify::VerifiedAccess;
 use crate::domain::Services;
 
-/// The claims returned.
+/// The `/userinfo` claims (OIDC Core §5.3): `sub` always, `email` and
+/// `email_verified` only with scope `email`.
 #[derive(Debug, Serialize)]
 pub struct UserinfoResponse {
     sub: String,

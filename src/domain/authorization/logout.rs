@@ -15,14 +15,16 @@ use crate::tokens::jwt::{self, ID_TOKEN_TYP};
 /// user (RP-Initiated Logout §2). Ten years.
 const HINT_LEEWAY_SECS: i64 = 10 * 365 * 86_400;
 
-/// A validated logout request.
+/// A logout request that passed `validate_logout`. Every part is optional:
+/// without a client there is no redirect, and the logout still happens.
 #[derive(Debug, Clone, Default)]
 pub struct LogoutRequest {
     /// The client asking, from `id_token_hint` or `client_id`.
     pub client: Option<Arc<ClientRecord>>,
     /// Where to send the browser afterwards: registered for that client.
     pub post_logout_redirect_uri: Option<String>,
-    /// Echoed back.
+    /// Echoed on the redirect to `post_logout_redirect_uri`; unused without
+    /// one.
     pub state: Option<String>,
 }
 
@@ -31,7 +33,9 @@ pub struct LogoutRequest {
 pub type LogoutError = &'static str;
 
 impl Services {
-    /// Validates a logout request.
+    /// Validates a logout request: the client named by `id_token_hint` or
+    /// `client_id` (both, if given, must agree), and a
+    /// `post_logout_redirect_uri` only when registered for that client.
     ///
     /// # Errors
     /// A sentence for the error page; store failures as `Err` of the outer

@@ -39,22 +39,23 @@ pub struct Prompt {
     pub consent: bool,
 }
 
-/// A validated authorization request.
+/// An authorization request that passed `validate_authorization`: every
+/// value is checked and bounded, and any later error may go back to
+/// `redirect_uri`.
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
-    /// The client.
+    /// Enabled, and allowed the authorization_code grant.
     pub client: Arc<ClientRecord>,
     /// The presented redirect URI (it matched a registered one).
     pub redirect_uri: String,
     /// The scope asked for (or the client's whole scope).
     pub scope: Scope,
-    /// Echoed back to the client.
+    /// Echoed back to the client with the code or the error.
     pub state: Option<String>,
     /// Echoed in the id_token.
     pub nonce: Option<String>,
     /// PKCE S256 challenge.
     pub code_challenge: String,
-    /// `prompt`.
     pub prompt: Prompt,
     /// `max_age` in seconds.
     pub max_age: Option<i64>,
@@ -65,11 +66,12 @@ pub struct AuthorizationRequest {
 /// An error to send back to the client's redirect URI (RFC 6749 §4.1.2.1).
 #[derive(Debug, Clone)]
 pub struct ErrorRedirect {
-    /// Where.
+    /// The request's redirect URI, already matched to a registered one.
     pub redirect_uri: String,
     /// The RFC 6749 error code.
     pub error: &'static str,
-    /// A fixed sentence.
+    /// Sent as `error_description`: a fixed sentence, never anything taken
+    /// from the request.
     pub description: &'static str,
     /// The request's `state`.
     pub state: Option<String>,
@@ -81,9 +83,9 @@ pub enum AuthorizeError {
     /// The client or redirect URI could not be trusted: shown on latchkey's
     /// error page, never redirected (RFC 6749 §4.1.2.1).
     Page(&'static str),
-    /// Sent back to the client.
+    /// Sent back to the client, whose redirect URI is known good by then.
     Redirect(ErrorRedirect),
-    /// Store or key failures.
+    /// The server's own failure (the store, randomness), not the request's.
     Domain(DomainError),
 }
 
@@ -96,7 +98,8 @@ impl From<DomainError> for AuthorizeError {
 /// What the browser sees next.
 #[derive(Debug)]
 pub enum Next {
-    /// The login page.
+    /// The login page: no live browser session, one older than `max_age`,
+    /// `prompt=login`, or a session whose user is gone or disabled.
     Login,
     /// The consent page, for this user.
     Consent(UserRecord, BrowserSessionRecord),
@@ -108,14 +111,16 @@ pub enum Next {
 /// the names that were repeated.
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizeParams {
-    /// Parameters given once.
+    /// Every name with its first value; a repeated name is also listed in
+    /// `repeated`.
     pub values: HashMap<String, String>,
     /// Names given more than once (RFC 6749 §3.1: must not repeat).
     pub repeated: Vec<String>,
 }
 
 impl AuthorizeParams {
-    /// Collects name/value pairs.
+    /// Collects name/value pairs, keeping the first value of a name given
+    /// more than once.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut p = Self::default();
         for (k, v) in pairs {

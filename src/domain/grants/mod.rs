@@ -31,11 +31,10 @@ use crate::tokens::TokenPair;
 pub enum GrantRequest {
     /// `grant_type=password`.
     Password {
-        /// The email.
+        /// The user's email, in the field RFC 6749 §4.3.2 names `username`.
         username: String,
-        /// The password.
         password: Password,
-        /// Requested scope.
+        /// Space-separated; `None` or empty asks for all the client may have.
         scope: Option<String>,
     },
     /// `grant_type=refresh_token`.
@@ -47,7 +46,8 @@ pub enum GrantRequest {
     },
     /// `grant_type=client_credentials`.
     ClientCredentials {
-        /// Requested scope.
+        /// Space-separated; `None` or empty asks for all the client's scopes,
+        /// `latchkey:admin` included for an admin client.
         scope: Option<String>,
     },
     /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
@@ -94,7 +94,8 @@ impl std::fmt::Debug for GrantRequest {
 }
 
 impl GrantRequest {
-    /// Which grant this is.
+    /// Taken before the request is consumed, so the outcome can be counted
+    /// per grant type.
     pub fn grant_type(&self) -> GrantType {
         match self {
             Self::Password { .. } => GrantType::Password,
@@ -118,9 +119,9 @@ pub enum RefreshOutcome {
 /// A successful grant.
 #[derive(Debug, Clone)]
 pub struct Granted {
-    /// The tokens.
     pub tokens: TokenPair,
-    /// The client that asked.
+    /// The authenticated client; the token endpoint answers in cookies when
+    /// it is in cookie mode.
     pub client: Arc<ClientRecord>,
     /// For refresh grants, what happened.
     pub refresh: Option<RefreshOutcome>,

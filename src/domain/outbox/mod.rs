@@ -64,10 +64,11 @@ impl Services {
     }
 
     /// One sender round: claims due messages and delivers them one by one.
-    /// Returns how many it claimed.
+    /// Returns how many it claimed: a full batch means more may be due.
     ///
     /// # Errors
-    /// Store failures while claiming.
+    /// Store failures, while claiming or while settling a message; no
+    /// randomness for a token a queued request needs.
     pub async fn send_due_mail(&self, mailer: &Mailer) -> Result<usize, DomainError> {
         let email = &self.policy.mail;
         let timeout = email.delivery_timeout;
@@ -127,7 +128,7 @@ impl Services {
 
     /// Deletes one batch of email tokens that expired a day ago and of mail
     /// settled (sent or given up, bodies already blanked) a week ago.
-    /// Returns how many rows.
+    /// Returns how many rows went, of both kinds together.
     ///
     /// # Errors
     /// Store failures.

@@ -71,11 +71,11 @@ impl MailKind {
 /// A rendered message: subject, plain text, HTML.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Rendered {
-    /// Subject line.
+    /// Fixed per kind, with the product name; no template file changes it.
     pub subject: String,
-    /// Plain-text body.
+    /// The values are filled in as they are.
     pub text: String,
-    /// HTML body.
+    /// The values are filled in HTML-escaped.
     pub html: String,
 }
 

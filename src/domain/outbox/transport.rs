@@ -75,7 +75,8 @@ pub enum Delivery {
     Permanent(&'static str),
 }
 
-/// Where mail goes.
+/// The transport the outbox sender delivers through, built once from
+/// `MailerSettings`.
 pub enum Mailer {
     /// Writes each message to the log.
     Log {
@@ -100,7 +101,8 @@ impl std::fmt::Debug for Mailer {
     }
 }
 
-/// A mail setting lettre refused.
+/// A mail setting that passed the configuration's checks but that lettre
+/// refused: the From address or the SMTP host.
 #[derive(Debug, thiserror::Error)]
 #[error("mail settings: {0}")]
 pub struct MailerError(&'static str);
@@ -139,7 +141,8 @@ impl Mailer {
         })
     }
 
-    /// Delivers one message.
+    /// One delivery attempt. Nothing fails here: the outcome says whether
+    /// to try again, and the `log` transport always reports `Sent`.
     pub async fn deliver(&self, m: &MailMessage) -> Delivery {
         match self {
             Self::Log { from } => {

@@ -83,7 +83,7 @@ impl ClientResponse {
     }
 }
 
-/// One page of clients.
+/// A page of clients, oldest first, disabled ones included.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientListResponse {
     pub(super) clients: Vec<ClientResponse>,

@@ -111,7 +111,7 @@ pub async fn post_client(
         }))
 }
 
-/// One client.
+/// A client by id, disabled or not; never its secret.
 ///
 /// # Errors
 /// 404; 401, 403, 503.

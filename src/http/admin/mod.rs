@@ -40,7 +40,8 @@ impl AdminRoute {
     }
 }
 
-/// Every admin route.
+/// Every admin route; the OpenAPI document must list exactly these (a test
+/// holds the two together).
 pub const ROUTES: &[AdminRoute] = &[
     AdminRoute {
         method: "GET",

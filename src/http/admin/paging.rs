@@ -45,7 +45,8 @@ impl Listing {
 pub struct ListQuery {
     /// Rows per page, within the bounds.
     pub limit: i64,
-    /// Where the page starts.
+    /// From `cursor`: the sort key of the previous page's last row; `None`
+    /// for the first page.
     pub after: Option<PageAfter<Uuid>>,
     /// The listing's filters (`email` for users), by name.
     pub filters: HashMap<String, String>,

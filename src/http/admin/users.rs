@@ -39,7 +39,7 @@ impl From<&UserRecord> for UserResponse {
     }
 }
 
-/// One page of users.
+/// A page of users, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserListResponse {
     users: Vec<UserResponse>,
@@ -67,7 +67,7 @@ pub struct UserListParams {
     email: Option<String>,
 }
 
-/// How many sessions ended.
+/// The user's id, and how many of their sessions the call revoked.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevokedSessionsResponse {
     id: String,
@@ -120,7 +120,7 @@ pub async fn list_users(
     }))
 }
 
-/// One user.
+/// A user by id, disabled or not.
 ///
 /// # Errors
 /// 404; 401, 403, 503.
