@@ -4,6 +4,8 @@
 //! the shape of the API (as the source does), and tools read it before they
 //! hold a token.
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -79,5 +81,18 @@ impl Modify for BearerToken {
 #[utoipa::path(get, path = "/admin/v1/openapi.json", tag = "meta",
     responses((status = 200, description = "This document (OpenAPI 3.1, JSON)")))]
 pub async fn get_openapi() -> HttpResponse {
-    HttpResponse::Ok().json(AdminApiDoc::openapi())
+    // Generated from the source, so the same for the life of the process:
+    // built and serialised once, then served as bytes.
+    static DOCUMENT: std::sync::OnceLock<Option<Bytes>> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        serde_json::to_vec(&AdminApiDoc::openapi())
+            .ok()
+            .map(Bytes::from)
+    });
+    match body {
+        Some(body) => HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body.clone()),
+        None => HttpResponse::InternalServerError().finish(),
+    }
 }
