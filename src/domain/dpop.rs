@@ -38,6 +38,9 @@ pub enum DpopFailure {
     BoundTokenWithoutProof,
     /// The `DPoP` scheme with a token that is not DPoP-bound.
     UnboundToken,
+    /// The authorization request named a DPoP key (`dpop_jkt`, §10) and
+    /// the code was presented without a proof, or with another key's.
+    CodeBoundToAnotherKey,
 }
 
 /// A request's DPoP inputs, as the HTTP layer read them.

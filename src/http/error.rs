@@ -103,6 +103,11 @@ fn dpop_at_token_endpoint(f: &DpopFailure) -> Wire {
             "invalid_dpop_proof",
             "this client must send a DPoP proof",
         ),
+        DpopFailure::CodeBoundToAnotherKey => wire(
+            S::BAD_REQUEST,
+            "invalid_dpop_proof",
+            "the authorization code is bound to a DPoP key (dpop_jkt); send a proof made with that key",
+        ),
         _ => wire(
             S::BAD_REQUEST,
             "invalid_dpop_proof",

@@ -583,6 +583,10 @@ pub struct AuthorizationCodeRecord {
     /// The session its redemption started, `None` until then: a second
     /// presentation of the code revokes that session.
     pub session_id: Option<SessionId>,
+    /// The thumbprint of the DPoP key the authorization request named
+    /// (`dpop_jkt`, RFC 9449 §10): only a proof made with that key redeems
+    /// the code.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A user's remembered consent to a client.

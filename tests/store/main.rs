@@ -1131,6 +1131,7 @@ fn code(user: UserId, client: ClientId, hash: &str) -> AuthorizationCodeRecord {
         expires_at: t0() + Duration::seconds(60),
         used_at: None,
         session_id: None,
+        dpop_jkt: Some("k".repeat(43)),
     }
 }
 

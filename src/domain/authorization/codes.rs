@@ -7,7 +7,7 @@ use aws_lc_rs::digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::domain::dpop::session_binding;
+use crate::domain::dpop::{session_binding, DpopFailure};
 use crate::domain::error::DomainError;
 use crate::domain::types::{Scope, SessionId};
 use crate::domain::Services;
@@ -74,6 +74,14 @@ impl Services {
         let now = self.now();
         if record.expires_at <= now {
             return Err(BAD_CODE);
+        }
+        // RFC 9449 §10: a code bound to a key is redeemed with that key
+        // alone; refused before anything is used up, so the rightful client
+        // can still redeem it.
+        if let Some(bound) = &record.dpop_jkt {
+            if jkt != Some(bound.as_str()) {
+                return Err(DomainError::DpopRefused(DpopFailure::CodeBoundToAnotherKey));
+            }
         }
         // RFC 6749 §4.1.3: the same redirect_uri, exactly.
         if redirect_uri != Some(record.redirect_uri.as_str()) {

@@ -61,6 +61,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// Pre-fills the email field.
     pub login_hint: Option<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the thumbprint of the DPoP key that alone
+    /// may redeem the code.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An error to send back to the client's redirect URI (RFC 6749 §4.1.2.1).
@@ -201,9 +204,9 @@ fn bounded(v: Option<&str>) -> Result<Option<String>, &'static str> {
     }
 }
 
-/// RFC 7636 §4.2: 43 to 128 characters of base64url; S256 challenges are
-/// exactly 43.
-fn is_valid_challenge(c: &str) -> bool {
+/// A SHA-256 value in base64url without padding: 43 characters. An S256
+/// PKCE challenge (RFC 7636 §4.2) and an RFC 7638 JWK thumbprint are both.
+fn is_sha256_base64url(c: &str) -> bool {
     c.len() == 43
         && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -320,7 +323,7 @@ impl Services {
                     "code_challenge_method must be S256",
                 ))
             }
-            (Some(c), Some(_)) if !is_valid_challenge(c) => {
+            (Some(c), Some(_)) if !is_sha256_base64url(c) => {
                 return Err(fail("invalid_request", "code_challenge is malformed"))
             }
             (Some(c), Some(_)) => c.to_owned(),
@@ -340,6 +343,16 @@ impl Services {
         let nonce = bounded(params.get("nonce")).map_err(|d| fail("invalid_request", d))?;
         let login_hint =
             bounded(params.get("login_hint")).map_err(|d| fail("invalid_request", d))?;
+        let dpop_jkt = match params.get("dpop_jkt") {
+            None => None,
+            Some(jkt) if is_sha256_base64url(jkt) => Some(jkt.to_owned()),
+            Some(_) => {
+                return Err(fail(
+                    "invalid_request",
+                    "dpop_jkt must be an RFC 7638 SHA-256 JWK thumbprint",
+                ))
+            }
+        };
         Ok(AuthorizationRequest {
             client,
             redirect_uri,
@@ -350,6 +363,7 @@ impl Services {
             prompt,
             max_age,
             login_hint,
+            dpop_jkt,
         })
     }
 
@@ -480,6 +494,7 @@ impl Services {
             expires_at: now + Duration::seconds(CODE_TTL_SECS),
             used_at: None,
             session_id: None,
+            dpop_jkt: req.dpop_jkt.clone(),
         };
         self.store.insert_authorization_code(&record).await?;
         let mut p = vec![("code", code.as_str())];
@@ -506,9 +521,9 @@ mod tests {
 
     #[test]
     fn challenges_are_43_base64url_characters() {
-        assert!(is_valid_challenge(&"a".repeat(43)));
-        assert!(!is_valid_challenge(&"a".repeat(42)));
-        assert!(!is_valid_challenge(&format!("{}=", "a".repeat(42))));
+        assert!(is_sha256_base64url(&"a".repeat(43)));
+        assert!(!is_sha256_base64url(&"a".repeat(42)));
+        assert!(!is_sha256_base64url(&format!("{}=", "a".repeat(42))));
     }
 
     #[test]

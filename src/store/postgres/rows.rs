@@ -227,6 +227,7 @@ pub(super) struct CodeRow {
     expires_at: DateTime<Utc>,
     used_at: Option<DateTime<Utc>>,
     session_id: Option<Uuid>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<CodeRow> for AuthorizationCodeRecord {
@@ -244,6 +245,7 @@ impl From<CodeRow> for AuthorizationCodeRecord {
             expires_at: r.expires_at,
             used_at: r.used_at,
             session_id: r.session_id.map(SessionId),
+            dpop_jkt: r.dpop_jkt,
         }
     }
 }

@@ -6,7 +6,8 @@ use super::*;
 const BROWSER_COLUMNS: &str =
     "id_hash, user_id, auth_time, credentials_version, last_seen_at, expires_at, revoked_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, code_challenge, nonce, \
-                            scope, auth_time, credentials_version, expires_at, used_at, session_id";
+                            scope, auth_time, credentials_version, expires_at, used_at, session_id, \
+                            dpop_jkt";
 
 #[async_trait]
 impl AuthorizationStore for SqliteStore {
@@ -72,7 +73,7 @@ impl AuthorizationStore for SqliteStore {
         let _turn = self.write_turn().await?;
         sqlx::query(&format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
         ))
         .bind(&c.code_hash)
         .bind(c.client_id.to_string())
@@ -86,6 +87,7 @@ impl AuthorizationStore for SqliteStore {
         .bind(ms(c.expires_at))
         .bind(c.used_at.map(ms))
         .bind(c.session_id.map(|s| s.to_string()))
+        .bind(&c.dpop_jkt)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -239,6 +239,7 @@ pub(super) struct CodeRow {
     expires_at: i64,
     used_at: Option<i64>,
     session_id: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl TryFrom<CodeRow> for AuthorizationCodeRecord {
@@ -262,6 +263,7 @@ impl TryFrom<CodeRow> for AuthorizationCodeRecord {
                 .map(uuid)
                 .transpose()?
                 .map(SessionId),
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }

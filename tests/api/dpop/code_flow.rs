@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::signer::ProofKey;
 use super::*;
-use crate::authorize::{code_client, location_params, pkce, sign_in, user, Browser, REDIRECT};
+use crate::authorize::{
+    authorize_url, code_client, location_params, pkce, sign_in, user, Browser, PASSWORD, REDIRECT,
+};
 use crate::helpers::{str_field, Backend};
 use crate::{app_or_skip, both_backends};
 
@@ -112,3 +114,84 @@ async fn a_bad_proof_at_redemption_leaves_the_code_unused(backend: Backend) {
     );
 }
 both_backends!(a_bad_proof_at_redemption_leaves_the_code_unused);
+
+/// The code of a login whose authorization request named `jkt` in
+/// `dpop_jkt` (RFC 9449 §10), carried through the login page.
+async fn code_bound_to(
+    app: &TestApp,
+    client: &TestClient,
+    jkt: &str,
+    challenge: &str,
+) -> reqwest::Response {
+    let email = user(app).await;
+    let mut browser = Browser::new(app);
+    let res = browser
+        .get(&authorize_url(
+            &client.id,
+            REDIRECT,
+            challenge,
+            &[("dpop_jkt", jkt)],
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.expect("page");
+    browser.log_in(&page, &email, PASSWORD).await
+}
+
+async fn a_code_bound_by_dpop_jkt_is_redeemed_with_that_key_alone(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let client = code_client(&app, ClientKind::Public, true).await;
+    let key = ProofKey::es256();
+    let (verifier, challenge) = pkce();
+    let res = code_bound_to(&app, &client, &key.jkt(), &challenge).await;
+    let code = location_params(&res).1["code"].clone();
+
+    // Whoever intercepted the code on its way back through the browser has
+    // the verifier too, in the worst case, but not the key.
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+        ("client_id", client.id.as_str()),
+    ];
+    let bare = post_token_with(&app, &form, &[]).await;
+    assert_eq!(bare.status(), 400);
+    assert_eq!(error_of(bare).await, "invalid_dpop_proof");
+    let thief = ProofKey::es256();
+    let res = redeem_with(&app, &client, &code, &verifier, &thief).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(error_of(res).await, "invalid_dpop_proof");
+
+    // Neither refusal used the code up: its rightful holder redeems it.
+    let res = redeem_with(&app, &client, &code, &verifier, &key).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["token_type"], "DPoP");
+    assert_eq!(
+        claims_of(str_field(&body, "access_token"))["cnf"]["jkt"],
+        key.jkt()
+    );
+}
+both_backends!(a_code_bound_by_dpop_jkt_is_redeemed_with_that_key_alone);
+
+async fn a_malformed_dpop_jkt_is_refused_at_the_authorization_request(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let client = code_client(&app, ClientKind::Public, true).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new(&app);
+    for bad in ["short", &"a".repeat(44), &format!("{}=", "a".repeat(42))] {
+        let res = browser
+            .get(&authorize_url(
+                &client.id,
+                REDIRECT,
+                &challenge,
+                &[("dpop_jkt", bad)],
+            ))
+            .await;
+        assert_eq!(res.status(), 303, "{bad}");
+        let (_, params) = location_params(&res);
+        assert_eq!(params["error"], "invalid_request", "{bad}");
+    }
+}
+both_backends!(a_malformed_dpop_jkt_is_refused_at_the_authorization_request);
