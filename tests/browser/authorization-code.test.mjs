@@ -7,7 +7,8 @@
 // The app is a native-style client: public, a loopback redirect registered
 // without a port (RFC 8252 §7.3), third-party (so the consent page shows).
 // Then: a second authorization needs no password (the browser session), the
-// tokens work at /userinfo, and RP-initiated logout returns to the app.
+// tokens work at /userinfo, and RP-initiated logout returns to the app. A
+// second app binds its code to its DPoP key (RFC 9449 §10, `dpop_jkt`).
 //
 // Environment as for cookie-mode.test.mjs: LATCHKEY_BIN, CHROMIUM, ARTIFACTS.
 
@@ -215,4 +216,60 @@ test('openid-client completes the code flow through latchkey\'s pages in Chromiu
   await authorize(config, page, redirectUri);
   await page.waitForSelector('form input#password');
   await page.close();
+});
+
+test('a mobile app binds its code to its DPoP key (dpop_jkt) through openid-client', async () => {
+  const redirectUri = `http://127.0.0.1:${appPort}/callback`;
+  const client = await cli('clients', 'create', '--name', 'Example Phone', '--kind', 'public',
+    '--grants', 'authorization_code,refresh_token', '--scopes', 'openid,email',
+    '--redirect-uri', 'http://127.0.0.1/callback', '--json');
+  const email = `grace-${Date.now() % 100000}@example.com`;
+  const signup = await fetch(`${base}/v1/users`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD }),
+  });
+  assert.equal(signup.status, 201);
+  const config = await oidc.discovery(new URL(base), client.client_id, undefined, oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+  });
+  const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+
+  // The thumbprint goes out with the request, through the login and consent
+  // pages, and comes back bound into the code.
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    dpop_jkt: await DPoP.calculateThumbprint(),
+  });
+  const page = await context.newPage();
+  const before = received.length;
+  await page.goto(url.href);
+  await page.waitForSelector('form input#email');
+  await page.fill('#email', email);
+  await page.fill('#password', PASSWORD);
+  await page.press('#password', 'Enter');
+  await page.waitForSelector('button[value="allow"]');
+  await page.click('button[value="allow"]');
+  const callback = await backInApp(page, before);
+  await page.close();
+
+  // Another key (whoever intercepted the redirect) is refused, and the
+  // code stays good for the app's own key.
+  const thief = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+  await assert.rejects(
+    oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state },
+      undefined, { DPoP: thief }),
+    (err) => err.error === 'invalid_dpop_proof',
+  );
+  const tokens = await oidc.authorizationCodeGrant(config, callback,
+    { pkceCodeVerifier: verifier, expectedState: state }, undefined, { DPoP });
+  assert.equal(tokens.token_type, 'dpop');
+  const info = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims().sub, { DPoP });
+  assert.equal(info.email, email);
 });
