@@ -308,7 +308,7 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
-        let metrics_listener = match settings.metrics_listen {
+        let metrics_listener = match settings.metrics_listen() {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .with_context(|| format!("binding metrics.listen {addr}"))?,
@@ -430,13 +430,13 @@ fn run(
     services: Services,
     settings: &Arc<Settings>,
 ) -> anyhow::Result<Server> {
-    let https = settings.issuer.starts_with("https://");
+    let https = settings.issuer().starts_with("https://");
     let workers = match settings.server().workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
     let shutdown = settings.server().shutdown_timeout_secs;
-    let public_metrics = settings.metrics_listen.is_none();
+    let public_metrics = settings.metrics_listen().is_none();
     let state = web::Data::new(AppState {
         discovery: http::discovery::render(settings),
         pages: load_pages(&services, settings)?,
@@ -470,7 +470,7 @@ fn run(
 /// The page templates, with the deployment's overrides.
 fn load_pages(services: &Services, settings: &Settings) -> anyhow::Result<Arc<http::pages::Pages>> {
     let dir = std::path::Path::new(&settings.pages().templates_dir);
-    let pages = http::pages::Pages::load(dir, &settings.issuer, &services.refresh_secret)
+    let pages = http::pages::Pages::load(dir, settings.issuer(), &services.refresh_secret)
         .context("loading the page templates")?;
     Ok(Arc::new(pages))
 }

@@ -135,8 +135,8 @@ async fn record_key_change(settings: Settings, change: keys::KeyChange) {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let issuer = settings.issuer.clone();
-    let backend = settings.backend;
+    let issuer = settings.issuer().to_owned();
+    let backend = settings.backend();
     let app = Application::build(settings, Arc::new(SystemClock))
         .await
         .context("starting latchkey")?;

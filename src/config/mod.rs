@@ -73,21 +73,17 @@ impl KeysFrom {
     }
 }
 
-/// Validated settings: what the code uses. The layers as written stay
-/// private: the domain gets its `Policy`, the other parts the sections or
-/// typed values they need, all checked by `validate`.
+/// Validated settings: what the code uses. Every field is private, so a
+/// `Settings` exists only as `validate` made it: the domain gets its
+/// `Policy`, the other parts the sections or typed values they need.
 #[derive(Debug, Clone)]
 pub struct Settings {
     raw: RawSettings,
     policy: Policy,
-    /// `server.issuer` without a trailing slash.
-    pub issuer: String,
-    /// Parsed `server.trusted_proxies` and `server.forwarded_header`.
-    pub trusted_proxies: TrustedProxies,
-    /// Which store `database.url` names.
-    pub backend: Backend,
-    /// Parsed `metrics.listen`: `None` serves `/metrics` on the main listener.
-    pub metrics_listen: Option<SocketAddr>,
+    issuer: String,
+    trusted_proxies: TrustedProxies,
+    backend: Backend,
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Which header trusted proxies write the client's address into.
@@ -364,6 +360,28 @@ impl Settings {
             backend,
             metrics_listen,
         })
+    }
+
+    /// `server.issuer` without a trailing slash: every token's `iss` and the
+    /// base of every advertised URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The proxies whose forwarding header is believed, and that header.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
+    }
+
+    /// Which store `database.url` names.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where `/metrics` has a listener of its own; `None` serves it on the
+    /// main listener.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
     }
 
     /// What the domain's rules enforce.

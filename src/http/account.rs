@@ -40,7 +40,7 @@ pub async fn post_users(
     body: JsonBody<SignupRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     let SignupRequest { email, password } = body.0;
     let user = state.services.sign_up(&email, password, address).await?;
     Ok(HttpResponse::Created().json(UserResponse {
@@ -99,7 +99,7 @@ pub async fn delete_session(
 ) -> Result<HttpResponse, ApiError> {
     let user = access.user_id.ok_or(DomainError::NotFound)?;
     let sid = SessionId::parse(&path.into_inner()).ok_or(DomainError::NotFound)?;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     state
         .services
         .revoke_own_session(user, sid, address.as_deref())
@@ -133,7 +133,7 @@ pub async fn post_password(
         current_password,
         new_password,
     } = body.0;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     state
         .services
         .change_password(
@@ -177,7 +177,7 @@ pub async fn post_logout(
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
     let request = body.0.unwrap_or_default();
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     let address = address.as_deref();
     if let Some(rt) = request.refresh_token {
         services.logout_with_refresh_token(&rt, address).await?;
@@ -192,6 +192,6 @@ pub async fn post_logout(
         services.logout_with_access(&access, address).await?;
     }
     let mut res = HttpResponse::NoContent();
-    cookies::clear_cookies(&mut res, &state.settings.issuer);
+    cookies::clear_cookies(&mut res, state.settings.issuer());
     Ok(res.finish())
 }

@@ -69,7 +69,7 @@ fn refused(state: &AppState, err: AuthorizeError) -> HttpResponse {
             "This sign-in link is not valid",
             message,
         ),
-        AuthorizeError::Redirect(r) => see_other(&r.location(&state.settings.issuer)),
+        AuthorizeError::Redirect(r) => see_other(&r.location(state.settings.issuer())),
         AuthorizeError::Domain(e) => domain_failure(state, &e),
     }
 }
@@ -278,7 +278,7 @@ pub async fn post_login(
     };
     let email = form.get("email").unwrap_or("");
     let password = Password(form.get("password").unwrap_or("").to_owned());
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     let user = match state
         .services
         .login_with_password(&areq.client, email, password, address.as_deref())

@@ -111,7 +111,7 @@ pub async fn get_demo_config(state: web::Data<AppState>) -> Result<HttpResponse,
             client_id: demo_client_id(&origin).to_string(),
             origin,
             scope: DEMO_SCOPE,
-            issuer: state.settings.issuer.clone(),
+            issuer: state.settings.issuer().to_owned(),
             redirect_uri: state.services.demo_redirect_uri(),
         }))
 }

@@ -14,7 +14,7 @@ const ASSERTION_ALGS: [&str; 4] = latchkey_verify::jose::SIGNING_ALGS;
 
 /// Renders the metadata document for `settings`.
 pub fn render(settings: &Settings) -> Bytes {
-    let iss = &settings.issuer;
+    let iss = settings.issuer();
     let doc = serde_json::json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),

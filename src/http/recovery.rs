@@ -47,7 +47,7 @@ pub async fn post_verify_email(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     match body.0 {
         VerifyEmailRequest {
             email: Some(email),
@@ -87,7 +87,7 @@ pub async fn post_password_reset(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     services
         .request_password_reset(&body.0.email, address.as_deref())
         .await?;
@@ -120,7 +120,7 @@ pub async fn post_password_reset_confirm(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     let ResetConfirmRequest {
         token,
         new_password,

@@ -113,7 +113,7 @@ pub async fn post_verify_email(
     form: web::Form<VerifyForm>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     match state
         .services
         .verify_email(&form.token, address.as_deref())
@@ -176,7 +176,7 @@ pub async fn post_reset_password(
         let why = "The two passwords do not match.";
         return reset_form(&state, StatusCode::BAD_REQUEST, &token, Some(why));
     }
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     match state
         .services
         .confirm_password_reset(&token, Password(new_password), address.as_deref())

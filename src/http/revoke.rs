@@ -19,7 +19,7 @@ pub async fn post_revoke(
     let creds = client_credentials(&req, &form)?;
     let client = state.services.authenticate_client(&creds).await?;
     let token = form.require("token", "token is required")?;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     state
         .services
         .revoke_token(client.id, token, address.as_deref())

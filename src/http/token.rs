@@ -63,7 +63,7 @@ pub async fn post_token(
         _ => None,
     };
     let grant = grant_request(&form, cookie_refresh)?;
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let address = client_address(&req, state.settings.trusted_proxies());
     // RFC 9449 §5: the proof is checked (and its jti used up) before the
     // grant runs, so a bad proof changes nothing else.
     let jkt = token_endpoint_proof(&req, &state).await?;
@@ -74,7 +74,7 @@ pub async fn post_token(
     if granted.client.cookie_mode {
         return Ok(cookies::token_response(
             granted.tokens,
-            &state.settings.issuer,
+            state.settings.issuer(),
         ));
     }
     let mut res = token_response(granted, jkt.is_some());

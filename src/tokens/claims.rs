@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// of personal data.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessClaims {
-    /// The configured issuer URL (`settings.issuer`); verification accepts
+    /// The configured issuer URL (`server.issuer`); verification accepts
     /// no other.
     pub iss: String,
     /// The user's UUID, or the client id for client_credentials.

@@ -36,7 +36,7 @@ pub(crate) async fn verify_from_jwks(app: &TestApp, token: &str, aud: &str) -> V
     let key = DecodingKey::from_jwk(&jwk).expect("decoding key");
     let mut v = Validation::new(alg);
     v.set_audience(&[aud]);
-    v.set_issuer(&[app.settings.issuer.as_str()]);
+    v.set_issuer(&[app.settings.issuer()]);
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .expect("verifies against the JWKS")
         .claims

@@ -66,7 +66,7 @@ fn inline(key: &ProofKey) -> KeySource {
 fn claims(app: &TestApp, client_id: &str) -> Value {
     let now = now(app);
     json!({
-        "iss": client_id, "sub": client_id, "aud": app.settings.issuer,
+        "iss": client_id, "sub": client_id, "aud": app.settings.issuer(),
         "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
     })
 }
@@ -182,7 +182,7 @@ async fn every_accepted_algorithm_works_and_the_token_endpoint_counts_as_audienc
     ] {
         let id = key_client(&app, inline(&key)).await;
         let mut c = claims(&app, &id);
-        c["aud"] = json!([format!("{}/oauth/token", app.settings.issuer)]);
+        c["aud"] = json!([format!("{}/oauth/token", app.settings.issuer())]);
         let res = grant(&app, &key.sign(&header(&key, None), &c)).await;
         assert_eq!(res.status(), 200, "{}", key.alg);
         let body: Value = res.json().await.expect("json");

@@ -24,7 +24,7 @@ async fn both_metadata_documents_advertise_every_endpoint() {
         .await
         .expect("json");
     assert_eq!(oidc, rfc8414);
-    let iss = app.settings.issuer.clone();
+    let iss = app.settings.issuer().to_owned();
     assert_eq!(oidc["issuer"], iss.as_str());
     for (field, path) in [
         ("token_endpoint", "/oauth/token"),
@@ -131,7 +131,7 @@ async fn discovery_leads_to_the_recovery_endpoints() {
         .json()
         .await
         .expect("json");
-    let iss = app.settings.issuer.clone();
+    let iss = app.settings.issuer().to_owned();
     for (field, path) in [
         ("signup_endpoint", "/v1/users"),
         ("account_sessions_endpoint", "/v1/account/sessions"),

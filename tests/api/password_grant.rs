@@ -28,7 +28,7 @@ pub async fn verify_with_jwks(app: &TestApp, token: &str, aud: &str) -> Value {
         .expect("rsa key");
     let mut v = Validation::new(Algorithm::RS256);
     v.set_audience(&[aud]);
-    v.set_issuer(&[app.settings.issuer.as_str()]);
+    v.set_issuer(&[app.settings.issuer()]);
     v.leeway = 0;
     jsonwebtoken::decode::<Value>(token, &key, &v)
         .expect("token verifies against the JWKS")

@@ -177,7 +177,7 @@ async fn errors_after_the_redirect_is_trusted_go_back_to_the_client(backend: Bac
         );
         assert_eq!(params["error"], error, "{what}");
         assert!(params.contains_key("error_description"), "{what}");
-        assert_eq!(params["iss"], app.settings.issuer, "{what}");
+        assert_eq!(params["iss"], app.settings.issuer(), "{what}");
         if what != "no response_type" {
             assert_eq!(
                 params.get("state").map(String::as_str),

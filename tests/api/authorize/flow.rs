@@ -48,7 +48,7 @@ async fn the_code_flow_issues_tokens_and_remembers_the_browser(backend: Backend)
     let (loc, params) = location_params(&res);
     assert!(loc.starts_with("http://127.0.0.1:49152/callback?"), "{loc}");
     assert_eq!(params["state"], "st-123");
-    assert_eq!(params["iss"], app.settings.issuer);
+    assert_eq!(params["iss"], app.settings.issuer());
     assert!(params["code"].len() >= 43, "at least 256 bits");
     assert!(browser.cookies.contains_key("__Host-lk_session"));
     let session_cookie = res

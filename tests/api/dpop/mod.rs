@@ -19,7 +19,7 @@ pub const PASSWORD: &str = "correct horse battery";
 /// The URL a proof must name: the issuer's base with the route's path, as
 /// discovery advertises it.
 pub fn htu(app: &TestApp, path: &str) -> String {
-    format!("{}{path}", app.settings.issuer)
+    format!("{}{path}", app.settings.issuer())
 }
 
 /// The server's clock, in seconds.
