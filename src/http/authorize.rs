@@ -77,6 +77,15 @@ fn refused(state: &AppState, err: AuthorizeError) -> HttpResponse {
 /// A store or key failure on a page: 503 with `Retry-After` when it will
 /// pass, else 500; never the details.
 fn domain_failure(state: &AppState, e: &DomainError) -> HttpResponse {
+    // The client was deleted while its request was on a page: the store
+    // refused the code or consent that named it. An answer, not a fault.
+    if matches!(e, DomainError::NotFound) {
+        return state.pages.error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in is unavailable",
+            "The application that sent you here is no longer registered.",
+        );
+    }
     tracing::error!(error = ?e, "authorization flow failed");
     let (status, msg) = if e.is_unavailable() {
         (

@@ -692,7 +692,8 @@ pub trait AuthorizationStore: Send + Sync {
     /// Stores a freshly issued code.
     ///
     /// # Errors
-    /// `Conflict` on a duplicate hash.
+    /// `Conflict` on a duplicate hash; `NotFound` when its client or user
+    /// is gone (deleted since the request was validated).
     async fn insert_authorization_code(
         &self,
         code: &AuthorizationCodeRecord,
@@ -723,7 +724,7 @@ pub trait AuthorizationStore: Send + Sync {
     /// Remembers (or replaces) a user's consent to a client.
     ///
     /// # Errors
-    /// Backend failures.
+    /// `NotFound` when the client or user is gone; backend failures.
     async fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError>;
 
     /// The user's consent to the client, if any.

@@ -8,7 +8,9 @@ use crate::ids::{ClientId, ClientKind, Scope, SessionId, UserId};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row the call names does not exist: an answer (an unknown user),
-    /// not a fault, so metrics do not count it as a failure.
+    /// not a fault, so metrics do not count it as a failure. Also a write
+    /// whose foreign key names a row that is gone: a code or consent for a
+    /// client deleted while it was being issued.
     #[error("not found")]
     NotFound,
     /// A unique constraint refused the write, or a compare-and-set found the
@@ -44,6 +46,7 @@ impl StoreError {
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::NotFound,
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)

@@ -1177,6 +1177,34 @@ async fn a_code_round_trips_and_is_consumed_exactly_once_under_a_race(s: Arc<dyn
 }
 store_case!(a_code_round_trips_and_is_consumed_exactly_once_under_a_race);
 
+async fn a_code_or_consent_for_a_deleted_client_is_not_found(s: Arc<dyn Store>) {
+    let (u, _, _) = seeded(&*s).await;
+    // A client deleted after the authorization request was validated: the
+    // foreign key refuses the write, and the caller hears `NotFound`, not a
+    // backend failure.
+    let gone = ClientId::new_random();
+    let err = s
+        .insert_authorization_code(&code(u.id, gone, "hash-gone"))
+        .await
+        .expect_err("no such client");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    let err = s
+        .upsert_consent(&ConsentRecord {
+            user_id: u.id,
+            client_id: gone,
+            scope: "openid".into(),
+            granted_at: t0(),
+        })
+        .await
+        .expect_err("no such client");
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(
+        s.find_authorization_code("hash-gone").await.expect("find"),
+        None
+    );
+}
+store_case!(a_code_or_consent_for_a_deleted_client_is_not_found);
+
 async fn browser_sessions_end_by_logout_idleness_expiry_and_disabled_users(s: Arc<dyn Store>) {
     let (u, _, _) = seeded(&*s).await;
     let b = BrowserSessionRecord {

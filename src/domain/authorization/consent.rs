@@ -56,7 +56,8 @@ impl Services {
                     .to_string(),
                 granted_at: now,
             })
-            .await?;
+            .await
+            .map_err(super::client_gone)?;
         let ev = AuditEvent::new(AuditKind::ConsentGranted, now)
             .user(user.id)
             .client(req.client.id)

@@ -20,7 +20,9 @@ use super::clients::allows;
 use super::error::DomainError;
 use super::types::{random_token, ClientId, GrantType, Scope};
 use super::Services;
-use crate::store::{AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, UserRecord};
+use crate::store::{
+    AuthorizationCodeRecord, BrowserSessionRecord, ClientRecord, StoreError, UserRecord,
+};
 
 /// How long a code may be redeemed (RFC 6749 §4.1.2 recommends at most ten
 /// minutes; a client redeems at once).
@@ -167,6 +169,16 @@ impl AuthorizeParams {
             s.append_pair(n, &self.values[n]);
         }
         s.finish()
+    }
+}
+
+/// A code or consent the store refused because its client (or user) was
+/// deleted after the request was validated: `NotFound`, which the pages show
+/// as an application no longer registered, not as a server fault.
+fn client_gone(e: StoreError) -> DomainError {
+    match e {
+        StoreError::NotFound => DomainError::NotFound,
+        other => other.into(),
     }
 }
 
@@ -496,7 +508,10 @@ impl Services {
             session_id: None,
             dpop_jkt: req.dpop_jkt.clone(),
         };
-        self.store.insert_authorization_code(&record).await?;
+        self.store
+            .insert_authorization_code(&record)
+            .await
+            .map_err(client_gone)?;
         let mut p = vec![("code", code.as_str())];
         if let Some(st) = &req.state {
             p.push(("state", st));
