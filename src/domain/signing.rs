@@ -125,6 +125,8 @@ pub struct SigningPool {
 
 impl SigningPool {
     /// `threads` threads named `signing-N`, at most `queue_len` jobs waiting.
+    /// Returns once every thread is running, so a server that answers
+    /// `/readyz` has its signing threads up, not merely asked for.
     ///
     /// # Errors
     /// The OS refused a thread (those already started are joined).
@@ -137,12 +139,26 @@ impl SigningPool {
             threads: Vec::with_capacity(threads),
             capacity,
         };
+        let (started, running) = std::sync::mpsc::channel::<()>();
         for i in 0..threads.max(1) {
             let rx = rx.clone();
+            let started = started.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("signing-{i}"))
-                .spawn(move || work(&rx))?;
+                .spawn(move || {
+                    let _ = started.send(());
+                    drop(started);
+                    work(&rx);
+                })?;
             pool.threads.push(handle);
+        }
+        drop(started);
+        // Ends early only if a thread died before saying so (every sender
+        // is then gone), so this never waits forever.
+        for _ in &pool.threads {
+            if running.recv().is_err() {
+                break;
+            }
         }
         Ok(pool)
     }
