@@ -64,12 +64,17 @@ pub async fn post_token(
     };
     let grant = grant_request(&form, cookie_refresh)?;
     let address = client_address(&req, state.settings.trusted_proxies());
-    // RFC 9449 §5: the proof is checked (and its jti used up) before the
-    // grant runs, so a bad proof changes nothing else.
-    let jkt = token_endpoint_proof(&req, &state).await?;
+    let proofs = dpop_headers(&req, false)?;
+    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+    let proof = ProofInput {
+        proofs: &proofs,
+        method: "POST",
+        path: req.path(),
+        access_token: None,
+    };
     let granted = state
         .services
-        .grant(&creds, grant, address.as_deref(), jkt.as_deref())
+        .grant(&creds, grant, address.as_deref(), &proof)
         .await?;
     if granted.client.cookie_mode {
         return Ok(cookies::token_response(
@@ -77,7 +82,8 @@ pub async fn post_token(
             state.settings.issuer(),
         ));
     }
-    let mut res = token_response(granted, jkt.is_some());
+    let bound = granted.dpop_jkt.is_some();
+    let mut res = token_response(granted, bound);
     if let Some(nonce) = state.services.dpop_nonce() {
         res.headers_mut().insert(
             HeaderName::from_static("dpop-nonce"),
@@ -85,23 +91,6 @@ pub async fn post_token(
         );
     }
     Ok(res)
-}
-
-/// The request's DPoP proof, checked for the token endpoint: the key's
-/// thumbprint, or `None` without a proof.
-async fn token_endpoint_proof(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<Option<String>, ApiError> {
-    let proofs = dpop_headers(req, false)?;
-    let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
-    let input = ProofInput {
-        proofs: &proofs,
-        method: "POST",
-        path: req.path(),
-        access_token: None,
-    };
-    Ok(state.services.check_dpop(&input, false).await?)
 }
 
 /// The presented refresh token: the `refresh_token` parameter, or for a

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::audit::trace_audit;
 use super::clients::{allows, ClientCredentials};
-use super::dpop::{session_binding, DpopFailure};
+use super::dpop::{session_binding, DpopFailure, ProofInput};
 use super::error::{DomainError, RefreshFailure};
 use super::passwords::MAX_PASSWORD_BYTES;
 use super::types::{ClientKind, Email, GrantType, Password, Scope, SessionId, UserId};
@@ -125,37 +125,60 @@ pub struct Granted {
     pub client: Arc<ClientRecord>,
     /// For refresh grants, what happened.
     pub refresh: Option<RefreshOutcome>,
+    /// The thumbprint of the DPoP key the access token is bound to, when
+    /// the request carried a valid proof (`token_type` is then `DPoP`).
+    pub dpop_jkt: Option<String>,
 }
 
 impl Services {
-    /// Runs a grant for an authenticated client.
+    /// Runs a grant. The client authenticates first; only then is the
+    /// request's DPoP proof, if any, checked and its `jti` remembered
+    /// (RFC 9449 §5), so a request that cannot authenticate writes nothing
+    /// to the replay store, and a bad proof changes nothing but that. With a
+    /// valid proof the access token is bound to its key, and so is a public
+    /// client's new session.
     ///
     /// # Errors
-    /// Every RFC 6749 §5.2 case, throttling, and store failures.
-    /// With `jkt`, the request carried a valid DPoP proof for that key
-    /// (checked by `check_dpop`): the access token is bound to it, and so is
-    /// a public client's new session.
+    /// Every RFC 6749 §5.2 case, `DpopRefused`, throttling, and store
+    /// failures.
     pub async fn grant(
         &self,
         creds: &ClientCredentials,
         request: GrantRequest,
         address: Option<&str>,
-        jkt: Option<&str>,
+        proof: &ProofInput<'_>,
     ) -> Result<Granted, DomainError> {
         let grant = request.grant_type();
-        let out = self.run_grant(creds, request, address, jkt).await;
+        let out = self
+            .authenticated_grant(creds, request, address, proof)
+            .await;
         self.record_grant(grant, &out);
         out
     }
 
-    async fn run_grant(
+    async fn authenticated_grant(
         &self,
         creds: &ClientCredentials,
         request: GrantRequest,
         address: Option<&str>,
-        jkt: Option<&str>,
+        proof: &ProofInput<'_>,
     ) -> Result<Granted, DomainError> {
         let client = self.authenticate_client(creds).await?;
+        let jkt = self.check_dpop(proof, false).await?;
+        let mut granted = self
+            .run_grant(client, request, address, jkt.as_deref())
+            .await?;
+        granted.dpop_jkt = jkt;
+        Ok(granted)
+    }
+
+    async fn run_grant(
+        &self,
+        client: Arc<ClientRecord>,
+        request: GrantRequest,
+        address: Option<&str>,
+        jkt: Option<&str>,
+    ) -> Result<Granted, DomainError> {
         if client.require_dpop && jkt.is_none() {
             return Err(DomainError::DpopRefused(DpopFailure::Required));
         }
@@ -173,6 +196,7 @@ impl Services {
                     tokens,
                     client,
                     refresh: None,
+                    dpop_jkt: None,
                 })
             }
             GrantRequest::RefreshToken {
@@ -187,6 +211,7 @@ impl Services {
                     tokens,
                     client,
                     refresh: Some(outcome),
+                    dpop_jkt: None,
                 })
             }
             GrantRequest::AuthorizationCode {
@@ -209,6 +234,7 @@ impl Services {
                     tokens,
                     client,
                     refresh: None,
+                    dpop_jkt: None,
                 })
             }
             GrantRequest::ClientCredentials { scope } => {
@@ -225,6 +251,7 @@ impl Services {
                     tokens,
                     client,
                     refresh: None,
+                    dpop_jkt: None,
                 })
             }
         }

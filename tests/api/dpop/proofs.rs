@@ -361,3 +361,36 @@ async fn nonces_when_required_are_handed_out_and_checked(backend: Backend) {
     assert_eq!(error_of(stale).await, "use_dpop_nonce");
 }
 both_backends!(nonces_when_required_are_handed_out_and_checked);
+
+async fn a_client_that_fails_to_authenticate_uses_up_no_proof(backend: Backend) {
+    let app = app_or_skip!(backend);
+    let client = app.confidential_client().await;
+    let key = ProofKey::es256();
+    let proof = key.proof("POST", &htu(&app, "/oauth/token"), now(&app));
+    let grant = |secret: &'static str| {
+        [
+            ("grant_type", "client_credentials"),
+            ("client_id", client.id.as_str()),
+            ("client_secret", secret),
+        ]
+    };
+
+    // The client authenticates before the proof is looked at: a wrong
+    // secret is 401, and nothing was written to the replay store, so
+    // whoever cannot authenticate cannot fill it.
+    let res = post_token_with(&app, &grant("not the secret"), std::slice::from_ref(&proof)).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(error_of(res).await, "invalid_client");
+
+    // The same proof is still unseen for the client that can.
+    let secret: &'static str = client.secret.clone().expect("secret").leak();
+    let res = post_token_with(&app, &grant(secret), std::slice::from_ref(&proof)).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["token_type"], "DPoP");
+    // And used up now.
+    let res = post_token_with(&app, &grant(secret), &[proof]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(error_of(res).await, "invalid_dpop_proof");
+}
+both_backends!(a_client_that_fails_to_authenticate_uses_up_no_proof);
