@@ -223,14 +223,14 @@ pub async fn user(app: &TestApp) -> String {
     email
 }
 
-/// Exchanges a code.
-pub async fn redeem(
-    app: &TestApp,
-    client: &TestClient,
-    code: &str,
-    redirect: &str,
-    verifier: &str,
-) -> reqwest::Response {
+/// The token request that exchanges a code (with the client's secret,
+/// when it has one).
+pub fn code_form<'a>(
+    client: &'a TestClient,
+    code: &'a str,
+    redirect: &'a str,
+    verifier: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -241,7 +241,19 @@ pub async fn redeem(
     if let Some(s) = &client.secret {
         form.push(("client_secret", s));
     }
-    app.post_token(&form).await
+    form
+}
+
+/// Exchanges a code.
+pub async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    app.post_token(&code_form(client, code, redirect, verifier))
+        .await
 }
 
 /// Logs `email` in through the pages and returns the code's redirect.
@@ -251,8 +263,20 @@ pub async fn sign_in(
     email: &str,
     challenge: &str,
 ) -> reqwest::Response {
+    sign_in_with(browser, client, email, challenge, &[]).await
+}
+
+/// `sign_in` with `extra` authorization request parameters, which the
+/// login page carries through.
+pub async fn sign_in_with(
+    browser: &mut Browser<'_>,
+    client: &TestClient,
+    email: &str,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let res = browser
-        .get(&authorize_url(&client.id, REDIRECT, challenge, &[]))
+        .get(&authorize_url(&client.id, REDIRECT, challenge, extra))
         .await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.expect("page");

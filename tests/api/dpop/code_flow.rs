@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::signer::ProofKey;
 use super::*;
 use crate::authorize::{
-    authorize_url, code_client, location_params, pkce, sign_in, user, Browser, PASSWORD, REDIRECT,
+    authorize_url, code_client, code_form, location_params, pkce, sign_in, sign_in_with, user,
+    Browser, REDIRECT,
 };
 use crate::helpers::{str_field, Backend};
 use crate::{app_or_skip, both_backends};
@@ -21,15 +22,8 @@ async fn redeem_with(
     verifier: &str,
     key: &ProofKey,
 ) -> reqwest::Response {
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier),
-        ("client_id", client.id.as_str()),
-    ];
     let proof = key.proof("POST", &htu(app, "/oauth/token"), now(app));
-    post_token_with(app, &form, &[proof]).await
+    post_token_with(app, &code_form(client, code, REDIRECT, verifier), &[proof]).await
 }
 
 async fn a_code_redeemed_with_a_proof_binds_the_session_to_its_key(backend: Backend) {
@@ -94,13 +88,7 @@ async fn a_bad_proof_at_redemption_leaves_the_code_unused(backend: Backend) {
     let key = ProofKey::es256();
 
     // A proof for another URL is refused before the code is looked at.
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-        ("client_id", client.id.as_str()),
-    ];
+    let form = code_form(&client, &code, REDIRECT, &verifier);
     let wrong = key.proof("POST", &htu(&app, "/oauth/revoke"), now(&app));
     let res = post_token_with(&app, &form, &[wrong]).await;
     assert_eq!(res.status(), 400);
@@ -125,17 +113,14 @@ async fn code_bound_to(
 ) -> reqwest::Response {
     let email = user(app).await;
     let mut browser = Browser::new(app);
-    let res = browser
-        .get(&authorize_url(
-            &client.id,
-            REDIRECT,
-            challenge,
-            &[("dpop_jkt", jkt)],
-        ))
-        .await;
-    assert_eq!(res.status(), 200);
-    let page = res.text().await.expect("page");
-    browser.log_in(&page, &email, PASSWORD).await
+    sign_in_with(
+        &mut browser,
+        client,
+        &email,
+        challenge,
+        &[("dpop_jkt", jkt)],
+    )
+    .await
 }
 
 async fn a_code_bound_by_dpop_jkt_is_redeemed_with_that_key_alone(backend: Backend) {
@@ -148,13 +133,7 @@ async fn a_code_bound_by_dpop_jkt_is_redeemed_with_that_key_alone(backend: Backe
 
     // Whoever intercepted the code on its way back through the browser has
     // the verifier too, in the worst case, but not the key.
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-        ("client_id", client.id.as_str()),
-    ];
+    let form = code_form(&client, &code, REDIRECT, &verifier);
     let bare = post_token_with(&app, &form, &[]).await;
     assert_eq!(bare.status(), 400);
     assert_eq!(error_of(bare).await, "invalid_dpop_proof");
